@@ -1,0 +1,70 @@
+/**
+ * Exit codes are part of the public interface (README, Kubernetes podFailurePolicy):
+ * every failure the engine raises maps to exactly one of them.
+ */
+export const ExitCode = {
+  ok: 0,
+  /** The run failed; a later run may succeed (remote unreachable, rclone error). */
+  failed: 1,
+  /** Configuration or usage error: a person must fix a setting. */
+  usage: 2,
+  /** A safety gate stopped the run: a person must look before anything changes. */
+  safetyStop: 3,
+  /** Another run holds the lock for this pair. */
+  locked: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type Outcome = 'success' | 'failed' | 'safety-stop' | 'locked' | 'usage' | 'cancelled';
+
+export class SyncError extends Error {
+  readonly exitCode: ExitCode;
+  readonly outcome: Outcome;
+  constructor(message: string, exitCode: ExitCode, outcome: Outcome, options?: ErrorOptions) {
+    super(message, options);
+    this.exitCode = exitCode;
+    this.outcome = outcome;
+  }
+}
+
+/** A setting or flag has a value we cannot use. The message names it and says what it accepts. */
+export class ConfigError extends SyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.usage, 'usage', options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Something looks wrong enough that changing either side could lose data. */
+export class SafetyStop extends SyncError {
+  readonly gate: SafetyGate;
+  constructor(gate: SafetyGate, message: string) {
+    super(message, ExitCode.safetyStop, 'safety-stop');
+    this.name = 'SafetyStop';
+    this.gate = gate;
+  }
+}
+export type SafetyGate = 'max-delete' | 'check-access' | 'side-missing' | 'side-empty' | 'filters-changed' | 'state-corrupt';
+
+export class LockHeld extends SyncError {
+  constructor(message: string) {
+    super(message, ExitCode.locked, 'locked');
+    this.name = 'LockHeld';
+  }
+}
+
+/** The run failed in a way a later run may fix: network, rclone, I/O. */
+export class RunFailed extends SyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.failed, 'failed', options);
+    this.name = 'RunFailed';
+  }
+}
+
+/** The run was stopped by a signal; snapshots were left as they were. */
+export class RunCancelled extends SyncError {
+  constructor(message = 'run cancelled by a signal') {
+    super(message, ExitCode.failed, 'cancelled');
+    this.name = 'RunCancelled';
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The one module that runs rclone. Everything the engine asks of a backend goes through here, so
+ * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+import { redact } from '../log.ts';
+
+export interface RcloneOptions {
+  readonly binary: string;
+  readonly logger: Logger;
+  /** Aborting it stops the running rclone (SIGTERM, then SIGKILL after a grace period). */
+  readonly signal?: AbortSignal;
+  /** Extra arguments for transfers (SYNC_RCLONE_ARGS). */
+  readonly transferArgs?: readonly string[];
+  /** Environment overrides on top of process.env (RCLONE_* pass through untouched). */
+  readonly env?: Record<string, string>;
+}
+
+export interface ListedFile {
+  readonly path: string;
+  readonly size: number;
+  readonly mtime: number;
+  readonly hash: string;
+}
+
+export interface BackendFeatures {
+  /** Modtime precision in nanoseconds, as rclone reports it. */
+  readonly precisionNs: number;
+  readonly hashes: readonly string[];
+}
+
+export interface TransferProgress {
+  readonly bytes: number;
+  readonly totalBytes: number;
+  readonly transfers: number;
+  readonly totalTransfers: number;
+  readonly errors: number;
+}
+
+/** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
+export class RcloneError extends Error {
+  readonly code: number | undefined;
+  readonly stderrTail: string;
+  readonly cancelled: boolean;
+  constructor(message: string, code: number | undefined, stderrTail: string, cancelled: boolean) {
+    super(message);
+    this.name = 'RcloneError';
+    this.code = code;
+    this.stderrTail = stderrTail;
+    this.cancelled = cancelled;
+  }
+  get directoryNotFound(): boolean {
+    return this.code === 3;
+  }
+}
+
+const STDERR_TAIL_LINES = 20;
+// Printed on every call when no config file exists, which is normal with RCLONE_CONFIG_* remotes.
+const NOISE = /NOTICE: Config file .* not found - using defaults/;
+
+/** Joins a root (local folder, remote:, remote:dir, :backend,opts:) and a relative path. */
+export function joinRemote(root: string, relative: string): string {
+  if (relative === '') return root;
+  return root.endsWith('/') || root.endsWith(':') ? `${root}${relative}` : `${root}/${relative}`;
+}
+
+export class Rclone {
+  private readonly options: RcloneOptions;
+  private readonly workDir: Promise<string>;
+
+  constructor(options: RcloneOptions) {
+    this.options = options;
+    this.workDir = mkdtemp(join(tmpdir(), 'rclonesync-'));
+  }
+
+  async dispose(): Promise<void> {
+    await rm(await this.workDir, { recursive: true, force: true });
+  }
+
+  async version(): Promise<string> {
+    const { stdout } = await this.run(['version'], { collectStdout: true });
+    return /rclone v?(\S+)/.exec(stdout)?.[1] ?? 'unknown';
+  }
+
+  async features(root: string): Promise<BackendFeatures> {
+    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true });
+    const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[] };
+    return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [] };
+  }
+
+  /**
+   * Streams `rclone lsjson -R` one entry at a time: lsjson prints one object per line, so we never
+   * hold the whole JSON array (hundreds of MB at a million files) in memory.
+   */
+  async *list(root: string, options: { filtersFile?: string; hashType?: string; onlyPaths?: Iterable<string> } = {}): AsyncGenerator<ListedFile> {
+    const args = ['lsjson', '-R', '--files-only', '--no-mimetype'];
+    if (options.hashType) args.push('--hash-type', options.hashType);
+    if (options.filtersFile) args.push('--filter-from', options.filtersFile);
+    if (options.onlyPaths) args.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
+    args.push(root);
+    const subprocess = this.spawn(args, false);
+    const stderr = this.collectStderr(subprocess);
+    let completed = false;
+    try {
+      for await (const line of subprocess.iterable({ from: 'stdout' })) {
+        const entry = parseListLine(line, options.hashType);
+        if (entry) yield entry;
+      }
+      await subprocess;
+      completed = true;
+    } catch (error) {
+      completed = true;
+      throw this.toError(error, args, await stderr);
+    } finally {
+      // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
+      if (!completed) subprocess.kill();
+    }
+  }
+
+  /** Copies the listed relative paths from one root to another in one rclone process. */
+  async copyFiles(from: string, to: string, paths: Iterable<string>, options: { checksum: boolean; onProgress?: (p: TransferProgress) => void }): Promise<void> {
+    const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse'];
+    if (options.checksum) args.push('--checksum');
+    await this.transfer(args, options.onProgress);
+  }
+
+  /** Deletes exactly the listed files under root (never anything else) in one rclone process. */
+  async deleteFiles(root: string, paths: Iterable<string>): Promise<void> {
+    const args = ['delete', root, '--files-from-raw', await this.writeList('delete', paths)];
+    await this.transfer(args);
+  }
+
+  /** Renames one file on one side (server-side where the backend can). */
+  async rename(root: string, from: string, to: string): Promise<void> {
+    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)]);
+  }
+
+  /**
+   * Compares contents of the listed files on both roots; returns the paths that match.
+   * With `download`, by reading both files; otherwise by a hash both backends support.
+   */
+  async matchingFiles(root1: string, root2: string, paths: Iterable<string>, download: boolean): Promise<Set<string>> {
+    const dir = await this.workDir;
+    const matchFile = join(dir, `match-${Date.now()}`);
+    const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile];
+    if (download) args.push('--download');
+    try {
+      await this.run(args, { collectStdout: false });
+    } catch (error) {
+      // Exit 1 with differences found is the normal "some differ" answer; the match file is still written.
+      if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
+    }
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(matchFile, 'utf8').catch(() => '');
+    return new Set(text.split('\n').filter((line) => line !== ''));
+  }
+
+  private async transfer(args: string[], onProgress?: (p: TransferProgress) => void): Promise<void> {
+    const fullArgs = [...args, ...(this.options.transferArgs ?? []), '--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
+    await this.run(fullArgs, {
+      collectStdout: false,
+      onStderr: (line) => {
+        const stats = parseStats(line);
+        if (stats) onProgress?.(stats);
+      },
+    });
+  }
+
+  private async writeList(kind: string, paths: Iterable<string>): Promise<string> {
+    const file = join(await this.workDir, `${kind}-${process.hrtime.bigint()}.txt`);
+    // --files-from-raw takes each line literally: no comment handling, no trimming of spaces.
+    let text = '';
+    for (const path of paths) text += `${path}\n`;
+    await writeFile(file, text);
+    return file;
+  }
+
+  private spawn(args: string[], bufferStdout: boolean) {
+    this.options.logger.debug({ rclone: args.map(redact) }, 'rclone');
+    return execa(this.options.binary, args, {
+      env: this.options.env,
+      stdin: 'ignore',
+      buffer: { stdout: bufferStdout, stderr: false },
+      cancelSignal: this.options.signal,
+      forceKillAfterDelay: 3000,
+      reject: true,
+    });
+  }
+
+  private collectStderr(subprocess: ResultPromise, onLine?: (line: string) => void): Promise<string[]> {
+    return (async () => {
+      const tail: string[] = [];
+      try {
+        for await (const line of subprocess.iterable({ from: 'stderr' })) {
+          const text = String(line);
+          if (NOISE.test(text)) continue;
+          onLine?.(text);
+          if (parseStats(text)) continue;
+          tail.push(text);
+          if (tail.length > STDERR_TAIL_LINES) tail.shift();
+        }
+      } catch {
+        // The subprocess failing is reported by awaiting it, not here.
+      }
+      return tail;
+    })();
+  }
+
+  private async run(args: string[], options: { collectStdout: boolean; onStderr?: (line: string) => void }): Promise<{ stdout: string }> {
+    const subprocess = this.spawn(args, options.collectStdout);
+    const stderr = this.collectStderr(subprocess, options.onStderr);
+    try {
+      const result = await subprocess;
+      await stderr;
+      return { stdout: typeof result.stdout === 'string' ? result.stdout : '' };
+    } catch (error) {
+      throw this.toError(error, args, await stderr);
+    }
+  }
+
+  private toError(error: unknown, args: string[], stderrTail: string[]): RcloneError {
+    if (error instanceof RcloneError) return error;
+    const e = error as { exitCode?: number; isCanceled?: boolean; isTerminated?: boolean; code?: string; shortMessage?: string };
+    const cancelled = e.isCanceled === true || this.options.signal?.aborted === true;
+    const tail = stderrTail.map((line) => redact(summarizeLogLine(line))).join('\n');
+    if (e.code === 'ENOENT') {
+      return new RcloneError(`rclone executable "${this.options.binary}" not found (set SYNC_RCLONE_BINARY or install rclone)`, undefined, '', false);
+    }
+    const what = `rclone ${redact(args.slice(0, 3).join(' '))}`;
+    const message = cancelled
+      ? `${what} was stopped`
+      : `${what} failed${e.exitCode !== undefined ? ` with exit code ${e.exitCode}` : ''}${tail ? `: ${lastMeaningfulLine(stderrTail)}` : ''}`;
+    return new RcloneError(message, e.exitCode, tail, cancelled);
+  }
+}
+
+function parseListLine(line: string, hashType: string | undefined): ListedFile | undefined {
+  // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
+  const text = line.endsWith(',') ? line.slice(0, -1) : line;
+  if (!text.startsWith('{')) return undefined;
+  const item = JSON.parse(text) as { Path: string; Size: number; ModTime: string; IsDir: boolean; Hashes?: Record<string, string> };
+  if (item.IsDir) return undefined;
+  return {
+    path: item.Path,
+    size: item.Size,
+    mtime: parseModTime(item.ModTime),
+    hash: (hashType && item.Hashes?.[hashType]) || '',
+  };
+}
+
+/** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */
+export function parseModTime(text: string): number {
+  const value = Date.parse(text);
+  if (Number.isNaN(value)) throw new Error(`rclone printed a modification time we cannot read: "${text}"`);
+  return value;
+}
+
+function parseStats(line: string): TransferProgress | undefined {
+  if (!line.startsWith('{') || !line.includes('"stats"')) return undefined;
+  try {
+    const { stats } = JSON.parse(line) as { stats?: { bytes: number; totalBytes: number; transfers: number; totalTransfers: number; errors: number } };
+    if (!stats) return undefined;
+    return { bytes: stats.bytes, totalBytes: stats.totalBytes, transfers: stats.transfers, totalTransfers: stats.totalTransfers, errors: stats.errors };
+  } catch {
+    return undefined;
+  }
+}
+
+/** JSON log lines ({"level":"error","msg":"...","object":"..."}) become "object: msg". */
+function summarizeLogLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const parsed = JSON.parse(line) as { msg?: string; object?: string };
+    return parsed.object ? `${parsed.object}: ${parsed.msg ?? ''}` : (parsed.msg ?? line);
+  } catch {
+    return line;
+  }
+}
+
+function lastMeaningfulLine(lines: string[]): string {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const summary = summarizeLogLine(lines[i]!).trim();
+    if (summary) return redact(summary.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, ''));
+  }
+  return '';
+}

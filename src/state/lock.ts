@@ -1,0 +1,80 @@
+/**
+ * One run per pair at a time. proper-lockfile holds a lock directory whose mtime it refreshes while
+ * we run; a run killed with SIGKILL stops refreshing it, and after STALE_MS the next run takes the
+ * lock over. On the same host we can do better: the lock records our pid, and a lock whose process
+ * is gone is taken over at once.
+ */
+import lockfile from 'proper-lockfile';
+import { hostname } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { LockHeld } from '../errors.ts';
+import type { PairPaths } from './pair.ts';
+
+const STALE_MS = 20_000;
+const UPDATE_MS = 5_000;
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+export async function acquireLock(paths: PairPaths, onCompromised: (error: Error) => void): Promise<HeldLock> {
+  const ownerFile = `${paths.lockTarget}.owner`;
+  const lockDir = `${paths.lockTarget}.lock`;
+  await removeLockOfDeadProcess(ownerFile, lockDir);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(paths.lockTarget, {
+      realpath: false,
+      stale: STALE_MS,
+      update: UPDATE_MS,
+      retries: 0,
+      onCompromised,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+      const owner = await readOwner(ownerFile);
+      throw new LockHeld(
+        `another run holds the lock for this pair${owner ? ` (pid ${owner.pid} on ${owner.host}, since ${owner.since})` : ''}; lock: ${lockDir}`,
+      );
+    }
+    throw error;
+  }
+  await writeFile(ownerFile, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+  return {
+    async release() {
+      await rm(ownerFile, { force: true });
+      await release().catch(() => {});
+    },
+  };
+}
+
+interface Owner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+async function readOwner(file: string): Promise<Owner | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Owner;
+  } catch {
+    return undefined;
+  }
+}
+
+async function removeLockOfDeadProcess(ownerFile: string, lockDir: string): Promise<void> {
+  const owner = await readOwner(ownerFile);
+  if (!owner || owner.host !== hostname() || owner.pid === process.pid) return;
+  if (isAlive(owner.pid)) return;
+  await rm(lockDir, { recursive: true, force: true });
+  await rm(ownerFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

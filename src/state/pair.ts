@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Each pair of paths gets its own folder in the state directory, so several pairs (several
+ * containers, or several CronJobs) can share one volume. The id is readable and stable: a
+ * sanitized hint of both paths plus a hash of the exact pair.
+ */
+export function pairId(path1: string, path2: string): string {
+  const hash = createHash('sha256').update(`${path1}\0${path2}`).digest('hex').slice(0, 12);
+  const hint = (p: string) =>
+    p
+      .replace(/^:[^:]*:/, (m) => m.split(',')[0]!.replace(/^:/, '')) // ":sftp,host=...:" -> "sftp"
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(-24) || 'root';
+  return `${hint(path1)}__${hint(path2)}-${hash}`;
+}
+
+export interface PairPaths {
+  readonly dir: string;
+  readonly snapshot: string;
+  readonly history: string;
+  /** The file proper-lockfile locks (it creates `<lockTarget>.lock` beside it). */
+  readonly lockTarget: string;
+  readonly journal: string;
+  readonly meta: string;
+}
+
+export function pairPaths(stateDir: string, id: string): PairPaths {
+  const dir = join(stateDir, id);
+  return {
+    dir,
+    snapshot: join(dir, 'snapshot.jsonl'),
+    history: join(dir, 'history.jsonl'),
+    lockTarget: join(dir, 'run'),
+    journal: join(dir, 'journal.jsonl'),
+    meta: join(dir, 'pair.json'),
+  };
+}
+
+export async function ensurePairDir(paths: PairPaths): Promise<void> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+}

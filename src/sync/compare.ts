@@ -1,0 +1,33 @@
+import type { FileMeta } from './types.ts';
+
+/**
+ * What "the same file" means across the two sides, which may be different backends.
+ * Within one side we compare a listing with that side's own snapshot, so exact equality is right;
+ * across sides, modification times only agree to the coarser backend's precision.
+ */
+export interface CrossSideCompare {
+  /** Larger of the two backends' modtime precisions, in milliseconds (at least 1). */
+  readonly mtimeToleranceMs: number;
+  /** True when both listings carry the same hash type, so hashes may be compared. */
+  readonly commonHash: boolean;
+}
+
+export type Sameness = 'same' | 'different' | 'unknown';
+
+/**
+ * 'unknown' means size agrees but nothing cheap proves the contents agree: the caller may ask
+ * rclone to compare contents, and must treat a file it could not check as different (a conflict
+ * keeps both versions, so guessing "different" never loses data).
+ */
+export function sameVersion(a: FileMeta, b: FileMeta, compare: CrossSideCompare): Sameness {
+  if (a.size !== b.size) return 'different';
+  if (compare.commonHash && a.hash !== '' && b.hash !== '') return a.hash === b.hash ? 'same' : 'different';
+  if (Math.abs(a.mtime - b.mtime) <= compare.mtimeToleranceMs) return 'same';
+  return 'unknown';
+}
+
+/** Did a file change on its own side since the snapshot? */
+export function changedOnSide(before: FileMeta, now: FileMeta, useHash: boolean): boolean {
+  if (before.size !== now.size || before.mtime !== now.mtime) return true;
+  return useHash && before.hash !== '' && now.hash !== '' && before.hash !== now.hash;
+}

@@ -1,0 +1,120 @@
+/**
+ * Propagation: carries a plan out with as few rclone processes as the plan allows — one per
+ * direction for copies, one per side for deletions; only conflict renames go one file at a time.
+ * Order matters: conflict renames first (so no copy lands on a version we must keep), then copies,
+ * then deletions (so an interrupted run has lost nothing it had not already carried across).
+ */
+import type { Rclone, TransferProgress } from '../rclone/rclone.ts';
+import { otherSide, type Action, type Plan, type Side } from './types.ts';
+
+export interface PropagationSteps {
+  readonly renames: Record<Side, { from: string; to: string }[]>;
+  /** Keyed by the side the files are copied FROM. */
+  readonly copies: Record<Side, string[]>;
+  readonly deletes: Record<Side, string[]>;
+}
+
+/** Lowers plan actions into the primitive steps each side needs. Pure. */
+export function stepsOf(plan: Plan): PropagationSteps {
+  const steps: PropagationSteps = {
+    renames: { path1: [], path2: [] },
+    copies: { path1: [], path2: [] },
+    deletes: { path1: [], path2: [] },
+  };
+  for (const action of plan.actions) lower(action, steps);
+  return steps;
+}
+
+function lower(action: Action, steps: PropagationSteps): void {
+  switch (action.kind) {
+    case 'copy':
+      steps.copies[action.from].push(action.path);
+      return;
+    case 'delete':
+      steps.deletes[action.side].push(action.path);
+      return;
+    case 'conflict': {
+      const { outcome, path } = action;
+      if (outcome.winner === 'none') {
+        steps.renames.path1.push({ from: path, to: outcome.path1Copy });
+        steps.renames.path2.push({ from: path, to: outcome.path2Copy });
+        steps.copies.path1.push(outcome.path1Copy);
+        steps.copies.path2.push(outcome.path2Copy);
+      } else {
+        const loser = otherSide(outcome.winner);
+        steps.renames[loser].push({ from: path, to: outcome.loserCopy });
+        steps.copies[loser].push(outcome.loserCopy);
+        steps.copies[outcome.winner].push(path);
+      }
+      return;
+    }
+  }
+}
+
+/** Paths each side gains or rewrites, and paths it loses, once the steps are done. */
+export function effectsOf(steps: PropagationSteps): { written: Record<Side, Set<string>>; removed: Record<Side, Set<string>> } {
+  const written = { path1: new Set<string>(), path2: new Set<string>() };
+  const removed = { path1: new Set<string>(), path2: new Set<string>() };
+  for (const side of ['path1', 'path2'] as const) {
+    for (const { from, to } of steps.renames[side]) {
+      removed[side].add(from);
+      written[side].add(to);
+    }
+    for (const path of steps.copies[side]) written[otherSide(side)].add(path);
+    for (const path of steps.deletes[side]) removed[side].add(path);
+  }
+  // A path renamed away and then copied back onto (a conflict with a winner) is written, not removed.
+  for (const side of ['path1', 'path2'] as const) for (const path of written[side]) removed[side].delete(path);
+  return { written, removed };
+}
+
+export interface PropagateOptions {
+  readonly rclone: Rclone;
+  readonly roots: Record<Side, string>;
+  readonly checksum: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (direction: 'toPath1' | 'toPath2', progress: TransferProgress) => void;
+  readonly onStep?: (step: string) => void;
+}
+
+const RENAME_CONCURRENCY = 4;
+
+export async function propagate(steps: PropagationSteps, options: PropagateOptions): Promise<void> {
+  const { rclone, roots } = options;
+  for (const side of ['path1', 'path2'] as const) {
+    const renames = steps.renames[side];
+    if (renames.length === 0) continue;
+    options.onStep?.(`renaming ${renames.length} conflicting files on ${side}`);
+    await inParallel(renames, RENAME_CONCURRENCY, ({ from, to }) => rclone.rename(roots[side], from, to), options.signal);
+  }
+  // Both directions at once: they touch different destinations.
+  await Promise.all(
+    (['path1', 'path2'] as const).map(async (from) => {
+      const paths = steps.copies[from];
+      if (paths.length === 0) return;
+      const to = otherSide(from);
+      options.onStep?.(`copying ${paths.length} files ${from} -> ${to}`);
+      await rclone.copyFiles(roots[from], roots[to], paths, {
+        checksum: options.checksum,
+        onProgress: (p) => options.onProgress?.(to === 'path1' ? 'toPath1' : 'toPath2', p),
+      });
+    }),
+  );
+  for (const side of ['path1', 'path2'] as const) {
+    const paths = steps.deletes[side];
+    if (paths.length === 0) continue;
+    options.onStep?.(`deleting ${paths.length} files on ${side}`);
+    await rclone.deleteFiles(roots[side], paths);
+  }
+}
+
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      signal?.throwIfAborted();
+      await work(items[next++]!);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,183 @@
+/**
+ * Reconciliation: a pure function from what changed on each side to a plan. No I/O, no clock:
+ * everything it needs (current listings for name collisions, the run's timestamp, the results
+ * of any content checks) is passed in, so it can be tested exhaustively.
+ */
+import { sameVersion, type CrossSideCompare } from './compare.ts';
+import {
+  otherSide,
+  type Action,
+  type ChangeSet,
+  type ConflictOutcome,
+  type ConflictResolve,
+  type FileMeta,
+  type Listing,
+  type Plan,
+  type Side,
+  type SideState,
+} from './types.ts';
+
+export interface ReconcileInput {
+  readonly changes: { readonly path1: ChangeSet; readonly path2: ChangeSet };
+  /** Current listings of both sides: for the quiet side of a change, and for conflict names. */
+  readonly current: { readonly path1: Listing; readonly path2: Listing };
+  readonly compare: CrossSideCompare;
+  readonly conflictResolve: ConflictResolve;
+  /** Paths whose two current versions rclone compared and found identical. */
+  readonly verifiedSame: ReadonlySet<string>;
+  /** The run's start, compact UTC (20261125T143200Z): it goes into conflict names. */
+  readonly stamp: string;
+  /** Resync: merge both sides, delete nothing. */
+  readonly resync: boolean;
+}
+
+export function stateOf(path: string, changes: ChangeSet, current: Listing): SideState {
+  const change = changes.get(path);
+  if (change) return change;
+  const now = current.get(path);
+  return now ? { kind: 'unchanged', now } : { kind: 'absent' };
+}
+
+const presentMeta = (state: SideState): FileMeta | undefined =>
+  state.kind === 'deleted' || state.kind === 'absent' ? undefined : state.now;
+
+/**
+ * Paths whose current versions exist on both sides with one side (or both) changed, where
+ * metadata cannot tell whether the contents agree. The caller checks them with rclone and passes
+ * the identical ones back as `verifiedSame`.
+ */
+export function pathsNeedingContentCheck(input: Omit<ReconcileInput, 'verifiedSame'>): string[] {
+  const result: string[] = [];
+  for (const path of changedPaths(input)) {
+    const a = presentMeta(stateOf(path, input.changes.path1, input.current.path1));
+    const b = presentMeta(stateOf(path, input.changes.path2, input.current.path2));
+    if (a && b && sameVersion(a, b, input.compare) === 'unknown') result.push(path);
+  }
+  return result;
+}
+
+function* changedPaths(input: Pick<ReconcileInput, 'changes'>): Generator<string> {
+  yield* input.changes.path1.keys();
+  for (const path of input.changes.path2.keys()) if (!input.changes.path1.has(path)) yield path;
+}
+
+export function reconcile(input: ReconcileInput): Plan {
+  const actions: Action[] = [];
+  const names = new ConflictNamer(input);
+  // Sorted so that plans, logs and conflict names are deterministic.
+  const paths = [...changedPaths(input)].sort();
+  for (const path of paths) {
+    const s1 = stateOf(path, input.changes.path1, input.current.path1);
+    const s2 = stateOf(path, input.changes.path2, input.current.path2);
+    const action = decide(path, s1, s2, input, names);
+    if (action) actions.push(action);
+  }
+  return { actions };
+}
+
+function decide(path: string, s1: SideState, s2: SideState, input: ReconcileInput, names: ConflictNamer): Action | undefined {
+  const m1 = presentMeta(s1);
+  const m2 = presentMeta(s2);
+
+  if (m1 && m2) {
+    // Present on both sides and at least one changed. The same content means nothing to do;
+    // otherwise one side's change is safe to carry over only if the other side is untouched.
+    const same = input.verifiedSame.has(path) || sameVersion(m1, m2, input.compare) === 'same';
+    if (same) return undefined;
+    if (!input.resync) {
+      if (s2.kind === 'unchanged' && s1.kind === 'modified') return copy('path1', path, 'modified', m1);
+      if (s1.kind === 'unchanged' && s2.kind === 'modified') return copy('path2', path, 'modified', m2);
+    }
+    return conflict(path, m1, m2, input, names);
+  }
+  if (m1 && !m2) return carryOrDelete('path1', path, m1, s1, s2, input);
+  if (m2 && !m1) return carryOrDelete('path2', path, m2, s2, s1, input);
+  // Gone from both sides (deleted on both, or deleted on one and never on the other): nothing.
+  return undefined;
+}
+
+/** The file exists only on `side`. */
+function carryOrDelete(side: Side, path: string, meta: FileMeta, here: SideState, there: SideState, input: ReconcileInput): Action | undefined {
+  if (input.resync) return copy(side, path, 'resync', meta);
+  if (there.kind === 'deleted') {
+    // Deleted over there: propagate the deletion only if nothing changed here since.
+    if (here.kind === 'unchanged') return { kind: 'delete', side, path };
+    return copy(side, path, 'restored', meta);
+  }
+  return copy(side, path, here.kind === 'modified' ? 'modified' : 'new', meta);
+}
+
+const copy = (from: Side, path: string, reason: 'new' | 'modified' | 'restored' | 'resync', meta: FileMeta): Action => ({
+  kind: 'copy',
+  from,
+  path,
+  reason,
+  size: meta.size,
+});
+
+function conflict(path: string, m1: FileMeta, m2: FileMeta, input: ReconcileInput, names: ConflictNamer): Action {
+  const winner = pickWinner(m1, m2, input.conflictResolve);
+  let outcome: ConflictOutcome;
+  if (winner === 'none') {
+    outcome = { winner, path1Copy: names.allocate(path, 'path1'), path2Copy: names.allocate(path, 'path2') };
+  } else {
+    outcome = { winner, loserCopy: names.allocate(path, otherSide(winner)) };
+  }
+  return { kind: 'conflict', path, outcome, path1: m1, path2: m2 };
+}
+
+function pickWinner(m1: FileMeta, m2: FileMeta, resolve: ConflictResolve): Side | 'none' {
+  switch (resolve) {
+    case 'none':
+      return 'none';
+    case 'path1':
+    case 'path2':
+      return resolve;
+    case 'newer':
+    case 'older': {
+      // Equal times leave nobody to prefer: fall back to keeping both under conflict names.
+      if (m1.mtime === m2.mtime) return 'none';
+      const path1Newer = m1.mtime > m2.mtime;
+      return path1Newer === (resolve === 'newer') ? 'path1' : 'path2';
+    }
+  }
+}
+
+/**
+ * Conflict copy names: `dir/report.conflict-path2-20261125T143200Z.docx`. The extension stays last
+ * so the file still opens with the right program. A name already taken on either side, or by
+ * another conflict in this plan, gets a counter, so a later conflict never overwrites an earlier copy.
+ */
+export class ConflictNamer {
+  private readonly taken = new Set<string>();
+  private readonly input: Pick<ReconcileInput, 'current' | 'stamp'>;
+  constructor(input: Pick<ReconcileInput, 'current' | 'stamp'>) {
+    this.input = input;
+  }
+
+  allocate(path: string, side: Side): string {
+    for (let n = 1; ; n++) {
+      const candidate = conflictName(path, side, this.input.stamp, n);
+      if (this.taken.has(candidate) || this.input.current.path1.has(candidate) || this.input.current.path2.has(candidate)) continue;
+      this.taken.add(candidate);
+      return candidate;
+    }
+  }
+}
+
+export function conflictName(path: string, side: Side, stamp: string, attempt = 1): string {
+  const slash = path.lastIndexOf('/');
+  const dir = path.slice(0, slash + 1);
+  const base = path.slice(slash + 1);
+  // A leading dot is a hidden file, not an extension (.bashrc); so is a dot at the very end.
+  const dot = base.lastIndexOf('.');
+  const hasExtension = dot > 0 && dot < base.length - 1;
+  const stem = hasExtension ? base.slice(0, dot) : base;
+  const extension = hasExtension ? base.slice(dot) : '';
+  const counter = attempt > 1 ? `-${attempt}` : '';
+  return `${dir}${stem}.conflict-${side}-${stamp}${counter}${extension}`;
+}
+
+export function compactStamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}

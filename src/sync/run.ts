@@ -1,0 +1,408 @@
+/**
+ * One sync cycle: lock, load the last snapshots, list both sides, detect, reconcile, check the
+ * safety gates, propagate, then commit the new snapshots. Never throws: every ending becomes a
+ * RunReport with an outcome and exit code, and (once the lock is held) a line in the run history.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { EngineConfig } from '../config.ts';
+import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
+import { redact, type Logger } from '../log.ts';
+import { Rclone, RcloneError, type TransferProgress } from '../rclone/rclone.ts';
+import { appendHistory, type RunRecord } from '../state/history.ts';
+import { HEARTBEAT_MS, journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, type JournalEntry } from '../state/journal.ts';
+import { acquireLock, type HeldLock } from '../state/lock.ts';
+import { ensurePairDir, pairId, pairPaths, type PairPaths } from '../state/pair.ts';
+import type { CrossSideCompare } from './compare.ts';
+import { detectChanges, discountInterruptedCopies } from './detect.ts';
+import { compactStamp, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
+import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
+import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from './snapshot.ts';
+import { effectsOf, propagate, stepsOf } from './propagate.ts';
+import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
+
+export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
+
+export interface RunProgress {
+  readonly phase: RunPhase;
+  readonly listed: Record<Side, number>;
+  readonly counts?: PlanCounts;
+  readonly transfers?: Partial<Record<'toPath1' | 'toPath2', TransferProgress>>;
+}
+
+export interface RunOptions {
+  readonly logger: Logger;
+  /** Aborting it stops rclone and ends the run as cancelled; snapshots stay as they were. */
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: RunProgress) => void;
+}
+
+export interface RunReport extends RunRecord {
+  readonly pairDir: string;
+}
+
+/** Hashes we would rather compare, cheapest and most common first. */
+const HASH_PREFERENCE = ['md5', 'sha1', 'crc32', 'sha256', 'dropbox', 'quickxor', 'whirlpool', 'hidrive', 'mailru'];
+const NEWLINE = /[\n\r]/;
+
+export async function runSync(config: EngineConfig, options: RunOptions): Promise<RunReport> {
+  const startedAt = new Date();
+  const runId = randomUUID();
+  const id = pairId(config.path1, config.path2);
+  const paths = pairPaths(config.stateDir, id);
+  const logger = options.logger.child({ run: runId.slice(0, 8), pair: id });
+  let counts: PlanCounts | undefined;
+  let lock: HeldLock | undefined;
+  let resync = config.resync;
+
+  const finish = async (outcome: Outcome, exitCode: number, extra: { message?: string; gate?: SafetyGate } = {}): Promise<RunReport> => {
+    const endedAt = new Date();
+    const record: RunRecord = {
+      runId,
+      pair: id,
+      startedAt: startedAt.toISOString(),
+      endedAt: endedAt.toISOString(),
+      durationMs: endedAt.getTime() - startedAt.getTime(),
+      outcome,
+      exitCode,
+      dryRun: config.dryRun,
+      resync,
+      ...(counts ? { counts } : {}),
+      ...extra,
+    };
+    if (lock) {
+      await appendHistory(paths.history, record).catch((error) => logger.error({ err: error }, 'could not write the run history'));
+      await lock.release();
+    }
+    return { ...record, pairDir: paths.dir };
+  };
+
+  // A lost lock (its directory removed or its mtime not refreshed in time) means another run may
+  // start: stop touching anything.
+  const compromised = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, compromised.signal]) : compromised.signal;
+
+  try {
+    await ensurePairDir(paths);
+    options.onProgress?.({ phase: 'locking', listed: { path1: 0, path2: 0 } });
+    lock = await acquireLock(paths, (error) => {
+      logger.error({ err: error }, 'the run lock was compromised; stopping');
+      compromised.abort(error);
+    });
+    const engine = new Engine(config, paths, logger, signal, options.onProgress, startedAt);
+    try {
+      const result = await engine.run();
+      counts = result.counts;
+      resync = result.resync;
+    } finally {
+      counts ??= engine.counts;
+      resync = engine.resync;
+      await engine.dispose();
+    }
+    return await finish('success', ExitCode.ok);
+  } catch (error) {
+    const failure = classify(error, signal);
+    const level = failure.outcome === 'safety-stop' || failure.outcome === 'locked' ? 'warn' : 'error';
+    logger[level]({ outcome: failure.outcome, gate: failure instanceof SafetyStop ? failure.gate : undefined }, failure.message);
+    const report = await finish(failure.outcome, failure.exitCode, {
+      message: failure.message,
+      ...(failure instanceof SafetyStop ? { gate: failure.gate } : {}),
+    });
+    logSummary(logger, report);
+    return report;
+  }
+}
+
+function classify(error: unknown, signal: AbortSignal): SyncError {
+  if (error instanceof SyncError) return error;
+  if (signal.aborted || (error instanceof RcloneError && error.cancelled)) return new RunCancelled();
+  if (error instanceof RcloneError) return new RunFailed(error.message, { cause: error });
+  if (error instanceof SnapshotCorrupt) {
+    return new SafetyStop('state-corrupt', `${error.message}; run once with SYNC_RESYNC=true to rebuild it (a resync deletes nothing)`);
+  }
+  const e = error as NodeJS.ErrnoException;
+  return new RunFailed(`${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(error)}`, { cause: error });
+}
+
+export function logSummary(logger: Logger, report: RunRecord): void {
+  const c = report.counts;
+  logger.info(
+    {
+      summary: true,
+      outcome: report.outcome,
+      exitCode: report.exitCode,
+      dryRun: report.dryRun,
+      resync: report.resync,
+      copiesToPath1: c?.copiesToPath1 ?? 0,
+      copiesToPath2: c?.copiesToPath2 ?? 0,
+      deletesOnPath1: c?.deletesOnPath1 ?? 0,
+      deletesOnPath2: c?.deletesOnPath2 ?? 0,
+      conflicts: c?.conflicts ?? 0,
+      bytes: (c?.bytesToPath1 ?? 0) + (c?.bytesToPath2 ?? 0),
+      durationMs: report.durationMs,
+    },
+    `run ${report.outcome}`,
+  );
+}
+
+interface SideListing {
+  readonly listing: Listing;
+  readonly missing: boolean;
+}
+
+class Engine {
+  counts: PlanCounts | undefined;
+  resync: boolean;
+  private hashType = '';
+  private readonly rclone: Rclone;
+  private readonly roots: Record<Side, string>;
+  private readonly listed = { path1: 0, path2: 0 };
+  private readonly transfers: Partial<Record<'toPath1' | 'toPath2', TransferProgress>> = {};
+  private readonly config: EngineConfig;
+  private readonly paths: PairPaths;
+  private readonly logger: Logger;
+  private readonly signal: AbortSignal;
+  private readonly progress: ((p: RunProgress) => void) | undefined;
+  private readonly startedAt: Date;
+
+  constructor(config: EngineConfig, paths: PairPaths, logger: Logger, signal: AbortSignal, progress: ((p: RunProgress) => void) | undefined, startedAt: Date) {
+    this.config = config;
+    this.paths = paths;
+    this.logger = logger;
+    this.signal = signal;
+    this.progress = progress;
+    this.startedAt = startedAt;
+    this.resync = config.resync;
+    this.roots = { path1: config.path1, path2: config.path2 };
+    this.rclone = new Rclone({ binary: config.rcloneBinary, logger, signal, transferArgs: config.rcloneArgs });
+  }
+
+  async dispose(): Promise<void> {
+    await this.rclone.dispose();
+  }
+
+  private report(phase: RunPhase): void {
+    this.progress?.({ phase, listed: { ...this.listed }, ...(this.counts ? { counts: this.counts } : {}), transfers: { ...this.transfers } });
+  }
+
+  async run(): Promise<{ counts: PlanCounts; resync: boolean }> {
+    const { config, logger } = this;
+    const filters = await this.readFilters();
+    const previous = await readSnapshot(this.paths.snapshot);
+    if (!previous && !this.resync) {
+      logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
+      this.resync = true;
+    }
+    if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
+
+    this.report('listing');
+    const [features1, features2] = await Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
+    const hashType = config.compare === 'checksum' ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
+    this.hashType = hashType;
+    if (config.compare === 'checksum' && !hashType) {
+      logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
+    }
+    const compare: CrossSideCompare = {
+      mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(features1.precisionNs, features2.precisionNs) / 1e6)),
+      commonHash: hashType !== '',
+    };
+
+    const [side1, side2] = await Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
+    const current: Record<Side, Listing> = { path1: side1.listing, path2: side2.listing };
+    const base: Record<Side, Listing> = this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 };
+    if (!this.resync) {
+      for (const [side, listed] of [['path1', side1], ['path2', side2]] as const) {
+        if (listed.missing || listed.listing.size === 0) checkSideNotVanished(side, this.roots[side], listed.missing ? 'missing' : 'empty', base[side].size);
+      }
+    }
+
+    // Hashes of a different type than the snapshot's cannot be compared with it.
+    const useHash = hashType !== '' && previous?.header.hashType === hashType;
+    const changes: Record<Side, ChangeSet> = {
+      path1: detectChanges(base.path1, current.path1, useHash),
+      path2: detectChanges(base.path2, current.path2, useHash),
+    };
+    if (!this.resync) await this.recoverInterruptedRun(changes, current);
+    if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
+
+    this.report('checking');
+    const stamp = compactStamp(this.startedAt);
+    const reconcileBase = { changes, current, compare, conflictResolve: config.conflictResolve, stamp, resync: this.resync };
+    const unknown = pathsNeedingContentCheck(reconcileBase);
+    let verifiedSame = new Set<string>();
+    if (unknown.length > 0) {
+      logger.info({ files: unknown.length, by: compare.commonHash ? 'hash' : 'download' }, 'comparing contents of files changed on both sides');
+      verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !compare.commonHash);
+    }
+    const plan = reconcile({ ...reconcileBase, verifiedSame });
+    this.counts = countPlan(plan);
+    if (!this.resync) checkMaxDelete(this.counts, { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
+
+    for (const action of plan.actions) logAction(logger, action, config.dryRun);
+    if (config.dryRun) {
+      logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
+      return { counts: this.counts, resync: this.resync };
+    }
+
+    const header = {
+      format: 'rclonesync-snapshot' as const,
+      version: 1 as const,
+      path1: redact(config.path1),
+      path2: redact(config.path2),
+      compare: config.compare,
+      hashType,
+      filtersHash: filters.hash,
+      committedAt: '',
+    };
+    if (plan.actions.length === 0) {
+      // Nothing moved: commit only if the listings differ from the snapshot in ways that need no
+      // action (both sides changed identically), or this was a resync, so the next run starts clean.
+      if (this.resync || changes.path1.size > 0 || changes.path2.size > 0 || previous?.header.hashType !== hashType) {
+        await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, path1: current.path1, path2: current.path2 });
+      }
+      await removeJournal(this.paths.journal);
+      return { counts: this.counts, resync: this.resync };
+    }
+
+    this.report('propagating');
+    const newSnapshot = await this.propagateAndRelist(plan, current);
+    this.report('committing');
+    await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, ...newSnapshot });
+    await removeJournal(this.paths.journal);
+    return { counts: this.counts, resync: this.resync };
+  }
+
+  private async readFilters(): Promise<{ file: string | undefined; hash: string }> {
+    const file = this.config.filtersFile;
+    if (!file) return { file: undefined, hash: '' };
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`SYNC_FILTERS_FILE (--filters-file): cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    return { file, hash: createHash('sha256').update(text).digest('hex') };
+  }
+
+  private async listSide(side: Side, filtersFile: string | undefined, hashType: string): Promise<SideListing> {
+    const listing: Listing = new Map();
+    const root = this.roots[side];
+    try {
+      for await (const entry of this.rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}) })) {
+        if (NEWLINE.test(entry.path)) {
+          // rclone's file lists are line-based: such a name cannot be passed to it safely.
+          this.logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
+          continue;
+        }
+        listing.set(entry.path, { size: entry.size, mtime: entry.mtime, hash: entry.hash });
+        if (++this.listed[side] % 10_000 === 0) this.report('listing');
+      }
+    } catch (error) {
+      if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true };
+      throw error;
+    }
+    this.report('listing');
+    return { listing, missing: false };
+  }
+
+  private async recoverInterruptedRun(changes: Record<Side, ChangeSet>, current: Record<Side, Listing>): Promise<void> {
+    const interrupted = await readJournal(this.paths.journal);
+    if (!interrupted) return;
+    const window = { from: interrupted.startedAt - 2_000, to: interrupted.lastAliveAt + HEARTBEAT_MS + 3_000 };
+    for (const side of SIDES) {
+      const redone = discountInterruptedCopies(changes[side], current[side], current[otherSide(side)], interrupted.copies, (path) => journalKey(side, path), window);
+      if (redone.length > 0) {
+        this.logger.warn({ side, files: redone.length }, 'an earlier run was interrupted while copying these files; copying them again');
+      }
+    }
+  }
+
+  private async propagateAndRelist(plan: Plan, current: Record<Side, Listing>): Promise<{ path1: Listing; path2: Listing }> {
+    const steps = stepsOf(plan);
+    const journal: JournalEntry[] = [];
+    for (const from of SIDES) {
+      for (const path of steps.copies[from]) {
+        const source = current[from].get(path) ?? sourceOfConflictCopy(plan, from, path);
+        if (source) journal.push({ to: otherSide(from), path, source });
+      }
+    }
+    await writeJournal(this.paths.journal, this.startedAt.getTime(), journal);
+    const stopHeartbeat = startHeartbeat(this.paths.journal);
+    try {
+      await propagate(steps, {
+        rclone: this.rclone,
+        roots: this.roots,
+        checksum: this.config.compare === 'checksum',
+        signal: this.signal,
+        onStep: (step) => this.logger.debug(step),
+        onProgress: (direction, progress) => {
+          this.transfers[direction] = progress;
+          this.report('propagating');
+        },
+      });
+    } finally {
+      stopHeartbeat();
+    }
+
+    // The new snapshot records what each side now really holds: the files we wrote are listed
+    // again, because a destination may store a coarser modtime or a different hash than the source.
+    const { written, removed } = effectsOf(steps);
+    const expectedSize = new Map<string, number>();
+    for (const entry of journal) expectedSize.set(journalKey(entry.to, entry.path), entry.source.size);
+    const result = { path1: new Map(current.path1), path2: new Map(current.path2) };
+    for (const side of SIDES) {
+      for (const path of removed[side]) result[side].delete(path);
+      if (written[side].size === 0) continue;
+      const seen = new Set<string>();
+      for await (const entry of this.rclone.list(this.roots[side], { onlyPaths: written[side], ...(this.hashType ? { hashType: this.hashType } : {}) })) {
+        if (!written[side].has(entry.path)) continue;
+        seen.add(entry.path);
+        const expected = expectedSize.get(journalKey(side, entry.path));
+        if (expected !== undefined && expected !== entry.size) {
+          throw new RunFailed(`${side}: "${entry.path}" changed while it was being synced (size ${entry.size}, expected ${expected}); the next run will pick it up`);
+        }
+        result[side].set(entry.path, { size: entry.size, mtime: entry.mtime, hash: entry.hash });
+      }
+      const missing = [...written[side]].filter((path) => !seen.has(path));
+      if (missing.length > 0) {
+        throw new RunFailed(`${side}: ${missing.length} copied files are not there afterwards (first: "${missing[0]}"); the next run will try again`);
+      }
+    }
+    return result;
+  }
+
+  private async commit(snapshot: Snapshot): Promise<void> {
+    this.signal.throwIfAborted();
+    await writeSnapshot(this.paths.snapshot, snapshot);
+  }
+}
+
+/** A conflict copy made by renaming on `from`: its content is that side's current version of the original path. */
+function sourceOfConflictCopy(plan: Plan, from: Side, copyPath: string) {
+  for (const action of plan.actions) {
+    if (action.kind !== 'conflict') continue;
+    const o = action.outcome;
+    if (o.winner === 'none' ? (from === 'path1' ? o.path1Copy : o.path2Copy) === copyPath : o.loserCopy === copyPath && otherSide(o.winner) === from) {
+      return from === 'path1' ? action.path1 : action.path2;
+    }
+  }
+  return undefined;
+}
+
+function logAction(logger: Logger, action: Action, dryRun: boolean): void {
+  const prefix = dryRun ? 'would ' : '';
+  switch (action.kind) {
+    case 'copy':
+      logger.info({ action: 'copy', from: action.from, to: otherSide(action.from), path: action.path, reason: action.reason, size: action.size, dryRun }, `${prefix}copy ${action.from} -> ${otherSide(action.from)}`);
+      return;
+    case 'delete':
+      logger.info({ action: 'delete', side: action.side, path: action.path, dryRun }, `${prefix}delete on ${action.side}`);
+      return;
+    case 'conflict': {
+      const o = action.outcome;
+      const detail = o.winner === 'none' ? { path1Copy: o.path1Copy, path2Copy: o.path2Copy } : { winner: o.winner, loserCopy: o.loserCopy };
+      logger.warn({ action: 'conflict', path: action.path, ...detail, dryRun }, `${prefix}keep both versions of a file changed on both sides`);
+      return;
+    }
+  }
+}
