@@ -3,7 +3,7 @@
  * everything it needs (current listings for name collisions, the run's timestamp, the results
  * of any content checks) is passed in, so it can be tested exhaustively.
  */
-import { sameVersion, type CrossSideCompare } from './compare.ts';
+import { sameVersion, type CrossSideCompare, type Sameness } from './compare.ts';
 import {
   otherSide,
   type Action,
@@ -49,10 +49,26 @@ const presentMeta = (state: SideState): FileMeta | undefined =>
 export function pathsNeedingContentCheck(input: Omit<ReconcileInput, 'verifiedSame'>): string[] {
   const result: string[] = [];
   for (const path of changedPaths(input)) {
-    const a = presentMeta(stateOf(path, input.changes.path1, input.current.path1));
-    const b = presentMeta(stateOf(path, input.changes.path2, input.current.path2));
-    if (a && b && sameVersion(a, b, input.compare) === 'unknown') result.push(path);
+    const s1 = stateOf(path, input.changes.path1, input.current.path1);
+    const s2 = stateOf(path, input.changes.path2, input.current.path2);
+    const a = presentMeta(s1);
+    const b = presentMeta(s2);
+    if (a && b && sameness(s1, s2, a, b, input.compare) === 'unknown') result.push(path);
   }
+  return result;
+}
+
+/**
+ * sameVersion, plus what the history tells. When one side still holds the version of the last run
+ * and the other side rewrote the file since, mtimes agreeing within the tolerance prove nothing:
+ * a rewrite that keeps the size, made within the tolerance of the synced version (a program saving
+ * twice in a second, next to a 1 s precision backend), would pass for the old version and never be
+ * carried over. Only common hashes or a content check can tell those apart.
+ */
+function sameness(s1: SideState, s2: SideState, m1: FileMeta, m2: FileMeta, compare: CrossSideCompare): Sameness {
+  const result = sameVersion(m1, m2, compare);
+  const byHash = compare.commonHash && m1.hash !== '' && m2.hash !== '';
+  if (result === 'same' && !byHash && (s1.kind === 'unchanged') !== (s2.kind === 'unchanged')) return 'unknown';
   return result;
 }
 
@@ -82,7 +98,7 @@ function decide(path: string, s1: SideState, s2: SideState, input: ReconcileInpu
   if (m1 && m2) {
     // Present on both sides and at least one changed. The same content means nothing to do;
     // otherwise one side's change is safe to carry over only if the other side is untouched.
-    const same = input.verifiedSame.has(path) || sameVersion(m1, m2, input.compare) === 'same';
+    const same = input.verifiedSame.has(path) || sameness(s1, s2, m1, m2, input.compare) === 'same';
     if (same) return undefined;
     if (!input.resync) {
       if (s2.kind === 'unchanged' && s1.kind === 'modified') return copy('path1', path, 'modified', m1);

@@ -1,0 +1,375 @@
+/**
+ * Property tests of reconciliation over random histories, with the in-memory model of two sides.
+ *
+ * A history starts from two equal sides right after a sync, then runs several rounds of: random
+ * operations on each side, detection, content check, reconciliation, propagation (applyPlan).
+ * Paths come from a small shared alphabet (dots, spaces, '#', unicode, and names that look like
+ * conflict copies) so that both sides touch the same paths often; every write produces a content
+ * never seen before, so "this content survived" means exactly that.
+ *
+ * Time: every write or touch gets a fresh time far (much more than the mtime tolerance) after every
+ * mtime so far, except the "soon" operations, which rewrite a file (keeping its size) or touch it
+ * within the tolerance of its previous mtime: what a program saving twice in a second does on a
+ * backend with 1 s precision. One assumption is built in, and it is rclone's own: when both sides
+ * changed a path, two versions of the same size whose mtimes agree within the tolerance are the
+ * same version. So a "soon" operation is never applied to a path the other side also changed in
+ * the same round (it gets a fresh time instead), nor before a resync from scratch (which has no
+ * history and trusts size and mtime for everything).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { conflictName } from '../../src/sync/reconcile.ts';
+import { otherSide, SIDES, type ConflictResolve, type Side } from '../../src/sync/types.ts';
+import {
+  applyPlan,
+  applySteps,
+  emptyListings,
+  planRun,
+  planPhases,
+  sidesDiffer,
+  snapshotsOf,
+  type Listings,
+  type ModelFile,
+  type ModelOptions,
+  type ModelRun,
+  type ModelSides,
+} from '../helpers/model.ts';
+
+const STAMPS = ['20260101T000000Z', '20260101T000001Z'] as const;
+const PATHS: readonly string[] = [
+  'a.txt',
+  'A.txt',
+  'b',
+  '.hidden',
+  'x.',
+  'with space.md',
+  'hash#1.txt',
+  'dir.v2/c.tar.gz',
+  'dir.v2/d',
+  'ünï/cöde.txt',
+  '日本語.txt',
+  // Names that the conflict copies of a.txt want: the namer must count past them.
+  conflictName('a.txt', 'path1', STAMPS[0]),
+  conflictName('a.txt', 'path2', STAMPS[1]),
+  conflictName('a.txt', 'path2', STAMPS[0], 2),
+];
+/** The gap between "fresh" times: far beyond any tolerance. */
+const STEP = 1_000_000;
+
+type PathPick = { readonly existing: boolean; readonly index: number };
+type Op =
+  | { readonly kind: 'write'; readonly side: Side; readonly path: PathPick; readonly long: boolean }
+  | { readonly kind: 'rewriteSoon'; readonly side: Side; readonly path: PathPick; readonly delta: number }
+  | { readonly kind: 'touch'; readonly side: Side; readonly path: PathPick; readonly soon: boolean; readonly delta: number }
+  | { readonly kind: 'delete'; readonly side: Side; readonly path: PathPick }
+  | { readonly kind: 'writeBoth'; readonly path: PathPick; readonly long: boolean; readonly sameMtime: boolean };
+
+type ResyncMode = 'no' | 'fromScratch' | 'withSnapshots';
+interface Round {
+  readonly ops: readonly Op[];
+  readonly stamp: string;
+  readonly resolve: ConflictResolve;
+  readonly resync: ResyncMode;
+  /** Where a run dies, for (6): the phases before `phase` are done, and the steps of `phase` that `done` marks. */
+  readonly crash: { readonly phase: number; readonly done: readonly boolean[] };
+}
+interface History {
+  readonly checksum: boolean;
+  readonly tolerance: number;
+  readonly initial: readonly { readonly index: number; readonly long: boolean }[];
+  readonly rounds: readonly Round[];
+}
+
+const sideArb = fc.constantFrom<Side>('path1', 'path2');
+const pathArb = fc.record({ existing: fc.boolean(), index: fc.nat(1_000) });
+const deltaArb = fc.nat(1_000_000);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('write' as const), side: sideArb, path: pathArb, long: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('rewriteSoon' as const), side: sideArb, path: pathArb, delta: deltaArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('touch' as const), side: sideArb, path: pathArb, soon: fc.boolean(), delta: deltaArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), side: sideArb, path: pathArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('writeBoth' as const), path: pathArb, long: fc.boolean(), sameMtime: fc.boolean() }) },
+);
+const roundArb = (resync: fc.Arbitrary<ResyncMode>): fc.Arbitrary<Round> =>
+  fc.record({
+    ops: fc.array(opArb, { maxLength: 14 }),
+    stamp: fc.constantFrom(...STAMPS),
+    resolve: fc.constantFrom<ConflictResolve>('none', 'newer', 'older', 'path1', 'path2'),
+    resync,
+    crash: fc.record({ phase: fc.nat(2), done: fc.array(fc.boolean(), { maxLength: 40 }) }),
+  });
+const historyArb = (options: { resync?: fc.Arbitrary<ResyncMode>; checksum?: fc.Arbitrary<boolean> } = {}): fc.Arbitrary<History> =>
+  fc.record({
+    checksum: options.checksum ?? fc.boolean(),
+    tolerance: fc.constantFrom(1, 1_000, 2_000),
+    initial: fc.array(fc.record({ index: fc.nat(1_000), long: fc.boolean() }), { maxLength: 10 }),
+    rounds: fc.array(roundArb(options.resync ?? fc.constantFrom<ResyncMode>('no', 'no', 'no', 'no', 'no', 'fromScratch', 'withSnapshots')), {
+      minLength: 1,
+      maxLength: 8,
+    }),
+  });
+
+/** Two sides, a clock and a supply of never-seen contents. */
+class World {
+  sides: ModelSides = { path1: new Map(), path2: new Map() };
+  private maxMtime = STEP;
+  private counter = 0;
+  private readonly tolerance: number;
+  /** Paths each side changed in the current round. */
+  private changed = { path1: new Set<string>(), path2: new Set<string>() };
+  private soonAllowed = true;
+
+  constructor(tolerance: number) {
+    this.tolerance = tolerance;
+  }
+
+  startRound(soonAllowed: boolean): void {
+    this.changed = { path1: new Set(), path2: new Set() };
+    this.soonAllowed = soonAllowed;
+  }
+
+  fresh(): number {
+    this.maxMtime += STEP;
+    return this.maxMtime;
+  }
+
+  /** A content never produced before: 4 characters, or 5 when long (so sizes often agree). */
+  content(long: boolean): string {
+    const n = this.counter++;
+    const prefix = ['a', 'é', '#', ' ', '日'][n % 5]!;
+    return `${prefix}${n.toString(36).padStart(3, '0')}${long ? 'x' : ''}`;
+  }
+
+  pick(side: Side, pick: PathPick): string {
+    const existing = [...this.sides[side].keys()].sort();
+    if (pick.existing && existing.length > 0) return existing[pick.index % existing.length]!;
+    return PATHS[pick.index % PATHS.length]!;
+  }
+
+  /** A time within the tolerance after `mtime`, unless the other side changed this path this round. */
+  private soonAfter(side: Side, path: string, mtime: number, delta: number): number {
+    if (!this.soonAllowed || this.changed[otherSide(side)].has(path)) return this.fresh();
+    const soon = mtime + 1 + (delta % this.tolerance);
+    this.maxMtime = Math.max(this.maxMtime, soon);
+    return soon;
+  }
+
+  private set(side: Side, path: string, f: ModelFile): void {
+    this.sides[side].set(path, f);
+    this.changed[side].add(path);
+  }
+
+  apply(op: Op): void {
+    switch (op.kind) {
+      case 'write': {
+        const path = this.pick(op.side, op.path);
+        this.set(op.side, path, { content: this.content(op.long), mtime: this.fresh() });
+        break;
+      }
+      case 'rewriteSoon': {
+        const path = this.pick(op.side, op.path);
+        const old = this.sides[op.side].get(path);
+        if (!old) break;
+        const content = this.content(old.content.length === 5);
+        this.set(op.side, path, { content, mtime: this.soonAfter(op.side, path, old.mtime, op.delta) });
+        break;
+      }
+      case 'touch': {
+        const path = this.pick(op.side, op.path);
+        const old = this.sides[op.side].get(path);
+        if (!old) break;
+        const mtime = op.soon ? this.soonAfter(op.side, path, old.mtime, op.delta) : this.fresh();
+        this.set(op.side, path, { content: old.content, mtime });
+        break;
+      }
+      case 'delete': {
+        const path = this.pick(op.side, op.path);
+        if (this.sides[op.side].delete(path)) this.changed[op.side].add(path);
+        break;
+      }
+      case 'writeBoth': {
+        // The same edit made on both sides (e.g. the user copied the same file to both).
+        const path = this.pick('path1', op.path);
+        const content = this.content(op.long);
+        const m1 = this.fresh();
+        this.set('path1', path, { content, mtime: m1 });
+        this.set('path2', path, { content, mtime: op.sameMtime ? m1 : this.fresh() });
+        break;
+      }
+    }
+  }
+}
+
+/** Everything a property may look at for one sync of a history. */
+interface SyncContext {
+  readonly history: History;
+  readonly round: Round;
+  readonly options: ModelOptions;
+  /** The snapshots the run started from (empty for a resync from scratch). */
+  readonly snapshots: Listings;
+  /** The sides right before the sync, and right after it. */
+  readonly before: ModelSides;
+  readonly after: ModelSides;
+  readonly run: ModelRun;
+}
+
+function runHistory(history: History, check: (ctx: SyncContext) => void): void {
+  const world = new World(history.tolerance);
+  for (const { index, long } of history.initial) {
+    const f = { content: world.content(long), mtime: world.fresh() };
+    const path = PATHS[index % PATHS.length]!;
+    world.sides.path1.set(path, f);
+    world.sides.path2.set(path, f);
+  }
+  // Right after a sync: both sides equal, snapshots saved.
+  let snapshots = snapshotsOf(world.sides, history.checksum);
+  for (const round of history.rounds) {
+    world.startRound(round.resync !== 'fromScratch');
+    for (const op of round.ops) world.apply(op);
+    const options: ModelOptions = {
+      checksum: history.checksum,
+      mtimeToleranceMs: history.tolerance,
+      conflictResolve: round.resolve,
+      stamp: round.stamp,
+      resync: round.resync !== 'no',
+    };
+    const runSnapshots = round.resync === 'fromScratch' ? emptyListings() : snapshots;
+    const before = world.sides;
+    const run = planRun(before, runSnapshots, options);
+    const after = applyPlan(run.plan, before);
+    check({ history, round, options, snapshots: runSnapshots, before, after, run });
+    world.sides = after;
+    snapshots = snapshotsOf(after, history.checksum);
+  }
+}
+
+/** The versions that may legitimately be gone: unchanged here, deleted or modified over there. */
+function superseded(run: ModelRun, side: Side, path: string, resync: boolean): boolean {
+  if (resync || run.changes[side].has(path)) return false;
+  const there = run.changes[otherSide(side)].get(path)?.kind;
+  return there === 'deleted' || there === 'modified';
+}
+
+/** Where a version of `path` may live after a sync: its own name, or one of its conflict names. */
+function homesOf(path: string): string[] {
+  const homes = [path];
+  for (const stamp of STAMPS) for (const side of SIDES) for (let n = 1; n <= 30; n++) homes.push(conflictName(path, side, stamp, n));
+  return homes;
+}
+
+/** Every version that existed right before the sync exists on both sides after it (or was superseded). */
+function lostVersions(before: ModelSides, after: ModelSides, run: ModelRun, resync: boolean): string[] {
+  const lost: string[] = [];
+  for (const side of SIDES) {
+    for (const [path, f] of before[side]) {
+      if (superseded(run, side, path, resync)) continue;
+      const homes = homesOf(path);
+      for (const s of SIDES) {
+        if (!homes.some((home) => after[s].get(home)?.content === f.content)) {
+          lost.push(`${side}'s ${path} (${JSON.stringify(f.content)}) is not on ${s}`);
+        }
+      }
+    }
+  }
+  return lost;
+}
+
+const describeRun = (ctx: SyncContext): string =>
+  JSON.stringify(
+    {
+      options: ctx.options,
+      before: { path1: [...ctx.before.path1], path2: [...ctx.before.path2] },
+      changes: { path1: [...ctx.run.changes.path1], path2: [...ctx.run.changes.path2] },
+      needCheck: ctx.run.needCheck,
+      verifiedSame: [...ctx.run.verifiedSame],
+      plan: ctx.run.plan.actions,
+      after: { path1: [...ctx.after.path1], path2: [...ctx.after.path2] },
+    },
+    null,
+    1,
+  );
+
+const RUNS = 1_000;
+const assertHistories = (arb: fc.Arbitrary<History>, check: (ctx: SyncContext) => void, numRuns = RUNS): void => {
+  fc.assert(
+    fc.property(arb, (history) => runHistory(history, check)),
+    { numRuns },
+  );
+};
+
+describe('reconciliation over random histories', () => {
+  it('(1) after every sync both sides hold the same paths with the same contents', () => {
+    assertHistories(historyArb(), (ctx) => {
+      expect(sidesDiffer(ctx.after), describeRun(ctx)).toEqual([]);
+    });
+  });
+
+  it('(2) no content is lost: every version is on both sides afterwards, unless a change on the other side superseded it', () => {
+    assertHistories(historyArb(), (ctx) => {
+      expect(lostVersions(ctx.before, ctx.after, ctx.run, ctx.options.resync), describeRun(ctx)).toEqual([]);
+    });
+  });
+
+  it('(3) idempotence: a second run right after, from the new snapshots, has nothing to do', () => {
+    assertHistories(historyArb(), (ctx) => {
+      const again = planRun(ctx.after, snapshotsOf(ctx.after, ctx.options.checksum), { ...ctx.options, resync: false });
+      expect(again.changes.path1.size + again.changes.path2.size).toBe(0);
+      expect(again.plan.actions).toEqual([]);
+    });
+  });
+
+  it('(4) resync never deletes, and loses nothing at all', () => {
+    assertHistories(historyArb({ resync: fc.constantFrom<ResyncMode>('fromScratch', 'withSnapshots', 'no') }), (ctx) => {
+      if (!ctx.options.resync) return;
+      expect(ctx.run.plan.actions.filter((a) => a.kind === 'delete')).toEqual([]);
+      expect(lostVersions(ctx.before, ctx.after, ctx.run, true), describeRun(ctx)).toEqual([]);
+      expect(sidesDiffer(ctx.after)).toEqual([]);
+    });
+  });
+
+  it('(5) a rerun from the previous snapshots (state not saved after propagation) has nothing to do', () => {
+    assertHistories(historyArb(), (ctx) => {
+      const stamp = ctx.options.stamp === STAMPS[0] ? STAMPS[1] : STAMPS[0];
+      const again = planRun(ctx.after, ctx.snapshots, { ...ctx.options, stamp });
+      expect(again.plan.actions, describeRun(ctx)).toEqual([]);
+    });
+  });
+
+  it('(6) a run interrupted after any step, rerun from the previous snapshots, converges and loses nothing', () => {
+    assertHistories(historyArb(), (ctx) => {
+      const phases = planPhases(ctx.run.plan);
+      const { phase, done } = ctx.round.crash;
+      const steps = [...phases.slice(0, phase).flat(), ...phases[phase]!.filter((_, i) => done[i] ?? false)];
+      const partial = applySteps(steps, ctx.before);
+      const stamp = ctx.options.stamp === STAMPS[0] ? STAMPS[1] : STAMPS[0];
+      const rerun = planRun(partial, ctx.snapshots, { ...ctx.options, stamp });
+      const final = applyPlan(rerun.plan, partial);
+      expect(sidesDiffer(final), describeRun(ctx)).toEqual([]);
+      expect(lostVersions(ctx.before, final, ctx.run, ctx.options.resync), describeRun(ctx)).toEqual([]);
+    });
+  });
+
+  it('checksum mode: the same properties with hashes deciding', () => {
+    assertHistories(historyArb({ checksum: fc.constant(true) }), (ctx) => {
+      expect(ctx.run.needCheck).toEqual([]);
+      expect(sidesDiffer(ctx.after)).toEqual([]);
+      expect(lostVersions(ctx.before, ctx.after, ctx.run, ctx.options.resync)).toEqual([]);
+    });
+  });
+
+  it('content checks are asked only for changed paths present on both sides', () => {
+    assertHistories(historyArb(), (ctx) => {
+      for (const path of ctx.run.needCheck) {
+        expect(ctx.before.path1.has(path) && ctx.before.path2.has(path)).toBe(true);
+        expect(ctx.run.changes.path1.has(path) || ctx.run.changes.path2.has(path)).toBe(true);
+      }
+    });
+  });
+
+  it('the plan is sorted by path, with at most one action per path', () => {
+    assertHistories(historyArb(), (ctx) => {
+      const paths = ctx.run.plan.actions.map((a) => a.path);
+      expect(paths).toEqual([...new Set(paths)].sort());
+    });
+  });
+});
