@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
 import { createLogger, silentLogger } from './log.ts';
-import { runSync, logSummary } from './sync/run.ts';
 import { readHistory, type RunRecord } from './state/history.ts';
 import { pairId, pairPaths } from './state/pair.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
-import { runDaemon } from './appliance/daemon.ts';
+import { monitoredRun, runDaemon } from './appliance/daemon.ts';
 
 const VERSION = '0.1.0';
 
@@ -42,18 +41,29 @@ async function main(argv: string[]): Promise<number> {
 
   const logger = createLogger(config.log);
   await prepareRcloneConfig(process.env, config.engine.stateDir, logger);
-  if (command === 'daemon') return runDaemon(config, logger);
+  if (command === 'daemon') {
+    const code = await runDaemon(config, logger);
+    await flushLogger(logger);
+    // Everything is closed; should a stray handle (an idle keep-alive socket) linger, do not wait for it.
+    setTimeout(() => process.exit(code), 1_000).unref();
+    return code;
+  }
 
   // One-shot: SIGTERM/SIGINT stop rclone and end the run cleanly (snapshots untouched, lock released).
   const controller = new AbortController();
+  const deliveries = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
     logger.warn({ signal }, 'stopping the run');
     controller.abort();
+    // The failure ping and webhook get a few seconds, not their full retry budget.
+    setTimeout(() => deliveries.abort(), 5_000).unref();
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  const report = await runSync(config.engine, { logger, signal: controller.signal });
-  if (report.outcome === 'success') logSummary(logger, report);
+  // `on`, not `once`: execa's exit cleanup (signal-exit) re-raises a signal that no other listener
+  // handles, which would kill us before the cancelled run is recorded and its lock released.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // With the same pings and webhook as the daemon's runs, so a CronJob is monitored too.
+  const report = await monitoredRun(config, logger, { signal: controller.signal, deliverySignal: deliveries.signal });
   await flushLogger(logger);
   return report.exitCode;
 }

@@ -13,17 +13,111 @@ export function redact(text: string): string {
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)[^@\s/]*@/gi, '$1***@');
 }
 
+/**
+ * The last lines a logger wrote, kept in memory so a finished run can send its own log (a
+ * healthchecks.io failure ping carries it). Lines are numbered: `mark()` before a run, then
+ * `since(mark)` gives that run's lines only.
+ */
+export class LogTail {
+  private readonly lines: string[] = [];
+  /** Sequence number of lines[0]. */
+  private first = 0;
+  private bytes = 0;
+  private readonly maxLines: number;
+  private readonly maxBytes: number;
+
+  constructor(maxLines = 1000, maxBytes = 512 * 1024) {
+    this.maxLines = maxLines;
+    this.maxBytes = maxBytes;
+  }
+
+  push(line: string): void {
+    const text = line.endsWith('\n') ? line.slice(0, -1) : line;
+    this.lines.push(text);
+    this.bytes += text.length;
+    while (this.lines.length > this.maxLines || (this.bytes > this.maxBytes && this.lines.length > 1)) {
+      this.bytes -= this.lines.shift()!.length;
+      this.first++;
+    }
+  }
+
+  /** The number the next line will get. */
+  mark(): number {
+    return this.first + this.lines.length;
+  }
+
+  /**
+   * The lines written since `mark` (all kept lines without it), newest last, readable rather than
+   * JSON, at most `maxLines` lines and `maxBytes` bytes (the newest lines win).
+   */
+  since(mark = 0, limits: { maxLines?: number; maxBytes?: number } = {}): string {
+    const maxLines = limits.maxLines ?? 100;
+    const maxBytes = limits.maxBytes ?? 10 * 1024;
+    const from = Math.max(0, mark - this.first);
+    const selected = this.lines.slice(Math.max(from, this.lines.length - maxLines));
+    const out: string[] = [];
+    let size = 0;
+    for (let i = selected.length - 1; i >= 0; i--) {
+      const line = humanLine(selected[i]!);
+      const lineBytes = Buffer.byteLength(line) + 1;
+      if (size + lineBytes > maxBytes) {
+        if (out.length === 0) out.push(truncateBytes(line, maxBytes - 1));
+        break;
+      }
+      out.push(line);
+      size += lineBytes;
+    }
+    return out.reverse().join('\n') + (out.length > 0 ? '\n' : '');
+  }
+}
+
+/** '{"level":"info","time":"...","msg":"run success","x":1}' -> '2024-... INFO run success {"x":1}' */
+function humanLine(line: string): string {
+  try {
+    const { level, time, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+    return `${String(time ?? '')} ${String(level ?? '').toUpperCase()} ${String(msg ?? '')}${extra}`.trim();
+  } catch {
+    return line;
+  }
+}
+
+function truncateBytes(text: string, maxBytes: number): string {
+  const buffer = Buffer.from(text);
+  if (buffer.length <= maxBytes) return text;
+  return buffer.subarray(buffer.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '');
+}
+
+const tails = new WeakMap<Logger, LogTail>();
+
+/** The in-memory tail of a logger made by createLogger (undefined for other loggers). */
+export function logTailOf(logger: Logger): LogTail | undefined {
+  return tails.get(logger);
+}
+
 export function createLogger(config: LogConfig, destination?: NodeJS.WritableStream): Logger {
+  const tail = new LogTail();
   const options = {
     level: config.level,
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    // Every line written (by this logger and its children) is also kept in memory.
+    hooks: {
+      streamWrite: (line: string) => {
+        tail.push(line);
+        return line;
+      },
+    },
   };
+  let logger: Logger;
   if (config.format === 'pretty' && !destination) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,run,pair' } } });
+    logger = pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,run,pair' } } });
+  } else {
+    logger = destination ? pino(options, destination as pino.DestinationStream) : pino(options, pino.destination({ dest: 1, sync: true }));
   }
-  return destination ? pino(options, destination as pino.DestinationStream) : pino(options, pino.destination({ dest: 1, sync: true }));
+  tails.set(logger, tail);
+  return logger;
 }
 
 /** For commands that must not print log lines (status, health, help). */

@@ -1,0 +1,176 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
+import type { Outcome } from '../../src/errors.ts';
+import { createLogger } from '../../src/log.ts';
+import { appendHistory, type RunRecord } from '../../src/state/history.ts';
+import type { PlanCounts } from '../../src/sync/types.ts';
+
+const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
+
+const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({
+  copiesToPath1: 0,
+  copiesToPath2: 0,
+  deletesOnPath1: 0,
+  deletesOnPath2: 0,
+  conflicts: 0,
+  bytesToPath1: 0,
+  bytesToPath2: 0,
+  ...over,
+});
+
+function record(outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord {
+  const end = Date.parse(endedAt);
+  return {
+    runId: `r-${endedAt}`,
+    pair: 'p',
+    startedAt: new Date(end - 2_500).toISOString(),
+    endedAt,
+    durationMs: 2_500,
+    outcome,
+    exitCode: { success: 0, failed: 1, usage: 2, 'safety-stop': 3, locked: 4, cancelled: 1 }[outcome],
+    dryRun: false,
+    resync: false,
+    ...extra,
+  };
+}
+
+/** name{labels} value -> value, for the sample whose name and labels match. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(name)) continue;
+    const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const got = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+describe('SyncMetrics', () => {
+  it('starts its gauges from the history, so a restarted daemon reports the last success', async () => {
+    const metrics = new SyncMetrics('photos-pair');
+    metrics.loadHistory([
+      record('success', '2025-01-01T10:00:00.000Z', { counts: counts({ copiesToPath2: 4 }) }),
+      record('safety-stop', '2025-01-01T11:00:00.000Z', { gate: 'max-delete' }),
+      record('locked', '2025-01-01T11:30:00.000Z'),
+    ]);
+    const text = await metrics.text();
+    expect(text).toContain('# TYPE rclonesync_runs_total counter');
+    expect(text).toContain('# TYPE rclonesync_last_success_timestamp_seconds gauge');
+    expect(sample(text, 'rclonesync_last_success_timestamp_seconds', { pair: 'photos-pair' })).toBe(Date.parse('2025-01-01T10:00:00.000Z') / 1000);
+    // The lock-held run is not "the last run".
+    expect(sample(text, 'rclonesync_last_run_timestamp_seconds')).toBe(Date.parse('2025-01-01T11:00:00.000Z') / 1000);
+    expect(sample(text, 'rclonesync_last_run_exit_code')).toBe(3);
+    expect(sample(text, 'rclonesync_last_run_duration_seconds')).toBe(2.5);
+    expect(sample(text, 'rclonesync_safety_stop_active')).toBe(1);
+    // Counters count this process's runs only: every outcome is present, at zero.
+    for (const outcome of ['success', 'failed', 'safety-stop', 'locked', 'usage', 'cancelled']) {
+      expect(sample(text, 'rclonesync_runs_total', { outcome })).toBe(0);
+    }
+    expect(sample(text, 'rclonesync_files_copied_total', { to: 'path2' })).toBe(0);
+  });
+
+  it('counts runs, files, bytes, deletions, conflicts and safety stops', async () => {
+    const metrics = new SyncMetrics('p');
+    metrics.recordRun(record('success', '2025-01-02T00:00:00.000Z', { counts: counts({ copiesToPath1: 2, copiesToPath2: 3, bytesToPath1: 100, bytesToPath2: 2048, deletesOnPath1: 1, deletesOnPath2: 4, conflicts: 1 }), durationMs: 12_000 }));
+    metrics.recordRun(record('success', '2025-01-02T01:00:00.000Z', { counts: counts({ copiesToPath2: 1, bytesToPath2: 10 }) }));
+    // A dry run and a failed run change nothing: their counts are plans, not work done.
+    metrics.recordRun(record('success', '2025-01-02T02:00:00.000Z', { dryRun: true, counts: counts({ copiesToPath2: 50 }) }));
+    metrics.recordRun(record('failed', '2025-01-02T03:00:00.000Z', { counts: counts({ copiesToPath2: 70 }) }));
+    metrics.recordRun(record('safety-stop', '2025-01-02T04:00:00.000Z'));
+    metrics.recordRun(record('locked', '2025-01-02T05:00:00.000Z'));
+    const text = await metrics.text();
+    expect(sample(text, 'rclonesync_runs_total', { outcome: 'success' })).toBe(3);
+    expect(sample(text, 'rclonesync_runs_total', { outcome: 'failed' })).toBe(1);
+    expect(sample(text, 'rclonesync_runs_total', { outcome: 'safety-stop' })).toBe(1);
+    expect(sample(text, 'rclonesync_runs_total', { outcome: 'locked' })).toBe(1);
+    expect(sample(text, 'rclonesync_files_copied_total', { to: 'path1' })).toBe(2);
+    expect(sample(text, 'rclonesync_files_copied_total', { to: 'path2' })).toBe(4);
+    expect(sample(text, 'rclonesync_bytes_copied_total', { to: 'path2' })).toBe(2058);
+    expect(sample(text, 'rclonesync_files_deleted_total', { side: 'path1' })).toBe(1);
+    expect(sample(text, 'rclonesync_files_deleted_total', { side: 'path2' })).toBe(4);
+    expect(sample(text, 'rclonesync_conflicts_total')).toBe(1);
+    expect(sample(text, 'rclonesync_safety_stops_total')).toBe(1);
+    expect(sample(text, 'rclonesync_safety_stop_active')).toBe(1);
+    expect(sample(text, 'rclonesync_last_success_timestamp_seconds')).toBe(Date.parse('2025-01-02T02:00:00.000Z') / 1000);
+    expect(sample(text, 'rclonesync_last_run_exit_code')).toBe(3);
+
+    metrics.recordRun(record('success', '2025-01-02T06:00:00.000Z'));
+    expect(sample(await metrics.text(), 'rclonesync_safety_stop_active')).toBe(0);
+  });
+});
+
+describe('HTTP endpoints', () => {
+  let dir: string;
+  let server: HttpServerHandle;
+  let base: string;
+  let current: ReturnType<DaemonView['current']> = null;
+  const next = new Date(Date.now() + 60_000);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rclonesync-http-'));
+    const view: DaemonView = {
+      pair: 'pair-1',
+      path1: '/data',
+      path2: ':sftp,host=h,pass=secret:dir',
+      schedule: '*/5 * * * *',
+      timezone: 'UTC',
+      historyFile: join(dir, 'history.jsonl'),
+      maxAgeMs: () => 600_000,
+      nextRun: () => next,
+      current: () => current,
+    };
+    const metrics = new SyncMetrics('pair-1');
+    metrics.setVerdictSource(async () => ({ healthy: true, reason: 'x', maxAgeMs: 1 }));
+    server = await startHttpServer(0, view, metrics, quietLogger(), '127.0.0.1');
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('/healthz is 503 with the reason before any run, 200 after a recent success', async () => {
+    const before = await fetch(`${base}/healthz`);
+    expect(before.status).toBe(503);
+    expect(await before.json()).toMatchObject({ status: 'unhealthy', healthy: false, reason: 'no run has finished yet' });
+
+    await appendHistory(join(dir, 'history.jsonl'), record('success', new Date(Date.now() - 1_000).toISOString(), { counts: counts({ copiesToPath2: 1 }) }));
+    const after = await fetch(`${base}/healthz`);
+    expect(after.status).toBe(200);
+    expect(await after.json()).toMatchObject({ status: 'ok', healthy: true, maxAgeMs: 600_000 });
+  });
+
+  it('/status shows the pair (credentials redacted), runs, next run and the run in progress', async () => {
+    current = { startedAt: '2025-01-01T00:00:00.000Z', progress: { phase: 'propagating', listed: { path1: 10, path2: 9 } } };
+    const response = await fetch(`${base}/status`);
+    expect(response.status).toBe(200);
+    const status = (await response.json()) as Record<string, unknown>;
+    expect(status).toMatchObject({ pair: 'pair-1', path1: '/data', schedule: '*/5 * * * *', nextRun: next.toISOString(), running: true });
+    expect(status.path2).toBe(':sftp,host=h,pass=***:dir');
+    expect(status.current).toEqual(current);
+    expect((status.runs as RunRecord[]).length).toBe(1);
+    expect((status.health as { healthy: boolean }).healthy).toBe(true);
+    current = null;
+    expect(await (await fetch(`${base}/status`)).json()).toMatchObject({ running: false, current: null });
+  });
+
+  it('/metrics speaks the Prometheus text format', async () => {
+    const response = await fetch(`${base}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(sample(text, 'rclonesync_next_run_timestamp_seconds')).toBe(next.getTime() / 1000);
+    expect(sample(text, 'rclonesync_healthy')).toBe(1);
+  });
+
+  it('refuses other paths and methods', async () => {
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${base}/healthz`, { method: 'HEAD' })).status).toBe(200);
+  });
+});
