@@ -59,6 +59,13 @@ export class RcloneError extends Error {
 }
 
 const STDERR_TAIL_LINES = 20;
+/**
+ * The engine treats paths as exact strings, as lsjson prints them. By default rclone's copy and
+ * check match names after NFC normalization, so "café" spelled NFC and NFD (two distinct files on
+ * Linux) collide: rclone copies one, logs "Duplicate object found in source - ignoring" for the
+ * other, and the run fails its post-copy check. Matching names exactly keeps them apart.
+ */
+const EXACT_NAMES = ['--no-unicode-normalization'];
 // Printed on every call when no config file exists, which is normal with RCLONE_CONFIG_* remotes.
 const NOISE = /NOTICE: Config file .* not found - using defaults/;
 
@@ -123,7 +130,7 @@ export class Rclone {
 
   /** Copies the listed relative paths from one root to another in one rclone process. */
   async copyFiles(from: string, to: string, paths: Iterable<string>, options: { checksum: boolean; onProgress?: (p: TransferProgress) => void }): Promise<void> {
-    const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse'];
+    const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse', ...EXACT_NAMES];
     if (options.checksum) args.push('--checksum');
     await this.transfer(args, options.onProgress);
   }
@@ -146,7 +153,7 @@ export class Rclone {
   async matchingFiles(root1: string, root2: string, paths: Iterable<string>, download: boolean): Promise<Set<string>> {
     const dir = await this.workDir;
     const matchFile = join(dir, `match-${Date.now()}`);
-    const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile];
+    const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile, ...EXACT_NAMES];
     if (download) args.push('--download');
     try {
       await this.run(args, { collectStdout: false });

@@ -188,7 +188,13 @@ class Engine {
   async run(): Promise<{ counts: PlanCounts; resync: boolean }> {
     const { config, logger } = this;
     const filters = await this.readFilters();
-    const previous = await readSnapshot(this.paths.snapshot);
+    // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
+    // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
+    const previous = await readSnapshot(this.paths.snapshot).catch((error: unknown) => {
+      if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;
+      logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
+      return undefined;
+    });
     if (!previous && !this.resync) {
       logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
       this.resync = true;
@@ -222,7 +228,9 @@ class Engine {
       path1: detectChanges(base.path1, current.path1, useHash),
       path2: detectChanges(base.path2, current.path2, useHash),
     };
-    if (!this.resync) await this.recoverInterruptedRun(changes, current);
+    // Also on a resync: when the run that died was the first one of the pair, the next run is a
+    // resync too, and without this its half-written files would become conflict copies.
+    await this.recoverInterruptedRun(changes, current);
     if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
 
     this.report('checking');

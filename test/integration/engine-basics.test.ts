@@ -1,0 +1,310 @@
+/**
+ * The engine end to end on two local folders: the first run's merge, propagation of every kind of
+ * one-sided change, the quiet cases (deleted on both, same change on both), dry run, modtimes,
+ * checksum comparison and `status --json`.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  actionsOf,
+  conflictCopies,
+  conflictsOf,
+  copiesOf,
+  deletesOf,
+  digestTree,
+  dump,
+  listFiles,
+  makeSandbox,
+  mtimeOf,
+  readTree,
+  readTreeFile,
+  removeFile,
+  runCli,
+  setMtime,
+  statTree,
+  summaryOf,
+  writeTree,
+  writeTreeFile,
+  type Sandbox,
+} from '../helpers/cli.ts';
+
+let sb: Sandbox;
+beforeEach(async () => {
+  sb = await makeSandbox('rs-basics-');
+});
+afterEach(async () => {
+  await sb.cleanup();
+});
+
+/** A fixed, distinct modification time a few minutes in the past, so "modified" never hinges on clock resolution. */
+const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+
+async function ok(extra: Record<string, string> = {}) {
+  const result = await sb.run(extra);
+  expect(result.exitCode, dump(result)).toBe(0);
+  return result;
+}
+
+/** Both sides hold `tree` and the pair has a snapshot of it. */
+async function synced(tree: Record<string, string>) {
+  await writeTree(sb.path1, tree);
+  await ok();
+  expect(await readTree(sb.path2)).toEqual(tree);
+}
+
+describe('first run and a quiet second run', () => {
+  it('merges both sides without deleting anything, then a second run rewrites nothing', async () => {
+    await writeTree(sb.path1, { 'a.txt': 'only on one', 'dir/b.txt': 'b from path1', 'shared.txt': 'same on both' });
+    await writeTree(sb.path2, { 'c.txt': 'only on two', 'dir/d.txt': 'd from path2', 'deep/er/e.txt': 'eee', 'shared.txt': 'same on both' });
+    const when = at(10);
+    await setMtime(sb.path1, 'shared.txt', when);
+    await setMtime(sb.path2, 'shared.txt', when);
+
+    const first = await ok();
+    const summary = summaryOf(first.logs);
+    expect(summary).toMatchObject({ outcome: 'success', resync: true, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 0, copiesToPath1: 3, copiesToPath2: 2 });
+    expect(deletesOf(first.logs)).toEqual([]);
+    const union = {
+      'a.txt': 'only on one',
+      'c.txt': 'only on two',
+      'deep/er/e.txt': 'eee',
+      'dir/b.txt': 'b from path1',
+      'dir/d.txt': 'd from path2',
+      'shared.txt': 'same on both',
+    };
+    expect(await readTree(sb.path1)).toEqual(union);
+    expect(await readTree(sb.path2)).toEqual(union);
+
+    const before1 = await statTree(sb.path1);
+    const before2 = await statTree(sb.path2);
+    const stateBefore = await sb.stateFiles();
+    const second = await ok();
+    expect(actionsOf(second.logs), dump(second)).toEqual([]);
+    expect(copiesOf(second.logs)).toEqual([]);
+    expect(summaryOf(second.logs)).toMatchObject({ resync: false, copiesToPath1: 0, copiesToPath2: 0, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 0 });
+    // Nothing was rewritten: same inodes, same nanosecond mtimes.
+    expect(await statTree(sb.path1)).toEqual(before1);
+    expect(await statTree(sb.path2)).toEqual(before2);
+    // The snapshot is not even rewritten when nothing changed.
+    const stateAfter = await sb.stateFiles();
+    const snapshotName = Object.keys(stateBefore).find((p) => p.endsWith('snapshot.jsonl'))!;
+    expect(snapshotName).toBeDefined();
+    expect(stateAfter[snapshotName]!.equals(stateBefore[snapshotName]!)).toBe(true);
+  });
+});
+
+describe('one-sided changes', () => {
+  it('propagates new, modified and deleted files from each side', async () => {
+    await synced({ 'a.txt': 'a', 'b.txt': 'b', 'sub/c.txt': 'c', 'sub/d.txt': 'd', 'e.txt': 'e', 'f.txt': 'f' });
+
+    await writeTreeFile(sb.path1, 'new/one.txt', 'created on path1');
+    await writeTreeFile(sb.path1, 'a.txt', 'a modified on path1', at(3));
+    await removeFile(sb.path1, 'sub/c.txt');
+    await writeTreeFile(sb.path2, 'two.txt', 'created on path2');
+    await writeTreeFile(sb.path2, 'b.txt', 'b modified on path2', at(2));
+    await removeFile(sb.path2, 'sub/d.txt');
+
+    const result = await ok({ SYNC_MAX_DELETE: '100' });
+    const expected = {
+      'a.txt': 'a modified on path1',
+      'b.txt': 'b modified on path2',
+      'e.txt': 'e',
+      'f.txt': 'f',
+      'new/one.txt': 'created on path1',
+      'two.txt': 'created on path2',
+    };
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await readTree(sb.path2)).toEqual(expected);
+
+    const copies = copiesOf(result.logs).map((l) => `${l.from}:${l.path}:${l.reason}`).sort();
+    expect(copies).toEqual(['path1:a.txt:modified', 'path1:new/one.txt:new', 'path2:b.txt:modified', 'path2:two.txt:new']);
+    const deletes = deletesOf(result.logs).map((l) => `${l.side}:${l.path}`).sort();
+    expect(deletes).toEqual(['path1:sub/d.txt', 'path2:sub/c.txt']);
+    expect(conflictsOf(result.logs)).toEqual([]);
+
+    // And the pair is settled: the next run has nothing to do.
+    const again = await ok();
+    expect(actionsOf(again.logs)).toEqual([]);
+  });
+
+  it('restores a file deleted on one side but modified on the other, in both directions', async () => {
+    await synced({ 'x.txt': 'x original', 'y.txt': 'y original', 'keep.txt': 'k' });
+    await removeFile(sb.path1, 'x.txt');
+    await writeTreeFile(sb.path2, 'x.txt', 'x modified on path2', at(4));
+    await removeFile(sb.path2, 'y.txt');
+    await writeTreeFile(sb.path1, 'y.txt', 'y modified on path1', at(4));
+
+    const result = await ok({ SYNC_MAX_DELETE: '100' });
+    const expected = { 'keep.txt': 'k', 'x.txt': 'x modified on path2', 'y.txt': 'y modified on path1' };
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await readTree(sb.path2)).toEqual(expected);
+    expect(deletesOf(result.logs)).toEqual([]);
+    expect(conflictsOf(result.logs)).toEqual([]);
+    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}:${l.reason}`).sort()).toEqual(['path1:y.txt:restored', 'path2:x.txt:restored']);
+  });
+
+  it('does nothing for a file deleted on both sides', async () => {
+    await synced({ 'gone.txt': 'g', 'stay.txt': 's', 'other.txt': 'o' });
+    await removeFile(sb.path1, 'gone.txt');
+    await removeFile(sb.path2, 'gone.txt');
+    const result = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(actionsOf(result.logs), dump(result)).toEqual([]);
+    expect(await readTree(sb.path1)).toEqual({ 'other.txt': 'o', 'stay.txt': 's' });
+    expect(await readTree(sb.path2)).toEqual({ 'other.txt': 'o', 'stay.txt': 's' });
+    // The snapshot forgot it: it does not come back, and nothing happens next time either.
+    const again = await ok();
+    expect(actionsOf(again.logs)).toEqual([]);
+  });
+
+  it('treats the same change made on both sides as no conflict', async () => {
+    await synced({ 'same.txt': 'before', 'other.txt': 'o' });
+    // Same new content on both sides, written at different times (different mtimes).
+    await writeTreeFile(sb.path1, 'same.txt', 'after, identical on both', at(5));
+    await writeTreeFile(sb.path2, 'same.txt', 'after, identical on both', at(1));
+    // And the same new file created on both sides.
+    await writeTreeFile(sb.path1, 'both-new.txt', 'twins', at(7));
+    await writeTreeFile(sb.path2, 'both-new.txt', 'twins', at(6));
+
+    const result = await ok();
+    expect(conflictsOf(result.logs), dump(result)).toEqual([]);
+    expect(copiesOf(result.logs)).toEqual([]);
+    expect(conflictCopies(await listFiles(sb.path1))).toEqual([]);
+    expect(conflictCopies(await listFiles(sb.path2))).toEqual([]);
+    const expected = { 'both-new.txt': 'twins', 'other.txt': 'o', 'same.txt': 'after, identical on both' };
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await readTree(sb.path2)).toEqual(expected);
+    const again = await ok();
+    expect(actionsOf(again.logs)).toEqual([]);
+  });
+});
+
+describe('dry run', () => {
+  it('logs every action, changes nothing on either side and leaves the snapshot byte-identical', async () => {
+    await synced({ 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'conf.txt': 'base' });
+    await writeTreeFile(sb.path1, 'new1.txt', 'n1');
+    await writeTreeFile(sb.path1, 'a.txt', 'a changed', at(3));
+    await removeFile(sb.path2, 'b.txt');
+    await writeTreeFile(sb.path2, 'new2.txt', 'n2');
+    await writeTreeFile(sb.path1, 'conf.txt', 'conf one', at(3));
+    await writeTreeFile(sb.path2, 'conf.txt', 'conf two!', at(2));
+
+    const tree1 = await statTree(sb.path1);
+    const tree2 = await statTree(sb.path2);
+    const digest1 = await digestTree(sb.path1);
+    const digest2 = await digestTree(sb.path2);
+    const stateBefore = await sb.stateFiles();
+
+    const dry = await ok({ SYNC_DRY_RUN: 'true', SYNC_MAX_DELETE: '100' });
+    const planned = actionsOf(dry.logs).map((l) => `${l.action}:${l.path}`).sort();
+    expect(planned).toEqual(['conflict:conf.txt', 'copy:a.txt', 'copy:new1.txt', 'copy:new2.txt', 'delete:b.txt']);
+    for (const line of actionsOf(dry.logs)) {
+      expect(line.dryRun).toBe(true);
+      expect(line.msg).toMatch(/^would /);
+    }
+    expect(summaryOf(dry.logs)).toMatchObject({ dryRun: true, outcome: 'success' });
+
+    expect(await statTree(sb.path1)).toEqual(tree1);
+    expect(await statTree(sb.path2)).toEqual(tree2);
+    expect(await digestTree(sb.path1)).toEqual(digest1);
+    expect(await digestTree(sb.path2)).toEqual(digest2);
+
+    // Every state file but the run history (which records the dry run) is byte-identical; no journal appeared.
+    const stateAfter = await sb.stateFiles();
+    const withoutHistory = (files: Record<string, Buffer>) =>
+      Object.fromEntries(Object.entries(files).filter(([p]) => !p.endsWith('history.jsonl')).map(([p, b]) => [p, b.toString('base64')]));
+    expect(withoutHistory(stateAfter)).toEqual(withoutHistory(stateBefore));
+    const history = (await readFile(join(await sb.pairDir(), 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(history.at(-1)).toMatchObject({ dryRun: true, outcome: 'success' });
+
+    // The real run then does exactly what the dry run announced.
+    const real = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(actionsOf(real.logs).map((l) => `${l.action}:${l.path}`).sort()).toEqual(planned);
+    expect(await readTree(sb.path1)).toEqual(await readTree(sb.path2));
+  });
+});
+
+describe('modification times', () => {
+  it('keeps the source modtime on every copy, in both directions', async () => {
+    const t1 = new Date('2020-01-02T03:04:05.678Z');
+    const t2 = new Date('2019-06-07T08:09:10.123Z');
+    const t3 = new Date('2021-11-12T13:14:15.987Z');
+    await writeTreeFile(sb.path1, 'from1.txt', 'one', t1);
+    await writeTreeFile(sb.path2, 'sub/from2.txt', 'two', t2);
+    await ok();
+    expect(await mtimeOf(sb.path2, 'from1.txt')).toBe(t1.getTime());
+    expect(await mtimeOf(sb.path1, 'sub/from2.txt')).toBe(t2.getTime());
+
+    // A modified file carries its new mtime across too.
+    await writeTreeFile(sb.path2, 'from1.txt', 'one, edited on path2', t3);
+    await ok();
+    expect(await readTreeFile(sb.path1, 'from1.txt')).toBe('one, edited on path2');
+    expect(await mtimeOf(sb.path1, 'from1.txt')).toBe(t3.getTime());
+    const s1 = await statTree(sb.path1);
+    const s2 = await statTree(sb.path2);
+    for (const path of Object.keys(s1)) expect(s2[path]!.mtimeNs, path).toBe(s1[path]!.mtimeNs);
+  });
+});
+
+describe('SYNC_COMPARE', () => {
+  const FIXED = new Date('2024-02-03T04:05:06.789Z');
+  /** Rewrites a file with different bytes of the same length and puts its (whole-millisecond) mtime back. */
+  async function sneakyEdit(root: string, path: string, content: string) {
+    const original = (await statTree(root))[path]!;
+    expect(original.mtimeMs).toBe(FIXED.getTime());
+    expect(Buffer.byteLength(content)).toBe(original.size);
+    await writeTreeFile(root, path, content, FIXED);
+    const after = (await statTree(root))[path]!;
+    expect(after.size).toBe(original.size);
+    expect(after.mtimeNs).toBe(original.mtimeNs);
+  }
+
+  it('checksum detects a change of content with the same size and the same mtime', async () => {
+    await writeTree(sb.path1, { 'data.txt': 'AAAA-original-content', 'other.txt': 'o' });
+    await setMtime(sb.path1, 'data.txt', FIXED);
+    await ok({ SYNC_COMPARE: 'checksum' });
+    await sneakyEdit(sb.path1, 'data.txt', 'BBBB-replaced-content');
+
+    const result = await ok({ SYNC_COMPARE: 'checksum' });
+    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}:${l.reason}`)).toEqual(['path1:data.txt:modified']);
+    expect(await readTreeFile(sb.path2, 'data.txt')).toBe('BBBB-replaced-content');
+    expect(await readTree(sb.path1)).toEqual(await readTree(sb.path2));
+  });
+
+  it('size,modtime (the default) cannot see that change: this is what checksum is for', async () => {
+    await writeTree(sb.path1, { 'data.txt': 'AAAA-original-content' });
+    await setMtime(sb.path1, 'data.txt', FIXED);
+    await ok();
+    await sneakyEdit(sb.path1, 'data.txt', 'BBBB-replaced-content');
+    const result = await ok();
+    expect(actionsOf(result.logs)).toEqual([]);
+    expect(await readTreeFile(sb.path2, 'data.txt')).toBe('AAAA-original-content');
+  });
+});
+
+describe('status', () => {
+  it('status --json lists the runs of the pair', async () => {
+    await writeTree(sb.path1, { 'a.txt': 'a' });
+    await ok();
+    await writeTreeFile(sb.path2, 'b.txt', 'b');
+    await ok();
+
+    const status = await runCli(['status', '--json'], sb.env());
+    expect(status.exitCode, dump(status)).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { pairs: { pair: string; runs: Record<string, unknown>[] }[] };
+    expect(parsed.pairs).toHaveLength(1);
+    const runs = parsed.pairs[0]!.runs;
+    expect(runs).toHaveLength(2);
+    expect(runs[0]).toMatchObject({ outcome: 'success', exitCode: 0, resync: true, dryRun: false, counts: { copiesToPath2: 1, copiesToPath1: 0 } });
+    expect(runs[1]).toMatchObject({ outcome: 'success', exitCode: 0, resync: false, counts: { copiesToPath1: 1, copiesToPath2: 0 } });
+    expect(Date.parse(String(runs[1]!.startedAt))).toBeGreaterThanOrEqual(Date.parse(String(runs[0]!.startedAt)));
+    expect(parsed.pairs[0]!.pair).toBe(join(await sb.pairDir()).split('/').at(-1));
+
+    // Without a pair configured, status shows every pair in the state directory.
+    const all = await runCli(['status', '--json'], { SYNC_STATE_DIR: sb.stateDir, LOG_FORMAT: 'json' });
+    expect(all.exitCode, dump(all)).toBe(0);
+    const allParsed = JSON.parse(all.stdout) as { pairs: { runs: unknown[] }[] };
+    expect(allParsed.pairs).toHaveLength(1);
+    expect(allParsed.pairs[0]!.runs).toHaveLength(2);
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * Settings as a user meets them: every bad value ends the CLI with exit 2 and a message on stderr
+ * that names the variable (or flag) before anything touches a side or the state directory; flags
+ * override the environment; --help lists every setting with its default.
+ */
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SETTINGS } from '../../src/config.ts';
+import { dump, failureOf, listFiles, makeSandbox, readTree, runCli, writeTree, type CliResult, type Sandbox } from '../helpers/cli.ts';
+
+let sb: Sandbox;
+beforeEach(async () => {
+  sb = await makeSandbox('rs-config-');
+  await writeTree(sb.path1, { 'a.txt': 'a' });
+});
+afterEach(async () => {
+  await sb.cleanup();
+});
+
+/** Exit 2, stderr names `culprit`, and nothing happened: no state, no copies. */
+async function expectUsageError(result: CliResult, culprit: string | RegExp) {
+  expect(result.exitCode, dump(result)).toBe(2);
+  if (typeof culprit === 'string') expect(result.stderr, dump(result)).toContain(culprit);
+  else expect(result.stderr, dump(result)).toMatch(culprit);
+  expect(await listFiles(sb.path2)).toEqual([]);
+  expect(await readdir(sb.stateDir)).toEqual([]);
+}
+
+describe('bad values end the run with exit 2 naming the variable', () => {
+  it.each([
+    ['SYNC_MAX_DELETE', 'abc'],
+    ['SYNC_MAX_DELETE', '150'],
+    ['SYNC_MAX_DELETE', '-5'],
+    ['SYNC_DRY_RUN', 'maybe'],
+    ['SYNC_RESYNC', 'yes please'],
+    ['SYNC_FORCE', '2'],
+    ['SYNC_CHECK_ACCESS', 'on?'],
+    ['SYNC_CHECK_FILENAME', 'dir/RCLONE_TEST'],
+    ['SYNC_COMPARE', 'foo'],
+    ['SYNC_CONFLICT_RESOLVE', 'foo'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_FORMAT', 'xml'],
+    ['SYNC_RCLONE_ARGS', '--transfers 4 | rm -rf /'],
+    ['SYNC_RCLONE_ARGS', '--bwlimit 1M > /tmp/out'],
+    ['SYNC_RCLONE_ARGS', '--transfers 4 # comment'],
+    ['SYNC_SCHEDULE', 'bogus'],
+    ['SYNC_HTTP_PORT', '99999'],
+    ['SYNC_HTTP_PORT', 'eighty'],
+    ['SYNC_PING_URL', 'notaurl'],
+    ['SYNC_PING_URL', 'ftp://example.invalid/x'],
+    ['SYNC_NOTIFY_URL', 'notaurl'],
+    ['SYNC_HEALTH_MAX_AGE', 'forever'],
+  ])('%s=%j', async (name, value) => {
+    const result = await sb.run({ [name]: value });
+    await expectUsageError(result, name);
+    expect(result.stderr).toContain(value);
+  });
+
+  it('the same bad value given as a flag names the flag', async () => {
+    const result = await sb.run({}, ['--max-delete', 'abc']);
+    await expectUsageError(result, '--max-delete');
+  });
+
+  it('SYNC_PATH2 missing or empty', async () => {
+    await expectUsageError(await sb.run({ SYNC_PATH2: undefined }), 'SYNC_PATH2');
+    await expectUsageError(await sb.run({ SYNC_PATH2: '' }), 'SYNC_PATH2');
+    await expectUsageError(await sb.run({ SYNC_PATH2: '   ' }), 'SYNC_PATH2');
+  });
+
+  it('SYNC_PATH1 and SYNC_PATH2 the same path', async () => {
+    await expectUsageError(await sb.run({ SYNC_PATH2: sb.path1 }), 'SYNC_PATH1 and SYNC_PATH2');
+  });
+
+  it('an unknown flag', async () => {
+    const result = await sb.run({}, ['--max-deletes', '5']);
+    await expectUsageError(result, '--max-deletes');
+  });
+
+  it('an unknown command', async () => {
+    const result = await runCli(['sync'], sb.env());
+    await expectUsageError(result, 'unknown command "sync"');
+  });
+
+  it('a stray positional argument after the command', async () => {
+    await expectUsageError(await runCli(['run', '/some/path'], sb.env()), '/some/path');
+  });
+
+  it('no command at all prints the help and exits 2', async () => {
+    const result = await runCli([], sb.env());
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toContain('Usage: rclonesync');
+  });
+});
+
+describe('SYNC_FILTERS_FILE pointing at a missing file', () => {
+  it('exits 2 and the run log names the variable and the file; nothing is synced', async () => {
+    const missing = join(sb.scratch, 'no-such-filters.txt');
+    const result = await sb.run({ SYNC_FILTERS_FILE: missing });
+    expect(result.exitCode, dump(result)).toBe(2);
+    const failure = failureOf(result.logs);
+    expect(failure, dump(result)).toMatchObject({ outcome: 'usage' });
+    expect(failure!.msg).toContain('SYNC_FILTERS_FILE');
+    expect(failure!.msg).toContain(missing);
+    expect(failure!.msg).toContain('ENOENT');
+    expect(await listFiles(sb.path2)).toEqual([]);
+  });
+
+  // KNOWN BUG, not in the files this suite may fix (src/cli.ts / src/config.ts): unlike every other
+  // bad setting, a missing filters file is only noticed inside the run, so its message goes to the
+  // JSON log on stdout and stderr stays empty. Flip to `it` once it is reported on stderr too.
+  it.fails('exits 2 with stderr naming SYNC_FILTERS_FILE', async () => {
+    const result = await sb.run({ SYNC_FILTERS_FILE: join(sb.scratch, 'no-such-filters.txt') });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('SYNC_FILTERS_FILE');
+  });
+});
+
+describe('SYNC_RCLONE_ARGS with an unbalanced quote', () => {
+  // KNOWN BUG in src/config.ts (splitShellWords, outside what this suite may fix): shell-quote
+  // silently accepts an unterminated quote ('--exclude "a b' becomes ['--exclude', 'a b']), so the
+  // typo is not reported and rclone gets arguments the user never meant. Flip to `it` once fixed.
+  it.fails.each(['--exclude "a b', "--exclude 'a b", '--bwlimit 1M \\'])('%s is refused with exit 2', async (value) => {
+    const result = await sb.run({ SYNC_RCLONE_ARGS: value });
+    expect(result.exitCode, dump(result)).toBe(2);
+    expect(result.stderr).toContain('SYNC_RCLONE_ARGS');
+  });
+});
+
+describe('flags and environment', () => {
+  it('a flag overrides its environment variable (--path2 wins over SYNC_PATH2)', async () => {
+    const elsewhere = join(sb.root, 'elsewhere');
+    const result = await sb.run({ SYNC_PATH2: elsewhere }, ['--path2', sb.path2]);
+    expect(result.exitCode, dump(result)).toBe(0);
+    expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
+    expect(await listFiles(elsewhere)).toEqual([]);
+  });
+
+  it('a boolean flag overrides its variable both ways (--dry-run, --no-dry-run)', async () => {
+    const dry = await sb.run({ SYNC_DRY_RUN: 'false' }, ['--dry-run']);
+    expect(dry.exitCode, dump(dry)).toBe(0);
+    expect(await listFiles(sb.path2)).toEqual([]);
+    const real = await sb.run({ SYNC_DRY_RUN: 'true' }, ['--no-dry-run']);
+    expect(real.exitCode, dump(real)).toBe(0);
+    expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
+  });
+
+  it('an empty variable counts as not set (compose files write VAR= for "unset")', async () => {
+    const result = await sb.run({ SYNC_MAX_DELETE: '', SYNC_COMPARE: '', LOG_LEVEL: '' });
+    expect(result.exitCode, dump(result)).toBe(0);
+  });
+
+  it('a filters file given by flag is used', async () => {
+    const filters = join(sb.scratch, 'f.txt');
+    await writeFile(filters, '- *.skip\n');
+    await writeTree(sb.path1, { 'x.skip': 'no' });
+    const result = await sb.run({}, ['--filters-file', filters]);
+    expect(result.exitCode, dump(result)).toBe(0);
+    expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
+  });
+});
+
+describe('--help', () => {
+  const EXPECTED_SETTINGS = [
+    'SYNC_PATH1',
+    'SYNC_PATH2',
+    'SYNC_STATE_DIR',
+    'SYNC_RESYNC',
+    'SYNC_DRY_RUN',
+    'SYNC_MAX_DELETE',
+    'SYNC_FORCE',
+    'SYNC_CHECK_ACCESS',
+    'SYNC_CHECK_FILENAME',
+    'SYNC_FILTERS_FILE',
+    'SYNC_COMPARE',
+    'SYNC_CONFLICT_RESOLVE',
+    'SYNC_RCLONE_ARGS',
+    'LOG_LEVEL',
+    'LOG_FORMAT',
+    'SYNC_SCHEDULE',
+    'SYNC_HTTP_PORT',
+    'SYNC_PING_URL',
+  ];
+
+  it('lists every setting with its flag and default, and the exit codes', async () => {
+    const result = await runCli(['--help'], {});
+    expect(result.exitCode, dump(result)).toBe(0);
+    const help = result.stdout;
+    const lineOf = (env: string) => help.split('\n').find((l) => l.trimStart().startsWith(`${env} `));
+    for (const env of EXPECTED_SETTINGS) expect(lineOf(env), `${env} in --help`).toBeDefined();
+    for (const setting of SETTINGS) {
+      const line = lineOf(setting.env);
+      expect(line, `${setting.env} in --help`).toBeDefined();
+      expect(line).toContain(`--${setting.flag}`);
+      const shown = setting.default === undefined ? 'not set' : setting.default === '' ? "''" : setting.default;
+      expect(line).toContain(`default: ${shown}`);
+    }
+    expect(help).toMatch(/default: 50\b/);
+    expect(help).toMatch(/SYNC_CONFLICT_RESOLVE.*default: none/);
+    for (const code of ['0', '1', '2', '3', '4']) expect(help).toMatch(new RegExp(`\\b${code} [a-z]`));
+    // `help` as a command says the same.
+    const again = await runCli(['help'], {});
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toBe(help);
+  });
+});
