@@ -268,12 +268,35 @@ function describeEnvVarError(error: Error): string {
 
 /** Splits like a POSIX shell (quotes, escapes) but refuses what a shell would do besides splitting. */
 export function splitShellWords(text: string): string[] {
+  const unbalanced = unbalancedQuote(text);
+  if (unbalanced) {
+    throw new ConfigError(`${culprit('SYNC_RCLONE_ARGS')} has ${unbalanced}; quote words the way a shell would, e.g. --exclude "My Files/**" (got "${text}")`);
+  }
   const words = shellParse(text, (name) => `$${name}`);
   return words.map((word) => {
     if (typeof word === 'string') return word;
     const what = 'op' in word ? `"${word.op}"` : 'comment' in word ? 'a comment' : 'a pattern';
     throw new ConfigError(`${culprit('SYNC_RCLONE_ARGS')} contains ${what}; give plain rclone arguments such as "--transfers 8 --bwlimit 5M" (got "${text}")`);
   });
+}
+
+/** shell-quote silently accepts an unclosed quote or a trailing backslash; a shell would not. */
+function unbalancedQuote(text: string): string | undefined {
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+    } else if (c === '\\') {
+      if (i === text.length - 1) return 'a trailing backslash';
+      i++;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    }
+  }
+  return quote ? `an unclosed ${quote === '"' ? 'double' : 'single'} quote` : undefined;
 }
 
 export function parseDuration(text: string): number | undefined {

@@ -3,11 +3,12 @@
  * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
+import type { FileMeta } from '../sync/types.ts';
 
 export interface RcloneOptions {
   readonly binary: string;
@@ -18,13 +19,23 @@ export interface RcloneOptions {
   readonly transferArgs?: readonly string[];
   /** Environment overrides on top of process.env (RCLONE_* pass through untouched). */
   readonly env?: Record<string, string>;
+  /**
+   * Where file lists for rclone are written. In the state volume rather than /tmp: a read-only
+   * root filesystem may have no writable /tmp, and a 1M-file list does not belong in a small tmpfs.
+   */
+  readonly workDir: string;
 }
+
+/**
+ * rclone (1.63 and later) uploads to `<name>.<8 random chars>.partial` and renames when done; a
+ * killed rclone leaves such files behind. They are never a user's file to sync.
+ */
+export const PARTIAL_UPLOAD_PATTERN = '*.????????.partial';
 
 export interface ListedFile {
   readonly path: string;
-  readonly size: number;
-  readonly mtime: number;
-  readonly hash: string;
+  /** Stored as is in listings and snapshots: one object per file, no copy. */
+  readonly meta: FileMeta;
 }
 
 export interface BackendFeatures {
@@ -81,7 +92,7 @@ export class Rclone {
 
   constructor(options: RcloneOptions) {
     this.options = options;
-    this.workDir = mkdtemp(join(tmpdir(), 'rclonesync-'));
+    this.workDir = mkdir(options.workDir, { recursive: true, mode: 0o700 }).then(() => mkdtemp(join(options.workDir, 'rclone-')));
   }
 
   async dispose(): Promise<void> {
@@ -100,22 +111,32 @@ export class Rclone {
   }
 
   /**
-   * Streams `rclone lsjson -R` one entry at a time: lsjson prints one object per line, so we never
-   * hold the whole JSON array (hundreds of MB at a million files) in memory.
+   * Streams `rclone lsjson -R`: lsjson prints one object per line, so we never hold the whole JSON
+   * array (hundreds of MB at a million files) in memory. Entries come in batches, one per chunk
+   * of rclone's output, because a hop through an async generator per file would cost more than
+   * parsing the file's line.
    */
-  async *list(root: string, options: { filtersFile?: string; hashType?: string; onlyPaths?: Iterable<string> } = {}): AsyncGenerator<ListedFile> {
+  async *list(root: string, options: { filtersFile?: string; hashType?: string; onlyPaths?: Iterable<string> } = {}): AsyncGenerator<ListedFile[]> {
     const args = ['lsjson', '-R', '--files-only', '--no-mimetype'];
     if (options.hashType) args.push('--hash-type', options.hashType);
-    if (options.filtersFile) args.push('--filter-from', options.filtersFile);
+    // rclone refuses --files-from-raw together with other filters; a list of our own paths needs none.
     if (options.onlyPaths) args.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
+    else {
+      args.push('--exclude', PARTIAL_UPLOAD_PATTERN);
+      if (options.filtersFile) args.push('--filter-from', options.filtersFile);
+    }
     args.push(root);
     const subprocess = this.spawn(args, false);
     const stderr = this.collectStderr(subprocess);
     let completed = false;
     try {
-      for await (const line of subprocess.iterable({ from: 'stdout' })) {
-        const entry = parseListLine(line, options.hashType);
-        if (entry) yield entry;
+      for await (const lines of lineBatchesOf(subprocess.stdout)) {
+        const batch: ListedFile[] = [];
+        for (const line of lines) {
+          const entry = parseListLine(line, options.hashType);
+          if (entry) batch.push(entry);
+        }
+        if (batch.length > 0) yield batch;
       }
       await subprocess;
       completed = true;
@@ -161,7 +182,6 @@ export class Rclone {
       // Exit 1 with differences found is the normal "some differ" answer; the match file is still written.
       if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
     }
-    const { readFile } = await import('node:fs/promises');
     const text = await readFile(matchFile, 'utf8').catch(() => '');
     return new Set(text.split('\n').filter((line) => line !== ''));
   }
@@ -245,18 +265,30 @@ export class Rclone {
   }
 }
 
+/**
+ * Splits a stream into lines, a batch per chunk. Hand-rolled rather than execa's line iterator or
+ * readline, which cost several times more per line — and a listing is a million lines.
+ */
+async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
+  stream.setEncoding('utf8');
+  let rest = '';
+  for await (const chunk of stream as AsyncIterable<string>) {
+    const text = rest + chunk;
+    const lines = text.split('\n');
+    rest = lines.pop()!;
+    yield lines;
+  }
+  if (rest) yield [rest];
+}
+
 function parseListLine(line: string, hashType: string | undefined): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
   const text = line.endsWith(',') ? line.slice(0, -1) : line;
   if (!text.startsWith('{')) return undefined;
   const item = JSON.parse(text) as { Path: string; Size: number; ModTime: string; IsDir: boolean; Hashes?: Record<string, string> };
   if (item.IsDir) return undefined;
-  return {
-    path: item.Path,
-    size: item.Size,
-    mtime: parseModTime(item.ModTime),
-    hash: (hashType && item.Hashes?.[hashType]) || '',
-  };
+  const meta: FileMeta = { size: item.Size, mtime: parseModTime(item.ModTime), hash: (hashType && item.Hashes?.[hashType]) || '' };
+  return { path: item.Path, meta };
 }
 
 /** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */

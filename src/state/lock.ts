@@ -40,8 +40,10 @@ export async function acquireLock(paths: PairPaths, onCompromised: (error: Error
     throw error;
   }
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+  heldHere.add(lockDir);
   return {
     async release() {
+      heldHere.delete(lockDir);
       await rm(ownerFile, { force: true });
       await release().catch(() => {});
     },
@@ -62,10 +64,16 @@ async function readOwner(file: string): Promise<Owner | undefined> {
   }
 }
 
+/** Lock targets this process holds right now (the daemon never overlaps runs, but be exact). */
+const heldHere = new Set<string>();
+
 async function removeLockOfDeadProcess(ownerFile: string, lockDir: string): Promise<void> {
   const owner = await readOwner(ownerFile);
-  if (!owner || owner.host !== hostname() || owner.pid === process.pid) return;
-  if (isAlive(owner.pid)) return;
+  if (!owner || owner.host !== hostname()) return;
+  // Our own pid in a lock we do not hold: a previous container with the same hostname, whose
+  // process also ran as PID 1, was killed. Another live process cannot have our pid.
+  const ours = owner.pid === process.pid;
+  if (ours ? heldHere.has(lockDir) : isAlive(owner.pid)) return;
   await rm(lockDir, { recursive: true, force: true });
   await rm(ownerFile, { force: true });
 }

@@ -25,7 +25,8 @@ export interface PairPaths {
   /** The file proper-lockfile locks (it creates `<lockTarget>.lock` beside it). */
   readonly lockTarget: string;
   readonly journal: string;
-  readonly meta: string;
+  /** Scratch space of the run holding the lock (file lists for rclone); emptied at each start. */
+  readonly tmp: string;
 }
 
 export function pairPaths(stateDir: string, id: string): PairPaths {
@@ -36,7 +37,7 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     history: join(dir, 'history.jsonl'),
     lockTarget: join(dir, 'run'),
     journal: join(dir, 'journal.jsonl'),
-    meta: join(dir, 'pair.json'),
+    tmp: join(dir, 'tmp'),
   };
 }
 

@@ -4,7 +4,7 @@
  * RunReport with an outcome and exit code, and (once the lock is held) a line in the run history.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
@@ -87,8 +87,10 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     options.onProgress?.({ phase: 'locking', listed: { path1: 0, path2: 0 } });
     lock = await acquireLock(paths, (error) => {
       logger.error({ err: error }, 'the run lock was compromised; stopping');
-      compromised.abort(error);
+      compromised.abort(new RunFailed(`lost the run lock (${error.message}); stopped so that two runs never change the same pair`));
     });
+    // Whatever a killed run left in the scratch space is ours to clear now that we hold the lock.
+    await rm(paths.tmp, { recursive: true, force: true });
     const engine = new Engine(config, paths, logger, signal, options.onProgress, startedAt);
     try {
       const result = await engine.run();
@@ -115,6 +117,8 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
 
 function classify(error: unknown, signal: AbortSignal): SyncError {
   if (error instanceof SyncError) return error;
+  // An abort carries its reason: a signal (cancelled) or a lost lock (failed).
+  if (signal.aborted && signal.reason instanceof SyncError) return signal.reason;
   if (signal.aborted || (error instanceof RcloneError && error.cancelled)) return new RunCancelled();
   if (error instanceof RcloneError) return new RunFailed(error.message, { cause: error });
   if (error instanceof SnapshotCorrupt) {
@@ -174,7 +178,7 @@ class Engine {
     this.startedAt = startedAt;
     this.resync = config.resync;
     this.roots = { path1: config.path1, path2: config.path2 };
-    this.rclone = new Rclone({ binary: config.rcloneBinary, logger, signal, transferArgs: config.rcloneArgs });
+    this.rclone = new Rclone({ binary: config.rcloneBinary, logger, signal, transferArgs: config.rcloneArgs, workDir: paths.tmp });
   }
 
   async dispose(): Promise<void> {
@@ -202,18 +206,22 @@ class Engine {
     if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
 
     this.report('listing');
-    const [features1, features2] = await Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
-    const hashType = config.compare === 'checksum' ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
+    // Only checksum mode needs the backends' hash types before listing; otherwise asking for the
+    // features overlaps with the listings instead of delaying them.
+    const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
+    featuresOfBoth.catch(() => {});
+    const [features1, features2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
+    const hashType = features1 && features2 ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
     this.hashType = hashType;
     if (config.compare === 'checksum' && !hashType) {
       logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
     }
+    const [side1, side2] = await Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
+    const [precision1, precision2] = (await featuresOfBoth).map((f) => f.precisionNs);
     const compare: CrossSideCompare = {
-      mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(features1.precisionNs, features2.precisionNs) / 1e6)),
+      mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(precision1!, precision2!) / 1e6)),
       commonHash: hashType !== '',
     };
-
-    const [side1, side2] = await Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
     const current: Record<Side, Listing> = { path1: side1.listing, path2: side2.listing };
     const base: Record<Side, Listing> = this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 };
     if (!this.resync) {
@@ -296,14 +304,18 @@ class Engine {
     const listing: Listing = new Map();
     const root = this.roots[side];
     try {
-      for await (const entry of this.rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}) })) {
-        if (NEWLINE.test(entry.path)) {
-          // rclone's file lists are line-based: such a name cannot be passed to it safely.
-          this.logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
-          continue;
+      for await (const batch of this.rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}) })) {
+        for (const entry of batch) {
+          if (NEWLINE.test(entry.path)) {
+            // rclone's file lists are line-based: such a name cannot be passed to it safely.
+            this.logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
+            continue;
+          }
+          listing.set(entry.path, entry.meta);
         }
-        listing.set(entry.path, { size: entry.size, mtime: entry.mtime, hash: entry.hash });
-        if (++this.listed[side] % 10_000 === 0) this.report('listing');
+        const before = this.listed[side];
+        this.listed[side] += batch.length;
+        if (Math.floor(before / 10_000) !== Math.floor(this.listed[side] / 10_000)) this.report('listing');
       }
     } catch (error) {
       if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true };
@@ -362,14 +374,17 @@ class Engine {
       for (const path of removed[side]) result[side].delete(path);
       if (written[side].size === 0) continue;
       const seen = new Set<string>();
-      for await (const entry of this.rclone.list(this.roots[side], { onlyPaths: written[side], ...(this.hashType ? { hashType: this.hashType } : {}) })) {
-        if (!written[side].has(entry.path)) continue;
-        seen.add(entry.path);
-        const expected = expectedSize.get(journalKey(side, entry.path));
-        if (expected !== undefined && expected !== entry.size) {
-          throw new RunFailed(`${side}: "${entry.path}" changed while it was being synced (size ${entry.size}, expected ${expected}); the next run will pick it up`);
+      const relisted = this.rclone.list(this.roots[side], { onlyPaths: written[side], ...(this.hashType ? { hashType: this.hashType } : {}) });
+      for await (const batch of relisted) {
+        for (const { path, meta } of batch) {
+          if (!written[side].has(path)) continue;
+          seen.add(path);
+          const expected = expectedSize.get(journalKey(side, path));
+          if (expected !== undefined && expected !== meta.size) {
+            throw new RunFailed(`${side}: "${path}" changed while it was being synced (size ${meta.size}, expected ${expected}); the next run will pick it up`);
+          }
+          result[side].set(path, meta);
         }
-        result[side].set(entry.path, { size: entry.size, mtime: entry.mtime, hash: entry.hash });
       }
       const missing = [...written[side]].filter((path) => !seen.has(path));
       if (missing.length > 0) {
