@@ -105,9 +105,11 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
   } catch (error) {
     const failure = classify(error, signal);
     const level = failure.outcome === 'safety-stop' || failure.outcome === 'locked' ? 'warn' : 'error';
-    logger[level]({ outcome: failure.outcome, gate: failure instanceof SafetyStop ? failure.gate : undefined }, failure.message);
+    // Messages may quote a path, and an on-the-fly remote's path may carry a password.
+    const message = redact(failure.message);
+    logger[level]({ outcome: failure.outcome, gate: failure instanceof SafetyStop ? failure.gate : undefined }, message);
     const report = await finish(failure.outcome, failure.exitCode, {
-      message: failure.message,
+      message,
       ...(failure instanceof SafetyStop ? { gate: failure.gate } : {}),
     });
     logSummary(logger, report);
