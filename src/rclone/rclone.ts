@@ -3,6 +3,7 @@
  * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
  */
 import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -70,6 +71,8 @@ export class RcloneError extends Error {
 }
 
 const STDERR_TAIL_LINES = 20;
+/** util-linux's setpriv (in every Debian-based image, ours included); without it rclone runs directly. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 /**
  * The engine treats paths as exact strings, as lsjson prints them. By default rclone's copy and
  * check match names after NFC normalization, so "café" spelled NFC and NFD (two distinct files on
@@ -208,7 +211,10 @@ export class Rclone {
 
   private spawn(args: string[], bufferStdout: boolean) {
     this.options.logger.debug({ rclone: args.map(redact) }, 'rclone');
-    return execa(this.options.binary, args, {
+    // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
+    // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
+    const [command, commandArgs] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', this.options.binary, ...args]] : [this.options.binary, args];
+    return execa(command, commandArgs, {
       env: this.options.env,
       stdin: 'ignore',
       buffer: { stdout: bufferStdout, stderr: false },
@@ -254,7 +260,8 @@ export class Rclone {
     const e = error as { exitCode?: number; isCanceled?: boolean; isTerminated?: boolean; code?: string; shortMessage?: string };
     const cancelled = e.isCanceled === true || this.options.signal?.aborted === true;
     const tail = stderrTail.map((line) => redact(summarizeLogLine(line))).join('\n');
-    if (e.code === 'ENOENT') {
+    const notFound = SETPRIV && e.exitCode === 127 && stderrTail.some((line) => line.includes('failed to execute'));
+    if (e.code === 'ENOENT' || notFound) {
       return new RcloneError(`rclone executable "${this.options.binary}" not found (set SYNC_RCLONE_BINARY or install rclone)`, undefined, '', false);
     }
     const what = `rclone ${redact(args.slice(0, 3).join(' '))}`;

@@ -3,7 +3,8 @@
  * SIGKILL in the middle of a transfer (stale lock, half-written files), a remote that goes away
  * (exit 1, snapshot untouched) and SIGTERM (prompt exit 1, lock released).
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -151,6 +152,52 @@ describe('a run killed with SIGKILL in the middle of a transfer', () => {
     expect(Object.keys(tree1).sort()).toEqual([...Object.keys(bigFiles), 'x.txt', 'y.txt'].sort());
   });
 });
+
+describe('rclonesync alone killed with SIGKILL (not its process group)', () => {
+  it('takes its rclone child down with it, so no orphan copies on while the next run takes over', async () => {
+    await writeTree(sb.path1, { 'big/one.bin': randomBytesSeeded(3 * MB, 21), 'a.txt': 'a' });
+    await writeTree(sb.path2, {});
+    const running = spawnCli(['run'], sb.env({ SYNC_RCLONE_ARGS: '--bwlimit 200k', LOG_LEVEL: 'debug' }), { detached: true });
+    expect(await running.waitForLog(copyingStarted, 15_000)).toBeDefined();
+    // "copying" is logged just before rclone is started.
+    let rclonePids: number[] = [];
+    for (let i = 0; i < 50 && rclonePids.length === 0; i++) {
+      await sleep(100);
+      rclonePids = await childRclonePids(running.pid);
+    }
+    expect(rclonePids.length).toBeGreaterThan(0);
+    running.kill('SIGKILL');
+    await running.result;
+    // PR_SET_PDEATHSIG (through setpriv) delivers SIGKILL to rclone as soon as its parent dies.
+    await sleep(500);
+    for (const pid of rclonePids) expect(isAlive(pid), `rclone ${pid} outlived its parent`).toBe(false);
+    const again = await ok();
+    expect(conflictsOf(again.logs), dump(again)).toEqual([]);
+    expect(await digestTree(sb.path2)).toEqual(await digestTree(sb.path1));
+  });
+});
+
+async function childRclonePids(parent: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name in parentheses: state, ppid, ...
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === parent && stat.includes('(rclone)')) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers; it is dead for our purpose.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 describe('a remote that fails', () => {
   // Fail fast instead of rclone's ten low-level retries with back-off (~11 s per connection).
