@@ -1,0 +1,145 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { detectChanges, discountInterruptedCopies } from '../../src/sync/detect.ts';
+import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/sync/snapshot.ts';
+import type { FileMeta, Listing } from '../../src/sync/types.ts';
+
+const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
+const header = {
+  format: 'rclonesync-snapshot' as const,
+  version: 1 as const,
+  path1: '/a',
+  path2: 'remote:b',
+  compare: 'size,modtime',
+  hashType: '',
+  filtersHash: '',
+  committedAt: '2026-11-25T00:00:00.000Z',
+};
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'snapshot-test-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('snapshot file', () => {
+  const snapshot: Snapshot = {
+    header,
+    path1: new Map([
+      ['a.txt', meta(1, 1000)],
+      ['dir/#weird ;name\t.txt', meta(2, 2000, 'abc')],
+      ['line\nbreak', meta(3, 3000)],
+    ]),
+    path2: new Map([['café', meta(4, 4000)]]),
+  };
+
+  it('round-trips every entry of both sides exactly', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    await writeSnapshot(file, snapshot);
+    const read = await readSnapshot(file);
+    expect(read?.header).toEqual(header);
+    expect([...read!.path1]).toEqual([...snapshot.path1]);
+    expect([...read!.path2]).toEqual([...snapshot.path2]);
+  });
+
+  it('is absent (first run), not corrupt, when the file does not exist', async () => {
+    expect(await readSnapshot(join(dir, 'none.jsonl'))).toBeUndefined();
+  });
+
+  it('detects a torn file: truncated anywhere, it is reported corrupt instead of read as fewer files', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    await writeSnapshot(file, snapshot);
+    const full = await readFile(file, 'utf8');
+    const lines = full.split('\n');
+    for (let keep = 0; keep < lines.length - 2; keep++) {
+      await writeFile(file, lines.slice(0, keep + 1).join('\n') + '\n');
+      await expect(readSnapshot(file), `kept ${keep + 1} lines`).rejects.toBeInstanceOf(SnapshotCorrupt);
+    }
+    await writeFile(file, full.slice(0, full.length - 5));
+    await expect(readSnapshot(file)).rejects.toBeInstanceOf(SnapshotCorrupt);
+    await writeFile(file, '');
+    await expect(readSnapshot(file)).rejects.toBeInstanceOf(SnapshotCorrupt);
+  });
+
+  it('leaves no temporary file behind and replaces the old snapshot whole', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    await writeSnapshot(file, snapshot);
+    await writeSnapshot(file, { header, path1: new Map(), path2: new Map() });
+    const read = await readSnapshot(file);
+    expect(read!.path1.size + read!.path2.size).toBe(0);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(dir)).toEqual(['snapshot.jsonl']);
+  });
+});
+
+describe('detectChanges', () => {
+  const before: Listing = new Map([
+    ['same', meta(1, 1000, 'h1')],
+    ['grown', meta(1, 1000)],
+    ['touched', meta(1, 1000)],
+    ['rehashed', meta(1, 1000, 'h1')],
+    ['gone', meta(1, 1000)],
+  ]);
+  const now: Listing = new Map([
+    ['same', meta(1, 1000, 'h1')],
+    ['grown', meta(2, 1000)],
+    ['touched', meta(1, 1001)],
+    ['rehashed', meta(1, 1000, 'h2')],
+    ['born', meta(1, 1000)],
+  ]);
+
+  it('reports new, modified and deleted, and nothing for unchanged files', () => {
+    const changes = detectChanges(before, now, true);
+    expect(Object.fromEntries([...changes].map(([p, c]) => [p, c.kind]))).toEqual({
+      grown: 'modified',
+      touched: 'modified',
+      rehashed: 'modified',
+      born: 'new',
+      gone: 'deleted',
+    });
+  });
+
+  it('ignores hashes unless asked to (size,modtime mode, or a different hash type than the snapshot)', () => {
+    expect(detectChanges(before, now, false).has('rehashed')).toBe(false);
+  });
+});
+
+describe('discountInterruptedCopies', () => {
+  const source = meta(100, 5000);
+  const window = { from: 10_000, to: 20_000 };
+  const key = (path: string) => `path2\0${path}`;
+  const journal = new Map([[key('f'), source]]);
+
+  function scenario(destination: FileMeta, change: 'new' | 'modified', sourceNow: FileMeta = source) {
+    const current: Listing = new Map([['f', destination]]);
+    const changes = new Map([['f', change === 'new' ? { kind: 'new' as const, now: destination } : { kind: 'modified' as const, now: destination, before: meta(50, 1000) }]]);
+    const redone = discountInterruptedCopies(changes, current, new Map([['f', sourceNow]]), journal, key, window);
+    return { redone, changes, current };
+  }
+
+  it('a half-written new file written while the dead run was alive is treated as absent', () => {
+    const { redone, changes, current } = scenario(meta(40, 15_000), 'new');
+    expect(redone).toEqual(['f']);
+    expect(changes.size).toBe(0);
+    expect(current.has('f')).toBe(false);
+  });
+
+  it('a half-overwritten file is treated as its old, unchanged self', () => {
+    const { redone, changes, current } = scenario(meta(40, 15_000), 'modified');
+    expect(redone).toEqual(['f']);
+    expect(changes.size).toBe(0);
+    expect(current.has('f')).toBe(true);
+  });
+
+  it('a file written after the dead run stopped is a user edit and stays a change', () => {
+    expect(scenario(meta(40, 25_000), 'modified').redone).toEqual([]);
+  });
+
+  it('a source changed since the journal was written means the copy is no longer the plan', () => {
+    expect(scenario(meta(40, 15_000), 'new', meta(101, 6000)).redone).toEqual([]);
+  });
+});
