@@ -12,8 +12,9 @@ import { pairId, pairPaths } from './state/pair.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
 import { monitoredRun } from './appliance/monitor.ts';
+import packageJson from '../package.json' with { type: 'json' };
 
-const VERSION = '0.1.0';
+const VERSION = packageJson.version;
 
 async function main(argv: string[]): Promise<number> {
   const commandLine = parseCommandLine(argv);
