@@ -119,6 +119,3 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
   tails.set(logger, tail);
   return logger;
 }
-
-/** For commands that must not print log lines (status, health, help). */
-export const silentLogger = (): Logger => pino({ level: 'silent' });

@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
-import { createLogger, silentLogger } from './log.ts';
+import { createLogger } from './log.ts';
 import { readHistory, type RunRecord } from './state/history.ts';
 import { pairId, pairPaths } from './state/pair.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
@@ -130,4 +130,3 @@ main(process.argv.slice(2)).then(
   },
 );
 
-void silentLogger;
