@@ -36,8 +36,17 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'status') return status(commandLine.overrides, commandLine.json);
 
+  if (command === 'health') {
+    // Health checks speak 0 or 1 only (Docker reserves 2): a broken setting is simply unhealthy.
+    try {
+      return await checkHealth(loadConfig(process.env, commandLine.overrides, false), process.stdout);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      process.stdout.write(`unhealthy: ${error.message}\n`);
+      return ExitCode.failed;
+    }
+  }
   const config = loadConfig(process.env, commandLine.overrides, process.stdout.isTTY === true);
-  if (command === 'health') return checkHealth(config, process.stdout);
 
   const logger = createLogger(config.log);
   await prepareRcloneConfig(process.env, config.engine.stateDir, logger);

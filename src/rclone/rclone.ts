@@ -96,10 +96,14 @@ export class Rclone {
   constructor(options: RcloneOptions) {
     this.options = options;
     this.workDir = mkdir(options.workDir, { recursive: true, mode: 0o700 }).then(() => mkdtemp(join(options.workDir, 'rclone-')));
+    // Awaited (and its failure reported) by the first call that needs a list file; until then a
+    // rejection must not count as unhandled and take the whole daemon down.
+    this.workDir.catch(() => {});
   }
 
   async dispose(): Promise<void> {
-    await rm(await this.workDir, { recursive: true, force: true });
+    const dir = await this.workDir.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 
   async version(): Promise<string> {

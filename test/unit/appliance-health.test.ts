@@ -163,3 +163,13 @@ describe('checkHealth', () => {
     expect(stopped.text).toMatch(/unhealthy: safety stop \(check-access\).*check files missing/);
   });
 });
+
+describe('rclonesync health with a broken setting', () => {
+  it('exits 1 (never 2, which Docker reserves) and says why', async () => {
+    const { execa } = await import('execa');
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+    const result = await execa(process.execPath, [cli, 'health'], { env: { PATH: process.env.PATH ?? '' }, extendEnv: false, reject: false });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/unhealthy: SYNC_PATH2 \(--path2\) is required/);
+  });
+});
