@@ -26,8 +26,11 @@ export function sameVersion(a: FileMeta, b: FileMeta, compare: CrossSideCompare)
   return 'unknown';
 }
 
-/** Did a file change on its own side since the snapshot? */
-export function changedOnSide(before: FileMeta, now: FileMeta, useHash: boolean): boolean {
-  if (before.size !== now.size || before.mtime !== now.mtime) return true;
+/**
+ * Did a file change on its own side since the snapshot? A modtime counts as changed only beyond
+ * the backend's precision (`mtimeToleranceMs`, 0 for exact), which is all the backend can tell.
+ */
+export function changedOnSide(before: FileMeta, now: FileMeta, useHash: boolean, mtimeToleranceMs = 0): boolean {
+  if (before.size !== now.size || Math.abs(before.mtime - now.mtime) > mtimeToleranceMs) return true;
   return useHash && before.hash !== '' && now.hash !== '' && before.hash !== now.hash;
 }

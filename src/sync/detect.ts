@@ -5,12 +5,12 @@
 import { changedOnSide } from './compare.ts';
 import type { ChangeSet, FileMeta, Listing } from './types.ts';
 
-export function detectChanges(snapshot: Listing, current: Listing, useHash: boolean): ChangeSet {
+export function detectChanges(snapshot: Listing, current: Listing, useHash: boolean, mtimeToleranceMs = 0): ChangeSet {
   const changes: ChangeSet = new Map();
   for (const [path, now] of current) {
     const before = snapshot.get(path);
     if (!before) changes.set(path, { kind: 'new', now });
-    else if (changedOnSide(before, now, useHash)) changes.set(path, { kind: 'modified', now, before });
+    else if (changedOnSide(before, now, useHash, mtimeToleranceMs)) changes.set(path, { kind: 'modified', now, before });
   }
   for (const [path, before] of snapshot) {
     if (!current.has(path)) changes.set(path, { kind: 'deleted', before });

@@ -234,9 +234,10 @@ class Engine {
 
     // Hashes of a different type than the snapshot's cannot be compared with it.
     const useHash = hashType !== '' && previous?.header.hashType === hashType;
+    // Within a side, a modtime changes only beyond that backend's own precision.
     const changes: Record<Side, ChangeSet> = {
-      path1: detectChanges(base.path1, current.path1, useHash),
-      path2: detectChanges(base.path2, current.path2, useHash),
+      path1: detectChanges(base.path1, current.path1, useHash, precision1! / 1e6),
+      path2: detectChanges(base.path2, current.path2, useHash, precision2! / 1e6),
     };
     // Also on a resync: when the run that died was the first one of the pair, the next run is a
     // resync too, and without this its half-written files would become conflict copies.

@@ -143,3 +143,12 @@ describe('discountInterruptedCopies', () => {
     expect(scenario(meta(40, 15_000), 'new', meta(101, 6000)).redone).toEqual([]);
   });
 });
+
+describe('detectChanges with a coarse backend', () => {
+  it('counts a modtime as changed only beyond the backend precision', () => {
+    const before: Listing = new Map([['f', meta(1, 10_000)]]);
+    expect(detectChanges(before, new Map([['f', meta(1, 10_900)]]), false, 1000).size).toBe(0);
+    expect(detectChanges(before, new Map([['f', meta(1, 11_001)]]), false, 1000).get('f')?.kind).toBe('modified');
+    expect(detectChanges(before, new Map([['f', meta(1, 10_001)]]), false, 0).get('f')?.kind).toBe('modified');
+  });
+});
