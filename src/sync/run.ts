@@ -160,6 +160,7 @@ class Engine {
   counts: PlanCounts | undefined;
   resync: boolean;
   private hashType = '';
+  private readonly abandon = new AbortController();
   private readonly rclone: Rclone;
   private readonly roots: Record<Side, string>;
   private readonly listed = { path1: 0, path2: 0 };
@@ -180,10 +181,18 @@ class Engine {
     this.startedAt = startedAt;
     this.resync = config.resync;
     this.roots = { path1: config.path1, path2: config.path2 };
-    this.rclone = new Rclone({ binary: config.rcloneBinary, logger, signal, transferArgs: config.rcloneArgs, workDir: paths.tmp });
+    this.rclone = new Rclone({
+      binary: config.rcloneBinary,
+      logger,
+      signal: AbortSignal.any([signal, this.abandon.signal]),
+      transferArgs: config.rcloneArgs,
+      workDir: paths.tmp,
+    });
   }
 
+  /** Stops any rclone still running (work abandoned after a failure elsewhere) and clears scratch files. */
   async dispose(): Promise<void> {
+    this.abandon.abort();
     await this.rclone.dispose();
   }
 
@@ -194,6 +203,21 @@ class Engine {
   async run(): Promise<{ counts: PlanCounts; resync: boolean }> {
     const { config, logger } = this;
     const filters = await this.readFilters();
+    this.report('listing');
+    // rclone lists both sides while we read the snapshot: the two overlap instead of adding up.
+    // Only checksum mode needs the backends' hash types before listing.
+    const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
+    featuresOfBoth.catch(() => {});
+    const [features1, features2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
+    const hashType = features1 && features2 ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
+    this.hashType = hashType;
+    if (config.compare === 'checksum' && !hashType) {
+      logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
+    }
+    const listings = Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
+    // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
+    listings.catch(() => {});
+
     // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
     // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
     const previous = await readSnapshot(this.paths.snapshot).catch((error: unknown) => {
@@ -207,18 +231,7 @@ class Engine {
     }
     if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
 
-    this.report('listing');
-    // Only checksum mode needs the backends' hash types before listing; otherwise asking for the
-    // features overlaps with the listings instead of delaying them.
-    const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
-    featuresOfBoth.catch(() => {});
-    const [features1, features2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
-    const hashType = features1 && features2 ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
-    this.hashType = hashType;
-    if (config.compare === 'checksum' && !hashType) {
-      logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
-    }
-    const [side1, side2] = await Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
+    const [side1, side2] = await listings;
     const [precision1, precision2] = (await featuresOfBoth).map((f) => f.precisionNs);
     const compare: CrossSideCompare = {
       mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(precision1!, precision2!) / 1e6)),
