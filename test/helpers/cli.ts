@@ -4,7 +4,8 @@
  * writing and inspecting directory trees.
  *
  * Every test makes its own `Sandbox` (a temp folder holding path1/, path2/, state/ and a scratch
- * area) and removes it afterwards, so test files can run in parallel.
+ * area) and removes it afterwards, so test files can run in parallel; `useSandbox` sets that up
+ * for a whole test file.
  */
 import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
@@ -12,6 +13,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { conflictName } from '../../src/sync/reconcile.ts';
+import type { Side } from '../../src/sync/types.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO_ROOT, 'src', 'cli.ts');
@@ -327,20 +331,23 @@ export function randomBytesSeeded(size: number, seed: number): Buffer {
   return buffer;
 }
 
-/** Paths that look like conflict copies (`name.conflict-path1-<stamp>.ext`). */
-export const conflictCopies = (paths: Iterable<string>): string[] => [...paths].filter((p) => /\.conflict-path[12]-\d{8}T\d{6}Z(-\d+)?/.test(p));
+/** The run's stamp in a conflict copy's name (`20261125T143200Z`) and the counter a taken name gets (`-2`). */
+const CONFLICT_STAMP = String.raw`\d{8}T\d{6}Z(-\d+)?`;
 
-/** Matches a conflict copy of `path` made for `side`; `.ext` stays last. */
-export function conflictCopyPattern(path: string, side: 'path1' | 'path2'): RegExp {
-  const slash = path.lastIndexOf('/');
-  const dir = path.slice(0, slash + 1);
-  const base = path.slice(slash + 1);
-  const dot = base.lastIndexOf('.');
-  const hasExtension = dot > 0 && dot < base.length - 1;
-  const stem = hasExtension ? base.slice(0, dot) : base;
-  const extension = hasExtension ? base.slice(dot) : '';
+/** Paths that look like conflict copies (`name.conflict-path1-<stamp>.ext`). */
+export const conflictCopies = (paths: Iterable<string>): string[] => {
+  const pattern = new RegExp(String.raw`\.conflict-path[12]-${CONFLICT_STAMP}`);
+  return [...paths].filter((p) => pattern.test(p));
+};
+
+/** Stands for the stamp while the engine's own `conflictName` builds the name; NUL is in no file name. */
+const STAMP_PLACEHOLDER = '\0';
+
+/** Matches a conflict copy of `path` made for `side`, named as the engine names it (`.ext` stays last). */
+export function conflictCopyPattern(path: string, side: Side): RegExp {
   const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${quote(dir)}${quote(stem)}\\.conflict-${side}-\\d{8}T\\d{6}Z(-\\d+)?${quote(extension)}$`);
+  const name = quote(conflictName(path, side, STAMP_PLACEHOLDER));
+  return new RegExp(`^${name.replace(STAMP_PLACEHOLDER, CONFLICT_STAMP)}$`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,3 +421,59 @@ export async function makeSandbox(prefix = 'rs-it-'): Promise<Sandbox> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A fixed, distinct modification time `minutes` in the past, so "modified" never hinges on clock resolution. */
+export function minutesAgo(minutes: number, options: { wholeSeconds?: boolean } = {}): Date {
+  const ms = Date.now() - minutes * 60_000;
+  // For remotes that keep modtimes to the second (sftp), so a time crosses over unchanged.
+  return new Date(options.wholeSeconds ? Math.floor(ms / 1000) * 1000 : ms);
+}
+
+export interface SandboxPerTestOptions {
+  /** Added to the environment of every `ok` run (before its own `extra`). */
+  readonly runEnv?: () => Env;
+  /** More to show when `ok` fails (a server's log, say). */
+  readonly failureDetail?: () => string;
+}
+
+export interface SandboxPerTest {
+  /** The running test's sandbox: the same object in every test, it stands for a fresh one each time. */
+  readonly sandbox: Sandbox;
+  /** `rclonesync run [...args]` with `extra` in its environment, expecting exit 0. */
+  ok(extra?: Env, args?: readonly string[]): Promise<CliResult>;
+  /** Both sides hold `tree` and the pair has a snapshot of it (written on path1, then a run). */
+  synced(tree: Record<string, string>): Promise<void>;
+}
+
+/** Registers beforeEach/afterEach hooks that give every test of the file its own `Sandbox` and remove it afterwards. */
+export function useSandbox(prefix: string, options: SandboxPerTestOptions = {}): SandboxPerTest {
+  let current: Sandbox | undefined;
+  beforeEach(async () => {
+    current = await makeSandbox(prefix);
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
+  const active = (): Sandbox => {
+    if (!current) throw new Error(`useSandbox('${prefix}'): the sandbox exists only while a test runs`);
+    return current;
+  };
+  // One object for the whole file (so tests can name it at the top level) that forwards to the running test's sandbox.
+  const sandbox = new Proxy({} as Sandbox, { get: (_, key) => Reflect.get(active(), key) });
+
+  async function ok(extra: Env = {}, args: readonly string[] = []): Promise<CliResult> {
+    const result = await sandbox.run({ ...options.runEnv?.(), ...extra }, args);
+    const detail = options.failureDetail ? `${dump(result)}\n${options.failureDetail()}` : dump(result);
+    expect(result.exitCode, detail).toBe(0);
+    return result;
+  }
+
+  async function synced(tree: Record<string, string>): Promise<void> {
+    await writeTree(sandbox.path1, tree);
+    await ok();
+    expect(await readTree(sandbox.path2)).toEqual(tree);
+  }
+
+  return { sandbox, ok, synced };
+}

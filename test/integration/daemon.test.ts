@@ -10,26 +10,15 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/state/history.ts';
-
-const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
+import { CLI, cleanEnv, type LogLine } from '../helpers/cli.ts';
+import { freePort } from '../helpers/sftp-server.ts';
 
 /** The parent's environment without any setting that could leak into the children. */
 function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(SYNC_|RCLONE_|LOG_)/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', TZ: 'UTC' };
-}
-
-interface LogLine {
-  level: string;
-  msg: string;
-  [key: string]: unknown;
+  return cleanEnv({ LOG_FORMAT: 'json', LOG_LEVEL: 'info', TZ: 'UTC' });
 }
 
 class Daemon {
@@ -96,14 +85,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}${context ? `\n${context()}` : ''}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -181,6 +162,18 @@ async function writeConfig(file: string, text: string): Promise<void> {
 let root: string;
 const receiver = new Receiver();
 
+/** Folders a/ (path1) and b/ (path2) under root/<name>, the pair's state folder, and the environment of a run of that pair. */
+async function makePair(name: string) {
+  const dir = join(root, name);
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  const stateDir = join(dir, 'state');
+  await mkdir(a, { recursive: true });
+  await mkdir(b);
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...baseEnv(), SYNC_PATH1: a, SYNC_PATH2: b, SYNC_STATE_DIR: stateDir, ...extra });
+  return { dir, a, b, stateDir, env };
+}
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'rclonesync-daemon-'));
   await receiver.start();
@@ -201,19 +194,9 @@ afterAll(async () => {
 
 describe('rclonesync daemon', () => {
   it('without a run on start: waits for the schedule, is unhealthy, and stops at once on SIGTERM', async () => {
-    const dir = join(root, 'idle');
-    await mkdir(join(dir, 'a'), { recursive: true });
-    await mkdir(join(dir, 'b'));
+    const pair = await makePair('idle');
     const port = await freePort();
-    const env = {
-      ...baseEnv(),
-      SYNC_PATH1: join(dir, 'a'),
-      SYNC_PATH2: join(dir, 'b'),
-      SYNC_STATE_DIR: join(dir, 'state'),
-      SYNC_SCHEDULE: '0 0 1 1 *',
-      SYNC_RUN_ON_START: 'false',
-      SYNC_HTTP_PORT: String(port),
-    };
+    const env = pair.env({ SYNC_SCHEDULE: '0 0 1 1 *', SYNC_RUN_ON_START: 'false', SYNC_HTTP_PORT: String(port) });
     const daemon = startDaemon(env);
     const next = await waitFor('the next-run log line', () => daemon.lines.find((l) => l.msg.startsWith('next run at')), 10_000, () => daemon.dump());
     expect(new Date(next.nextRun as string).toISOString()).toMatch(/^\d{4}-01-01T00:00:00\.000Z$/);
@@ -256,12 +239,7 @@ describe('rclonesync daemon', () => {
   });
 
   it('syncs on schedule, reports over HTTP and pings; a broken remote keeps the loop alive and unhealthy until fixed', async () => {
-    const dir = join(root, 'main');
-    const a = join(dir, 'a');
-    const b = join(dir, 'b');
-    const stateDir = join(dir, 'state');
-    await mkdir(a, { recursive: true });
-    await mkdir(b);
+    const { dir, a, b, env: pairEnv } = await makePair('main');
     await writeFile(join(a, 'hello.txt'), 'hello from path1\n');
     // path2 is a remote defined in an rclone.conf we can break and repair between runs.
     const conf = join(dir, 'rclone.conf');
@@ -269,18 +247,15 @@ describe('rclonesync daemon', () => {
     await writeConfig(conf, good);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const env = {
-      ...baseEnv(),
+    const env = pairEnv({
       RCLONE_CONFIG: conf,
-      SYNC_PATH1: a,
       SYNC_PATH2: 'side2:',
-      SYNC_STATE_DIR: stateDir,
       SYNC_SCHEDULE: '* * * * * *',
       SYNC_HEALTH_MAX_AGE: '60s',
       SYNC_HTTP_PORT: String(port),
       SYNC_PING_URL: `${receiver.url}/ping/main`,
       SYNC_NOTIFY_URL: `${receiver.url}/notify/main`,
-    };
+    });
     const startedAt = Date.now();
     const daemon = startDaemon(env);
     const dump = () => daemon.dump();
@@ -361,24 +336,11 @@ describe('rclonesync daemon', () => {
   });
 
   it('SIGTERM during a slow run stops rclone, releases the lock and exits 0 within 10 s; the next run converges', async () => {
-    const dir = join(root, 'slow');
-    const a = join(dir, 'a');
-    const b = join(dir, 'b');
-    const stateDir = join(dir, 'state');
-    await mkdir(a, { recursive: true });
-    await mkdir(b);
+    const { a, b, stateDir, env: pairEnv } = await makePair('slow');
     await writeFile(join(a, 'seed.txt'), 'seed\n');
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const env = {
-      ...baseEnv(),
-      SYNC_PATH1: a,
-      SYNC_PATH2: b,
-      SYNC_STATE_DIR: stateDir,
-      SYNC_SCHEDULE: '* * * * * *',
-      SYNC_HTTP_PORT: String(port),
-      SYNC_PING_URL: `${receiver.url}/ping/slow`,
-    };
+    const env = pairEnv({ SYNC_SCHEDULE: '* * * * * *', SYNC_HTTP_PORT: String(port), SYNC_PING_URL: `${receiver.url}/ping/slow` });
     const daemon = startDaemon({ ...env, SYNC_RCLONE_ARGS: '--bwlimit 100k' });
     const dump = () => daemon.dump();
 
@@ -431,14 +393,9 @@ describe('rclonesync daemon', () => {
   });
 
   it('one-shot run: SIGTERM stops rclone and records a cancelled run (exit 1) with a /fail ping; the next run converges', async () => {
-    const dir = join(root, 'oneshot');
-    const a = join(dir, 'a');
-    const b = join(dir, 'b');
-    const stateDir = join(dir, 'state');
-    await mkdir(a, { recursive: true });
-    await mkdir(b);
+    const { a, b, stateDir, env: pairEnv } = await makePair('oneshot');
     await writeFile(join(a, 'seed.txt'), 'seed\n');
-    const env = { ...baseEnv(), SYNC_PATH1: a, SYNC_PATH2: b, SYNC_STATE_DIR: stateDir, SYNC_PING_URL: `${receiver.url}/ping/oneshot` };
+    const env = pairEnv({ SYNC_PING_URL: `${receiver.url}/ping/oneshot` });
     expect((await cli(['run'], env)).code).toBe(0);
     const content = randomBytes(2 * 1024 * 1024);
     await writeFile(join(b, 'big.bin'), content);

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopies,
@@ -15,7 +15,7 @@ import {
   digestTree,
   dump,
   listFiles,
-  makeSandbox,
+  minutesAgo,
   mtimeOf,
   readTree,
   readTreeFile,
@@ -24,40 +24,18 @@ import {
   setMtime,
   statTree,
   summaryOf,
+  useSandbox,
   writeTree,
   writeTreeFile,
-  type Sandbox,
 } from '../helpers/cli.ts';
 
-let sb: Sandbox;
-beforeEach(async () => {
-  sb = await makeSandbox('rs-basics-');
-});
-afterEach(async () => {
-  await sb.cleanup();
-});
-
-/** A fixed, distinct modification time a few minutes in the past, so "modified" never hinges on clock resolution. */
-const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
-
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run(extra);
-  expect(result.exitCode, dump(result)).toBe(0);
-  return result;
-}
-
-/** Both sides hold `tree` and the pair has a snapshot of it. */
-async function synced(tree: Record<string, string>) {
-  await writeTree(sb.path1, tree);
-  await ok();
-  expect(await readTree(sb.path2)).toEqual(tree);
-}
+const { sandbox: sb, ok, synced } = useSandbox('rs-basics-');
 
 describe('first run and a quiet second run', () => {
   it('merges both sides without deleting anything, then a second run rewrites nothing', async () => {
     await writeTree(sb.path1, { 'a.txt': 'only on one', 'dir/b.txt': 'b from path1', 'shared.txt': 'same on both' });
     await writeTree(sb.path2, { 'c.txt': 'only on two', 'dir/d.txt': 'd from path2', 'deep/er/e.txt': 'eee', 'shared.txt': 'same on both' });
-    const when = at(10);
+    const when = minutesAgo(10);
     await setMtime(sb.path1, 'shared.txt', when);
     await setMtime(sb.path2, 'shared.txt', when);
 
@@ -99,10 +77,10 @@ describe('one-sided changes', () => {
     await synced({ 'a.txt': 'a', 'b.txt': 'b', 'sub/c.txt': 'c', 'sub/d.txt': 'd', 'e.txt': 'e', 'f.txt': 'f' });
 
     await writeTreeFile(sb.path1, 'new/one.txt', 'created on path1');
-    await writeTreeFile(sb.path1, 'a.txt', 'a modified on path1', at(3));
+    await writeTreeFile(sb.path1, 'a.txt', 'a modified on path1', minutesAgo(3));
     await removeFile(sb.path1, 'sub/c.txt');
     await writeTreeFile(sb.path2, 'two.txt', 'created on path2');
-    await writeTreeFile(sb.path2, 'b.txt', 'b modified on path2', at(2));
+    await writeTreeFile(sb.path2, 'b.txt', 'b modified on path2', minutesAgo(2));
     await removeFile(sb.path2, 'sub/d.txt');
 
     const result = await ok({ SYNC_MAX_DELETE: '100' });
@@ -131,9 +109,9 @@ describe('one-sided changes', () => {
   it('restores a file deleted on one side but modified on the other, in both directions', async () => {
     await synced({ 'x.txt': 'x original', 'y.txt': 'y original', 'keep.txt': 'k' });
     await removeFile(sb.path1, 'x.txt');
-    await writeTreeFile(sb.path2, 'x.txt', 'x modified on path2', at(4));
+    await writeTreeFile(sb.path2, 'x.txt', 'x modified on path2', minutesAgo(4));
     await removeFile(sb.path2, 'y.txt');
-    await writeTreeFile(sb.path1, 'y.txt', 'y modified on path1', at(4));
+    await writeTreeFile(sb.path1, 'y.txt', 'y modified on path1', minutesAgo(4));
 
     const result = await ok({ SYNC_MAX_DELETE: '100' });
     const expected = { 'keep.txt': 'k', 'x.txt': 'x modified on path2', 'y.txt': 'y modified on path1' };
@@ -160,11 +138,11 @@ describe('one-sided changes', () => {
   it('treats the same change made on both sides as no conflict', async () => {
     await synced({ 'same.txt': 'before', 'other.txt': 'o' });
     // Same new content on both sides, written at different times (different mtimes).
-    await writeTreeFile(sb.path1, 'same.txt', 'after, identical on both', at(5));
-    await writeTreeFile(sb.path2, 'same.txt', 'after, identical on both', at(1));
+    await writeTreeFile(sb.path1, 'same.txt', 'after, identical on both', minutesAgo(5));
+    await writeTreeFile(sb.path2, 'same.txt', 'after, identical on both', minutesAgo(1));
     // And the same new file created on both sides.
-    await writeTreeFile(sb.path1, 'both-new.txt', 'twins', at(7));
-    await writeTreeFile(sb.path2, 'both-new.txt', 'twins', at(6));
+    await writeTreeFile(sb.path1, 'both-new.txt', 'twins', minutesAgo(7));
+    await writeTreeFile(sb.path2, 'both-new.txt', 'twins', minutesAgo(6));
 
     const result = await ok();
     expect(conflictsOf(result.logs), dump(result)).toEqual([]);
@@ -183,11 +161,11 @@ describe('dry run', () => {
   it('logs every action, changes nothing on either side and leaves the snapshot byte-identical', async () => {
     await synced({ 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'conf.txt': 'base' });
     await writeTreeFile(sb.path1, 'new1.txt', 'n1');
-    await writeTreeFile(sb.path1, 'a.txt', 'a changed', at(3));
+    await writeTreeFile(sb.path1, 'a.txt', 'a changed', minutesAgo(3));
     await removeFile(sb.path2, 'b.txt');
     await writeTreeFile(sb.path2, 'new2.txt', 'n2');
-    await writeTreeFile(sb.path1, 'conf.txt', 'conf one', at(3));
-    await writeTreeFile(sb.path2, 'conf.txt', 'conf two!', at(2));
+    await writeTreeFile(sb.path1, 'conf.txt', 'conf one', minutesAgo(3));
+    await writeTreeFile(sb.path2, 'conf.txt', 'conf two!', minutesAgo(2));
 
     const tree1 = await statTree(sb.path1);
     const tree2 = await statTree(sb.path2);

@@ -5,17 +5,13 @@
  */
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config.ts';
-import { dump, failureOf, listFiles, makeSandbox, readTree, runCli, writeTree, type CliResult, type Sandbox } from '../helpers/cli.ts';
+import { dump, failureOf, listFiles, readTree, runCli, useSandbox, writeTree, type CliResult } from '../helpers/cli.ts';
 
-let sb: Sandbox;
+const { sandbox: sb, ok } = useSandbox('rs-config-');
 beforeEach(async () => {
-  sb = await makeSandbox('rs-config-');
   await writeTree(sb.path1, { 'a.txt': 'a' });
-});
-afterEach(async () => {
-  await sb.cleanup();
 });
 
 /** Exit 2, stderr names `culprit`, and nothing happened: no state, no copies. */
@@ -126,32 +122,27 @@ describe('SYNC_RCLONE_ARGS with an unbalanced quote', () => {
 describe('flags and environment', () => {
   it('a flag overrides its environment variable (--path2 wins over SYNC_PATH2)', async () => {
     const elsewhere = join(sb.root, 'elsewhere');
-    const result = await sb.run({ SYNC_PATH2: elsewhere }, ['--path2', sb.path2]);
-    expect(result.exitCode, dump(result)).toBe(0);
+    await ok({ SYNC_PATH2: elsewhere }, ['--path2', sb.path2]);
     expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
     expect(await listFiles(elsewhere)).toEqual([]);
   });
 
   it('a boolean flag overrides its variable both ways (--dry-run, --no-dry-run)', async () => {
-    const dry = await sb.run({ SYNC_DRY_RUN: 'false' }, ['--dry-run']);
-    expect(dry.exitCode, dump(dry)).toBe(0);
+    await ok({ SYNC_DRY_RUN: 'false' }, ['--dry-run']);
     expect(await listFiles(sb.path2)).toEqual([]);
-    const real = await sb.run({ SYNC_DRY_RUN: 'true' }, ['--no-dry-run']);
-    expect(real.exitCode, dump(real)).toBe(0);
+    await ok({ SYNC_DRY_RUN: 'true' }, ['--no-dry-run']);
     expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
   });
 
   it('an empty variable counts as not set (compose files write VAR= for "unset")', async () => {
-    const result = await sb.run({ SYNC_MAX_DELETE: '', SYNC_COMPARE: '', LOG_LEVEL: '' });
-    expect(result.exitCode, dump(result)).toBe(0);
+    await ok({ SYNC_MAX_DELETE: '', SYNC_COMPARE: '', LOG_LEVEL: '' });
   });
 
   it('a filters file given by flag is used', async () => {
     const filters = join(sb.scratch, 'f.txt');
     await writeFile(filters, '- *.skip\n');
     await writeTree(sb.path1, { 'x.skip': 'no' });
-    const result = await sb.run({}, ['--filters-file', filters]);
-    expect(result.exitCode, dump(result)).toBe(0);
+    await ok({}, ['--filters-file', filters]);
     expect(await readTree(sb.path2)).toEqual({ 'a.txt': 'a' });
   });
 });

@@ -2,51 +2,30 @@
  * Conflicts end to end: every SYNC_CONFLICT_RESOLVE value, what each side holds afterwards, a
  * repeated conflict on the same file, and the first run (resync) of two differing trees.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopies,
   conflictCopyPattern,
   conflictsOf,
-  dump,
   listFiles,
-  makeSandbox,
+  minutesAgo,
   readTree,
   setMtime,
+  useSandbox,
   writeTree,
   writeTreeFile,
-  type Sandbox,
 } from '../helpers/cli.ts';
 
-let sb: Sandbox;
-beforeEach(async () => {
-  sb = await makeSandbox('rs-conflicts-');
-});
-afterEach(async () => {
-  await sb.cleanup();
-});
-
-const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
-
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run(extra);
-  expect(result.exitCode, dump(result)).toBe(0);
-  return result;
-}
-
-async function synced(tree: Record<string, string>) {
-  await writeTree(sb.path1, tree);
-  await ok();
-  expect(await readTree(sb.path2)).toEqual(tree);
-}
+const { sandbox: sb, ok, synced } = useSandbox('rs-conflicts-');
 
 const ONE = 'version edited on path1 (older)';
 const TWO = 'version edited on path2, the newer one';
 
 /** doc.txt edited differently on both sides; path2's edit is the newer. */
 async function conflictingEdits(path = 'dir/doc.txt') {
-  await writeTreeFile(sb.path1, path, ONE, at(20));
-  await writeTreeFile(sb.path2, path, TWO, at(10));
+  await writeTreeFile(sb.path1, path, ONE, minutesAgo(20));
+  await writeTreeFile(sb.path2, path, TWO, minutesAgo(10));
 }
 
 describe('SYNC_CONFLICT_RESOLVE', () => {
@@ -99,7 +78,7 @@ describe('SYNC_CONFLICT_RESOLVE', () => {
 
   it('newer with equal modtimes has no winner and keeps both under conflict names', async () => {
     await synced({ 'doc.txt': 'base' });
-    const when = at(5);
+    const when = minutesAgo(5);
     await writeTreeFile(sb.path1, 'doc.txt', 'edit one', when);
     await writeTreeFile(sb.path2, 'doc.txt', 'edit two!', when);
     const result = await ok({ SYNC_CONFLICT_RESOLVE: 'newer' });
@@ -114,8 +93,8 @@ describe('SYNC_CONFLICT_RESOLVE', () => {
 describe('repeated conflicts', () => {
   it('none: a second conflict on the same file in a later run keeps the first conflict copies intact', async () => {
     await synced({ 'doc.txt': 'base' });
-    await writeTreeFile(sb.path1, 'doc.txt', 'first round, path1', at(30));
-    await writeTreeFile(sb.path2, 'doc.txt', 'first round, path2!', at(29));
+    await writeTreeFile(sb.path1, 'doc.txt', 'first round, path1', minutesAgo(30));
+    await writeTreeFile(sb.path2, 'doc.txt', 'first round, path2!', minutesAgo(29));
     const first = await ok();
     const [c1] = conflictsOf(first.logs);
     const firstCopies = { [String(c1!.path1Copy)]: 'first round, path1', [String(c1!.path2Copy)]: 'first round, path2!' };
@@ -123,8 +102,8 @@ describe('repeated conflicts', () => {
 
     // The file is recreated differently on both sides: a second conflict, right away (same second
     // of the clock or not, the new copies must get names of their own).
-    await writeTreeFile(sb.path1, 'doc.txt', 'second round, path1 again', at(20));
-    await writeTreeFile(sb.path2, 'doc.txt', 'second round, path2 again!!', at(19));
+    await writeTreeFile(sb.path1, 'doc.txt', 'second round, path1 again', minutesAgo(20));
+    await writeTreeFile(sb.path2, 'doc.txt', 'second round, path2 again!!', minutesAgo(19));
     const second = await ok();
     const [c2] = conflictsOf(second.logs);
     expect(c2).toBeDefined();
@@ -139,13 +118,13 @@ describe('repeated conflicts', () => {
 
   it('with a winner: a second conflict adds a second loser copy and keeps the first', async () => {
     await synced({ 'notes.md': 'base' });
-    await writeTreeFile(sb.path1, 'notes.md', 'p1 round 1', at(30));
-    await writeTreeFile(sb.path2, 'notes.md', 'p2 round 1!', at(29));
+    await writeTreeFile(sb.path1, 'notes.md', 'p1 round 1', minutesAgo(30));
+    await writeTreeFile(sb.path2, 'notes.md', 'p2 round 1!', minutesAgo(29));
     const first = await ok({ SYNC_CONFLICT_RESOLVE: 'path1' });
     const copy1 = String(conflictsOf(first.logs)[0]!.loserCopy);
 
-    await writeTreeFile(sb.path1, 'notes.md', 'p1 round 2 ...', at(20));
-    await writeTreeFile(sb.path2, 'notes.md', 'p2 round 2 ......', at(19));
+    await writeTreeFile(sb.path1, 'notes.md', 'p1 round 2 ...', minutesAgo(20));
+    await writeTreeFile(sb.path2, 'notes.md', 'p2 round 2 ......', minutesAgo(19));
     const second = await ok({ SYNC_CONFLICT_RESOLVE: 'path1' });
     const copy2 = String(conflictsOf(second.logs)[0]!.loserCopy);
     expect(copy2).not.toBe(copy1);
@@ -175,10 +154,10 @@ describe('first run (resync) of two differing trees', () => {
     });
     // Identical content with different mtimes is not a conflict; same size with different mtimes
     // needs a content check, which finds them different.
-    await setMtime(sb.path1, 'same.txt', at(50));
-    await setMtime(sb.path2, 'same.txt', at(40));
-    await setMtime(sb.path1, 'same-size.txt', at(50));
-    await setMtime(sb.path2, 'same-size.txt', at(40));
+    await setMtime(sb.path1, 'same.txt', minutesAgo(50));
+    await setMtime(sb.path2, 'same.txt', minutesAgo(40));
+    await setMtime(sb.path1, 'same-size.txt', minutesAgo(50));
+    await setMtime(sb.path2, 'same-size.txt', minutesAgo(40));
   }
 
   it('makes a conflict of every file that differs and keeps everything else', async () => {

@@ -5,7 +5,7 @@
  * modified and deleted on one side.
  */
 import { readdir } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopyPattern,
@@ -14,11 +14,12 @@ import {
   dump,
   listFiles,
   makeSandbox,
+  minutesAgo,
   readTree,
   removeFile,
+  useSandbox,
   writeTree,
   writeTreeFile,
-  type Sandbox,
 } from '../helpers/cli.ts';
 
 const NFC = 'caf\u00e9';
@@ -101,19 +102,7 @@ function decodeRcloneName(name: string): string {
 
 const contentOf = (name: string, side: string) => `${side} wrote ${JSON.stringify(name)}\n`;
 
-let sb: Sandbox;
-beforeEach(async () => {
-  sb = await makeSandbox('rs-names-');
-});
-afterEach(async () => {
-  await sb.cleanup();
-});
-
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run(extra);
-  expect(result.exitCode, dump(result)).toBe(0);
-  return result;
-}
+const { sandbox: sb, ok } = useSandbox('rs-names-');
 
 describe('awkward file names', () => {
   it('checks its own fixtures: long paths are long, components fit, names are distinct', () => {
@@ -129,7 +118,7 @@ describe('awkward file names', () => {
     await ok();
     expect(await readTree(sb.path2)).toEqual({ [`${NFC}.txt`]: 'composed', [`${NFD}.txt`]: 'decomposed' });
     // And one of them can change without touching the other.
-    await writeTreeFile(sb.path2, `${NFD}.txt`, 'decomposed, edited', new Date(Date.now() - 60_000));
+    await writeTreeFile(sb.path2, `${NFD}.txt`, 'decomposed, edited', minutesAgo(1));
     await ok();
     expect(await readTree(sb.path1)).toEqual({ [`${NFC}.txt`]: 'composed', [`${NFD}.txt`]: 'decomposed, edited' });
     // The same edit of one form on both sides goes through rclone's content check: no conflict.
@@ -193,7 +182,7 @@ describe('awkward file names', () => {
     await writeTree(sb.path1, Object.fromEntries(names.map((n) => [n, 'base'])));
     await ok();
     for (const n of names) {
-      await writeTreeFile(sb.path1, n, contentOf(n, 'path1'), new Date(Date.now() - 60_000));
+      await writeTreeFile(sb.path1, n, contentOf(n, 'path1'), minutesAgo(1));
       await writeTreeFile(sb.path2, n, `${contentOf(n, 'path2')}longer`, new Date(Date.now() - 30_000));
     }
     const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });

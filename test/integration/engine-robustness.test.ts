@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopies,
@@ -15,7 +15,7 @@ import {
   dump,
   failureOf,
   listFiles,
-  makeSandbox,
+  minutesAgo,
   randomBytesSeeded,
   readTree,
   sha256,
@@ -23,26 +23,14 @@ import {
   spawnCli,
   statTree,
   summaryOf,
+  useSandbox,
   writeTree,
   writeTreeFile,
   type LogLine,
-  type Sandbox,
 } from '../helpers/cli.ts';
 import { freePort, startSftpServer, sftpClientEnv } from '../helpers/sftp-server.ts';
 
-let sb: Sandbox;
-beforeEach(async () => {
-  sb = await makeSandbox('rs-robust-');
-});
-afterEach(async () => {
-  await sb.cleanup();
-});
-
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run(extra);
-  expect(result.exitCode, dump(result)).toBe(0);
-  return result;
-}
+const { sandbox: sb, ok } = useSandbox('rs-robust-');
 
 const exists = (path: string) => access(path).then(() => true, () => false);
 const MB = 1024 * 1024;
@@ -104,8 +92,8 @@ describe('a run killed with SIGKILL in the middle of a transfer', () => {
 
     await writeTree(sb.path1, bigFiles);
     // Work in the other direction too, and a deletion.
-    await writeTreeFile(sb.path2, 'from2.txt', 'from path2', new Date(Date.now() - 60_000));
-    await writeTreeFile(sb.path2, 'a.txt', 'a, edited on path2', new Date(Date.now() - 60_000));
+    await writeTreeFile(sb.path2, 'from2.txt', 'from path2', minutesAgo(1));
+    await writeTreeFile(sb.path2, 'a.txt', 'a, edited on path2', minutesAgo(1));
     await killMidTransfer();
     const pairDir = await sb.pairDir();
     // It really died mid-way: its lock and journal are still there, its snapshot was not committed,

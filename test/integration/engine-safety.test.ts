@@ -5,36 +5,23 @@
  */
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   digestTree,
   dump,
   failureOf,
   listFiles,
-  makeSandbox,
   readTree,
   removeFile,
   summaryOf,
+  useSandbox,
   writeTree,
   writeTreeFile,
   type CliResult,
-  type Sandbox,
 } from '../helpers/cli.ts';
 
-let sb: Sandbox;
-beforeEach(async () => {
-  sb = await makeSandbox('rs-safety-');
-});
-afterEach(async () => {
-  await sb.cleanup();
-});
-
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run(extra);
-  expect(result.exitCode, dump(result)).toBe(0);
-  return result;
-}
+const { sandbox: sb, ok } = useSandbox('rs-safety-');
 
 /** Exit 3 from the named gate, with no action carried out. */
 function expectSafetyStop(result: CliResult, gate: string, message?: RegExp) {

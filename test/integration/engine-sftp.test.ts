@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopyPattern,
@@ -15,6 +15,7 @@ import {
   deletesOf,
   dump,
   makeSandbox,
+  minutesAgo,
   readTree,
   readTreeFile,
   removeFile,
@@ -22,6 +23,7 @@ import {
   setMtime,
   statTree,
   summaryOf,
+  useSandbox,
   writeTree,
   writeTreeFile,
   type Sandbox,
@@ -39,29 +41,20 @@ afterAll(async () => {
   await servedRoot?.cleanup();
 });
 
-let sb: Sandbox;
 /** The folder the server serves for this test's path2. */
 let remoteDir: string;
 let remoteEnv: Record<string, string>;
+const { sandbox: sb, ok } = useSandbox('rs-sftp-', { runEnv: () => remoteEnv, failureDetail: () => `--- server ---\n${server.log()}` });
 let counter = 0;
 beforeEach(async () => {
-  sb = await makeSandbox('rs-sftp-');
   const name = `pair-${++counter}`;
   remoteDir = join(servedRoot.root, name);
   await mkdir(remoteDir);
   remoteEnv = { ...server.clientEnv(), SYNC_PATH2: server.remote(name) };
 });
-afterEach(async () => {
-  await sb.cleanup();
-});
 
-async function ok(extra: Record<string, string> = {}) {
-  const result = await sb.run({ ...remoteEnv, ...extra });
-  expect(result.exitCode, `${dump(result)}\n--- server ---\n${server.log()}`).toBe(0);
-  return result;
-}
-
-const at = (minutesAgo: number) => new Date(Math.floor((Date.now() - minutesAgo * 60_000) / 1000) * 1000);
+/** sftp keeps modtimes to the second: whole-second times cross over unchanged. */
+const toTheSecond = { wholeSeconds: true };
 
 describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => {
   it('the environment defines the remote, and no config file exists', async () => {
@@ -78,8 +71,8 @@ describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => 
   it('first run merges both sides; a second run rewrites nothing', async () => {
     await writeTree(sb.path1, { 'local.txt': 'from local', 'dir/deep/l.txt': 'deep local', 'both.txt': 'same' });
     await writeTree(remoteDir, { 'remote.txt': 'from remote', 'dir/r.txt': 'remote in dir', 'both.txt': 'same' });
-    await setMtime(sb.path1, 'both.txt', at(10));
-    await setMtime(remoteDir, 'both.txt', at(10));
+    await setMtime(sb.path1, 'both.txt', minutesAgo(10, toTheSecond));
+    await setMtime(remoteDir, 'both.txt', minutesAgo(10, toTheSecond));
 
     const first = await ok();
     expect(summaryOf(first.logs)).toMatchObject({ resync: true, copiesToPath1: 2, copiesToPath2: 2, conflicts: 0, deletesOnPath1: 0, deletesOnPath2: 0 });
@@ -106,12 +99,12 @@ describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => 
     await ok();
     expect(await readTree(remoteDir)).toEqual(await readTree(sb.path1));
 
-    const editedAt = at(3);
+    const editedAt = minutesAgo(3, toTheSecond);
     await writeTreeFile(sb.path1, 'new-local.txt', 'n1');
     await writeTreeFile(sb.path1, 'a.txt', 'a edited locally', editedAt);
     await removeFile(sb.path1, 'c.txt');
     await writeTreeFile(remoteDir, 'sub/new-remote.txt', 'n2');
-    await writeTreeFile(remoteDir, 'b.txt', 'b edited on the remote', at(3));
+    await writeTreeFile(remoteDir, 'b.txt', 'b edited on the remote', minutesAgo(3, toTheSecond));
     await removeFile(remoteDir, 'd.txt');
 
     const result = await ok({ SYNC_MAX_DELETE: '100' });
@@ -139,8 +132,8 @@ describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => 
   it.each(['none', 'newer'] as const)('a conflict keeps both versions on both sides (SYNC_CONFLICT_RESOLVE=%s)', async (resolve) => {
     await writeTree(sb.path1, { 'doc.txt': 'base', 'other.txt': 'o' });
     await ok();
-    await writeTreeFile(sb.path1, 'doc.txt', 'local edit', at(20));
-    await writeTreeFile(remoteDir, 'doc.txt', 'remote edit, newer', at(10));
+    await writeTreeFile(sb.path1, 'doc.txt', 'local edit', minutesAgo(20, toTheSecond));
+    await writeTreeFile(remoteDir, 'doc.txt', 'remote edit, newer', minutesAgo(10, toTheSecond));
 
     const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
     const [conflict, ...more] = conflictsOf(result.logs);
@@ -161,7 +154,7 @@ describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => 
   });
 
   it('checksum compare uses a hash both sides have (md5 over sftp) and sees a same-size, same-mtime edit on the remote', async () => {
-    const when = at(30);
+    const when = minutesAgo(30, toTheSecond);
     await writeTreeFile(sb.path1, 'data.txt', 'AAAA-original', when);
     await ok({ SYNC_COMPARE: 'checksum' });
     const snapshot = await readFile(join(await sb.pairDir(), 'snapshot.jsonl'), 'utf8');
