@@ -286,3 +286,26 @@ describe('status', () => {
     expect(allParsed.pairs[0]!.runs).toHaveLength(2);
   });
 });
+
+describe('two pairs in one state directory', () => {
+  it('keep their own snapshots, locks and histories: a run of one neither sees nor blocks the other', async () => {
+    const third = join(sb.root, 'path3');
+    await writeTree(sb.path1, { 'shared.txt': 'from path1' });
+    await writeTree(third, { 'third.txt': 'only in path3' });
+    const otherPair = { SYNC_PATH2: third };
+    // Both pairs at once: different pairs never wait for each other's lock.
+    const [first, second] = await Promise.all([sb.run(), sb.run(otherPair)]);
+    expect(first.exitCode, dump(first)).toBe(0);
+    expect(second.exitCode, dump(second)).toBe(0);
+    expect(await readTree(third)).toEqual({ 'shared.txt': 'from path1', 'third.txt': 'only in path3' });
+    expect(await readTree(sb.path1)).toEqual({ 'shared.txt': 'from path1', 'third.txt': 'only in path3' });
+    // third.txt reached path1 while the first pair was running; its next run carries it over if that one did not.
+    await ok();
+    expect(await readTree(sb.path2)).toEqual(await readTree(sb.path1));
+
+    const all = await runCli(['status', '--json'], { SYNC_STATE_DIR: sb.stateDir, LOG_FORMAT: 'json' });
+    const pairs = (JSON.parse(all.stdout) as { pairs: { pair: string; runs: unknown[] }[] }).pairs;
+    expect(pairs.map((p) => p.runs.length).sort()).toEqual([1, 2]);
+    expect(new Set(pairs.map((p) => p.pair)).size).toBe(2);
+  });
+});
