@@ -169,6 +169,11 @@ export class Rclone {
     await this.transfer(args);
   }
 
+  /** Removes `folder` under root and every empty folder below it; a folder still holding files stays. */
+  async removeEmptyFolders(root: string, folder: string): Promise<void> {
+    await this.transfer(['rmdirs', joinRemote(root, folder)]);
+  }
+
   /** Renames one file on one side (server-side where the backend can). */
   async rename(root: string, from: string, to: string): Promise<void> {
     await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)]);

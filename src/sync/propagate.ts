@@ -2,13 +2,21 @@
  * Propagation: carries a plan out with as few rclone processes as the plan allows — one per
  * direction for copies, one per side for deletions; only conflict renames go one file at a time.
  * Order matters: conflict renames first (so no copy lands on a version we must keep), then copies,
- * then deletions (so an interrupted run has lost nothing it had not already carried across).
+ * then deletions (so an interrupted run has lost nothing it had not already carried across) —
+ * except deletions that free a name a copy needs, where a file became a folder or a folder a file.
  */
 import type { Rclone, TransferProgress } from '../rclone/rclone.ts';
-import { otherSide, type Action, type Plan, type Side } from './types.ts';
+import { otherSide, SIDES, type Action, type Plan, type Side } from './types.ts';
 
 export interface PropagationSteps {
   readonly renames: Record<Side, { from: string; to: string }[]>;
+  /**
+   * Deletions that must come before the copies: a file whose name a copied folder needs (`x`
+   * before `x/a`), or the files of a folder whose name a copied file needs (`y/a` before `y`).
+   */
+  readonly deletesFirst: Record<Side, string[]>;
+  /** Folders emptied by `deletesFirst` that must go too, so a file can take their name. */
+  readonly foldersToRemove: Record<Side, string[]>;
   /** Keyed by the side the files are copied FROM. */
   readonly copies: Record<Side, string[]>;
   readonly deletes: Record<Side, string[]>;
@@ -16,13 +24,43 @@ export interface PropagationSteps {
 
 /** Lowers plan actions into the primitive steps each side needs. Pure. */
 export function stepsOf(plan: Plan): PropagationSteps {
-  const steps: PropagationSteps = {
+  const steps = {
     renames: { path1: [], path2: [] },
+    deletesFirst: { path1: [], path2: [] },
+    foldersToRemove: { path1: [], path2: [] },
     copies: { path1: [], path2: [] },
     deletes: { path1: [], path2: [] },
-  };
+  } satisfies PropagationSteps;
   for (const action of plan.actions) lower(action, steps);
+  for (const side of SIDES) orderTypeChanges(side, steps);
   return steps;
+}
+
+/** Every folder above a path: `a/b/c` -> `a`, `a/b`. */
+function* foldersAbove(path: string): Generator<string> {
+  for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
+}
+
+function orderTypeChanges(side: Side, steps: PropagationSteps): void {
+  const deletes = steps.deletes[side];
+  if (deletes.length === 0) return;
+  const incoming = new Set(steps.copies[otherSide(side)]);
+  const incomingFolders = new Set<string>();
+  for (const path of incoming) for (const folder of foldersAbove(path)) incomingFolders.add(folder);
+  const later: string[] = [];
+  const folders = new Set<string>();
+  for (const path of deletes) {
+    let first = incomingFolders.has(path);
+    for (const folder of foldersAbove(path)) {
+      if (incoming.has(folder)) {
+        first = true;
+        folders.add(folder);
+      }
+    }
+    (first ? steps.deletesFirst[side] : later).push(path);
+  }
+  deletes.splice(0, deletes.length, ...later);
+  steps.foldersToRemove[side].push(...folders);
 }
 
 function lower(action: Action, steps: PropagationSteps): void {
@@ -61,7 +99,7 @@ export function effectsOf(steps: PropagationSteps): { written: Record<Side, Set<
       written[side].add(to);
     }
     for (const path of steps.copies[side]) written[otherSide(side)].add(path);
-    for (const path of steps.deletes[side]) removed[side].add(path);
+    for (const path of [...steps.deletesFirst[side], ...steps.deletes[side]]) removed[side].add(path);
   }
   // A path renamed away and then copied back onto (a conflict with a winner) is written, not removed.
   for (const side of ['path1', 'path2'] as const) for (const path of written[side]) removed[side].delete(path);
@@ -86,6 +124,14 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     if (renames.length === 0) continue;
     options.onStep?.(`renaming ${renames.length} conflicting files on ${side}`);
     await inParallel(renames, RENAME_CONCURRENCY, ({ from, to }) => rclone.rename(roots[side], from, to), options.signal);
+  }
+  for (const side of ['path1', 'path2'] as const) {
+    const paths = steps.deletesFirst[side];
+    if (paths.length === 0) continue;
+    options.onStep?.(`deleting ${paths.length} files on ${side} whose names change between file and folder`);
+    await rclone.deleteFiles(roots[side], paths);
+    // One rclone call per folder that became a file: rare, and rmdirs takes one path.
+    for (const folder of steps.foldersToRemove[side]) await rclone.removeEmptyFolders(roots[side], folder);
   }
   // Both directions at once: they touch different destinations.
   await Promise.all(

@@ -3,7 +3,7 @@
  * one-sided change, the quiet cases (deleted on both, same change on both), dry run, modtimes,
  * checksum comparison and `status --json`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -284,6 +284,19 @@ describe('status', () => {
     const allParsed = JSON.parse(all.stdout) as { pairs: { runs: unknown[] }[] };
     expect(allParsed.pairs).toHaveLength(1);
     expect(allParsed.pairs[0]!.runs).toHaveLength(2);
+  });
+});
+
+describe('a name that changes between file and folder', () => {
+  it('a file replaced by a folder of the same name, and a folder replaced by a file, both propagate', async () => {
+    await synced({ x: 'a file', 'y/a': 'in a folder', 'y/z/b': 'deeper', keep: 'k' });
+    await removeFile(sb.path1, 'x');
+    await writeTree(sb.path1, { 'x/a': 'now a folder' });
+    await rm(join(sb.path1, 'y'), { recursive: true });
+    await writeTree(sb.path1, { y: 'now a file' });
+    await ok({ SYNC_MAX_DELETE: '100' });
+    expect(await readTree(sb.path2)).toEqual({ 'x/a': 'now a folder', y: 'now a file', keep: 'k' });
+    expect(actionsOf((await ok()).logs)).toEqual([]);
   });
 });
 
