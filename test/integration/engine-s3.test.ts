@@ -1,0 +1,447 @@
+/**
+ * The engine against S3 semantics: s3rver (an S3 server in Node) on loopback, reached through a
+ * remote defined only by RCLONE_CONFIG_<NAME>_* variables (TYPE=s3, PROVIDER=Other, ENDPOINT, keys,
+ * FORCE_PATH_STYLE), with RCLONE_CONFIG pointing at a file that does not exist. path1 is a local
+ * folder, path2 `<remote>:<bucket>/<prefix>`, a prefix of its own per test. The remote side is read
+ * and changed through the S3 API (rclone), not behind the server's back.
+ *
+ * What differs from a file system: no directories (a "folder" is a key prefix, gone with its last
+ * object), modtimes kept by rclone in object metadata (nanoseconds) and changed by a server-side
+ * copy, md5 as the ETag, renames as copy + delete, and no way to tell an empty prefix from a
+ * missing one (only a missing bucket is "missing").
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  actionsOf,
+  cleanEnv,
+  conflictCopyPattern,
+  conflictsOf,
+  copiesOf,
+  deletesOf,
+  digestTree,
+  dump,
+  failureOf,
+  listFiles,
+  minutesAgo,
+  readTree,
+  readTreeFile,
+  removeFile,
+  statTree,
+  summaryOf,
+  useSandbox,
+  writeTree,
+  writeTreeFile,
+  type CliResult,
+  type Env,
+} from '../helpers/cli.ts';
+import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
+
+const REMOTE = 'its3';
+let server: S3Server;
+beforeAll(async () => {
+  server = await startS3Server({ remoteName: REMOTE, bucket: 'rclonesync-it' });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** This test's prefix in the bucket, and the environment that points path2 at it. */
+let prefix: string;
+let remoteEnv: Env;
+const { sandbox: sb, ok } = useSandbox('rs-s3-', { runEnv: () => remoteEnv, failureDetail: () => `--- s3rver ---\n${server.log().slice(-4000)}` });
+let counter = 0;
+beforeEach(() => {
+  prefix = `pair-${++counter}`;
+  remoteEnv = { ...server.clientEnv(), SYNC_PATH2: server.remote(prefix) };
+});
+
+const remoteTree = () => server.readTree(prefix);
+
+/** Exit 3 from the named gate, with no action carried out. */
+function expectSafetyStop(result: CliResult, gate: string, message?: RegExp) {
+  expect(result.exitCode, dump(result)).toBe(3);
+  const failure = failureOf(result.logs);
+  expect(failure, dump(result)).toMatchObject({ outcome: 'safety-stop', gate });
+  if (message) expect(failure!.msg).toMatch(message);
+  expect(summaryOf(result.logs)).toMatchObject({ outcome: 'safety-stop', exitCode: 3 });
+}
+
+/** An RFC 3339 time with up to nanoseconds (as rclone lists it) in nanoseconds since the epoch, as statTree gives mtimeNs. */
+function nsOf(time: string): string {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  if (!match) throw new Error(`not an RFC 3339 time: ${time}`);
+  const seconds = BigInt(Date.parse(`${match[1]}${match[3]}`) / 1000);
+  return (seconds * 1_000_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'))).toString();
+}
+
+const snapshotBytes = async () => readFile(join(await sb.pairDir(), 'snapshot.jsonl'));
+
+describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
+  it('the environment defines the remote, no config file exists, and no AWS_* variable of ours reaches rclone', async () => {
+    const env = sb.env(remoteEnv);
+    expect(env.RCLONE_CONFIG).toMatch(/no-rclone\.conf$/);
+    await expect(readFile(env.RCLONE_CONFIG!)).rejects.toMatchObject({ code: 'ENOENT' });
+    const prefixVars = `RCLONE_CONFIG_${REMOTE.toUpperCase()}_`;
+    expect(Object.entries(remoteEnv).filter(([k]) => k.startsWith(prefixVars))).toEqual(
+      expect.arrayContaining([
+        [`${prefixVars}TYPE`, 's3'],
+        [`${prefixVars}PROVIDER`, 'Other'],
+        [`${prefixVars}ENDPOINT`, `http://127.0.0.1:${server.port}`],
+        [`${prefixVars}ACCESS_KEY_ID`, 'S3RVER'],
+        [`${prefixVars}SECRET_ACCESS_KEY`, 'S3RVER'],
+        [`${prefixVars}FORCE_PATH_STYLE`, 'true'],
+      ]),
+    );
+    expect(Object.keys(remoteEnv).filter((k) => k.startsWith(prefixVars))).toHaveLength(6);
+    // e.g. AWS_CA_BUNDLE, which breaks every call of rclone 1.60's AWS SDK: the CLI (and so rclone) sees none.
+    expect(Object.keys(cleanEnv(env)).filter((k) => k.startsWith('AWS_'))).toEqual([]);
+    expect(remoteEnv.SYNC_PATH2).toBe(`${REMOTE}:rclonesync-it/${prefix}`);
+  });
+
+  it('first run merges both sides; a second run rewrites nothing', async () => {
+    const same = minutesAgo(10);
+    await writeTree(sb.path1, { 'local.txt': 'from local', 'dir/deep/l.txt': 'deep local', 'both.txt': 'same' });
+    await writeTreeFile(sb.path1, 'both.txt', 'same', same);
+    await server.writeTree(prefix, { 'remote.txt': 'from remote', 'dir/r.txt': 'remote in dir' });
+    await server.writeTree(prefix, { 'both.txt': 'same' }, same);
+
+    const first = await ok();
+    expect(summaryOf(first.logs)).toMatchObject({ resync: true, copiesToPath1: 2, copiesToPath2: 2, conflicts: 0, deletesOnPath1: 0, deletesOnPath2: 0 });
+    const union = {
+      'both.txt': 'same',
+      'dir/deep/l.txt': 'deep local',
+      'dir/r.txt': 'remote in dir',
+      'local.txt': 'from local',
+      'remote.txt': 'from remote',
+    };
+    expect(await readTree(sb.path1)).toEqual(union);
+    expect(await remoteTree()).toEqual(union);
+    // Modtimes crossed over exactly, both ways: rclone keeps them in S3 metadata to the nanosecond.
+    const objects = await server.list(prefix);
+    const local = await statTree(sb.path1);
+    for (const path of Object.keys(union)) expect(nsOf(objects[path]!.modTime), path).toBe(local[path]!.mtimeNs);
+
+    const stat1 = await statTree(sb.path1);
+    const store = await statTree(server.storeDir(prefix));
+    const second = await ok();
+    expect(actionsOf(second.logs), dump(second)).toEqual([]);
+    expect(summaryOf(second.logs)).toMatchObject({ copiesToPath1: 0, copiesToPath2: 0 });
+    expect(await statTree(sb.path1)).toEqual(stat1);
+    // Not one object (nor its metadata) was written again on the server.
+    expect(await statTree(server.storeDir(prefix))).toEqual(store);
+    expect(await server.list(prefix)).toEqual(objects);
+  });
+
+  it('new, modified and deleted files propagate both ways', async () => {
+    await writeTree(sb.path1, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'e.txt': 'e' });
+    await ok();
+    expect(await remoteTree()).toEqual(await readTree(sb.path1));
+
+    const editedLocally = minutesAgo(3);
+    const editedRemotely = minutesAgo(4);
+    await writeTreeFile(sb.path1, 'new-local.txt', 'n1');
+    await writeTreeFile(sb.path1, 'a.txt', 'a edited locally', editedLocally);
+    await removeFile(sb.path1, 'c.txt');
+    await server.writeTree(prefix, { 'sub/new-remote.txt': 'n2' });
+    await server.writeTree(prefix, { 'b.txt': 'b edited on the remote' }, editedRemotely);
+    await server.deleteFiles(prefix, ['d.txt']);
+
+    const result = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(deletesOf(result.logs).map((l) => `${l.side}:${l.path}`).sort()).toEqual(['path1:d.txt', 'path2:c.txt']);
+    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`).sort()).toEqual(['path1:a.txt', 'path1:new-local.txt', 'path2:b.txt', 'path2:sub/new-remote.txt']);
+    const expected = { 'a.txt': 'a edited locally', 'b.txt': 'b edited on the remote', 'e.txt': 'e', 'new-local.txt': 'n1', 'sub/new-remote.txt': 'n2' };
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await remoteTree()).toEqual(expected);
+    const objects = await server.list(prefix);
+    const local = await statTree(sb.path1);
+    for (const path of ['a.txt', 'b.txt']) expect(nsOf(objects[path]!.modTime), path).toBe(local[path]!.mtimeNs);
+    // (utimes takes float seconds: a millisecond time may land a few nanoseconds early.)
+    expect(Math.abs(local['a.txt']!.mtimeMs - editedLocally.getTime())).toBeLessThanOrEqual(1);
+    expect(Math.abs(local['b.txt']!.mtimeMs - editedRemotely.getTime())).toBeLessThanOrEqual(1);
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+  });
+
+  it('a touched file (same content, new modtime) is compared by content over S3, found identical and left alone', async () => {
+    await writeTree(sb.path1, { 'same.txt': 'unchanged bytes', 'other.txt': 'o' });
+    await ok();
+    const objects = await server.list(prefix);
+    const store = await statTree(server.storeDir(prefix));
+    await writeTreeFile(sb.path1, 'same.txt', 'unchanged bytes', minutesAgo(1));
+
+    const result = await ok();
+    // Same size, another modtime: only the contents can tell (rclone check, by download in size,modtime mode).
+    expect(result.logs.find((l) => /comparing contents/.test(l.msg))).toMatchObject({ files: 1 });
+    expect(actionsOf(result.logs), dump(result)).toEqual([]);
+    expect(await server.list(prefix)).toEqual(objects);
+    expect(await statTree(server.storeDir(prefix))).toEqual(store);
+    // The snapshot took the new modtime: the next run neither checks nor copies.
+    const next = await ok();
+    expect(next.logs.find((l) => /comparing contents/.test(l.msg))).toBeUndefined();
+    expect(actionsOf(next.logs)).toEqual([]);
+  });
+
+  it.each(['none', 'newer'] as const)('a conflict keeps both versions on both sides (SYNC_CONFLICT_RESOLVE=%s)', async (resolve) => {
+    await writeTree(sb.path1, { 'doc.txt': 'base', 'other.txt': 'o' });
+    await ok();
+    await writeTreeFile(sb.path1, 'doc.txt', 'local edit', minutesAgo(20));
+    await server.writeTree(prefix, { 'doc.txt': 'remote edit, newer' }, minutesAgo(10));
+
+    const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
+    const [conflict, ...more] = conflictsOf(result.logs);
+    expect(more).toEqual([]);
+    let expected: Record<string, string>;
+    if (resolve === 'none') {
+      expect(conflict!.path1Copy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
+      expect(conflict!.path2Copy).toMatch(conflictCopyPattern('doc.txt', 'path2'));
+      expected = { 'other.txt': 'o', [String(conflict!.path1Copy)]: 'local edit', [String(conflict!.path2Copy)]: 'remote edit, newer' };
+    } else {
+      expect(conflict).toMatchObject({ winner: 'path2' });
+      expect(conflict!.loserCopy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
+      expected = { 'other.txt': 'o', 'doc.txt': 'remote edit, newer', [String(conflict!.loserCopy)]: 'local edit' };
+    }
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await remoteTree()).toEqual(expected);
+    expect(actionsOf((await ok({ SYNC_CONFLICT_RESOLVE: resolve })).logs)).toEqual([]);
+  });
+
+  it('checksum compare uses md5 (local and S3 share it) and sees same-size, same-mtime edits on either side', async () => {
+    const when = minutesAgo(30);
+    await writeTreeFile(sb.path1, 'data.txt', 'AAAA-original', when);
+    await writeTreeFile(sb.path1, 'local.txt', 'LLLL-original', when);
+    await ok({ SYNC_COMPARE: 'checksum' });
+    const snapshot = (await snapshotBytes()).toString('utf8');
+    expect(JSON.parse(snapshot.split('\n')[0]!)).toMatchObject({ hashType: 'md5' });
+    expect(actionsOf((await ok({ SYNC_COMPARE: 'checksum' })).logs)).toEqual([]);
+
+    await server.writeTree(prefix, { 'data.txt': 'BBBB-replaced' }, when);
+    await writeTreeFile(sb.path1, 'local.txt', 'MMMM-replaced', when);
+    const result = await ok({ SYNC_COMPARE: 'checksum' });
+    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`).sort()).toEqual(['path1:local.txt', 'path2:data.txt']);
+    expect(await readTreeFile(sb.path1, 'data.txt')).toBe('BBBB-replaced');
+    expect(await remoteTree()).toEqual({ 'data.txt': 'BBBB-replaced', 'local.txt': 'MMMM-replaced' });
+    expect(actionsOf((await ok({ SYNC_COMPARE: 'checksum' })).logs)).toEqual([]);
+  });
+
+  it('tricky names survive both ways: spaces, #, unicode (NFC and NFD apart), brackets, URL-significant characters', async () => {
+    const nfc = 'caf\u00e9.txt';
+    const nfd = 'cafe\u0301.txt';
+    const fromLocal = {
+      'with space.txt': 'l1',
+      '#leading hash.txt': 'l2',
+      'dir with space/[brackets] (parens) {braces}.txt': 'l3',
+      [nfc]: 'nfc',
+      [nfd]: 'nfd',
+      'plus+and%20percent.txt': 'l4',
+      'q?mark&amp=eq;semi.txt': 'l5',
+      ' leading and trailing space .txt': 'l6',
+    };
+    const fromRemote = {
+      'Ünïcödé/日本語 ファイル.txt': 'r1',
+      'emoji 🎉/star*quote\'s "dq".txt': 'r2',
+      '#dir/#file#.txt': 'r3',
+      'back\\slash~tilde`tick.txt': 'r4',
+    };
+    await writeTree(sb.path1, fromLocal);
+    await server.writeTree(prefix, fromRemote);
+
+    const first = await ok();
+    expect(summaryOf(first.logs)).toMatchObject({ copiesToPath1: 4, copiesToPath2: 8 });
+    const all = { ...fromLocal, ...fromRemote };
+    expect(await readTree(sb.path1)).toEqual(all);
+    expect(await remoteTree()).toEqual(all);
+    expect(Object.keys(await server.list(prefix)).sort()).toEqual(Object.keys(all).sort());
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+
+    // Changes to such names travel too.
+    await writeTreeFile(sb.path1, nfd, 'nfd edited', minutesAgo(2));
+    await server.writeTree(prefix, { '#dir/#file#.txt': 'r3 edited' }, minutesAgo(2));
+    await server.deleteFiles(prefix, ['emoji 🎉/star*quote\'s "dq".txt']);
+    await removeFile(sb.path1, 'q?mark&amp=eq;semi.txt');
+    const changed = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(actionsOf(changed.logs).map((l) => `${l.action}:${l.path}`).sort()).toEqual(
+      [`copy:${nfd}`, 'copy:#dir/#file#.txt', 'delete:emoji 🎉/star*quote\'s "dq".txt', 'delete:q?mark&amp=eq;semi.txt'].sort(),
+    );
+    const after = { ...all, [nfd]: 'nfd edited', '#dir/#file#.txt': 'r3 edited' } as Record<string, string>;
+    delete after['emoji 🎉/star*quote\'s "dq".txt'];
+    delete after['q?mark&amp=eq;semi.txt'];
+    expect(await readTree(sb.path1)).toEqual(after);
+    expect(await remoteTree()).toEqual(after);
+  });
+
+  it('objects from other S3 clients: no rclone mtime metadata (LastModified stands in), and folder markers are no files', async () => {
+    await writeTree(sb.path1, { 'keep.txt': 'k' });
+    await ok();
+    await server.putObject(prefix, 'upload.txt', 'uploaded by another client');
+    await server.putObject(prefix, 'folder/', '');
+    await server.putObject(prefix, 'folder/inside.txt', 'in a folder with a marker');
+    await server.putObject(prefix, 'empty-folder/', '');
+
+    const result = await ok();
+    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`).sort()).toEqual(['path2:folder/inside.txt', 'path2:upload.txt']);
+    expect(await readTree(sb.path1)).toEqual({ 'keep.txt': 'k', 'folder/inside.txt': 'in a folder with a marker', 'upload.txt': 'uploaded by another client' });
+    // The local copy took the object's LastModified (whole seconds), and that is stable: nothing moves again.
+    const objects = await server.list(prefix);
+    expect(objects['upload.txt']!.modTime).toMatch(/T\d\d:\d\d:\d\d(\.0+)?Z$/);
+    expect((await statTree(sb.path1))['upload.txt']!.mtimeNs).toBe(nsOf(objects['upload.txt']!.modTime));
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+
+    // Deleting the file under a marker locally deletes that object; the markers stay, still no files.
+    await removeFile(sb.path1, 'folder/inside.txt');
+    const deleted = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(deletesOf(deleted.logs).map((l) => `${l.side}:${l.path}`)).toEqual(['path2:folder/inside.txt']);
+    expect(Object.keys(await server.list(prefix)).sort()).toEqual(['keep.txt', 'upload.txt']);
+    // (rclone 1.60's recursive listings skip marker objects; a listing of one level shows them as folders.)
+    const top = await server.rclone(['lsjson', '--dirs-only', server.remote(prefix)]);
+    expect((JSON.parse(top.stdout) as { Path: string }[]).map((d) => d.Path).sort(), top.stderr).toEqual(['empty-folder', 'folder']);
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+  });
+
+  it('a deleted "directory" (every object under a prefix) propagates, and only that prefix', async () => {
+    const tree = {
+      'photos/2024/a.jpg': 'a',
+      'photos/2024/b.jpg': 'b',
+      'photos/x.jpg': 'x',
+      'photos-old/y.jpg': 'y',
+      'photos.txt': 'p',
+      'docs/d1.txt': 'd1',
+      'docs/sub/d2.txt': 'd2',
+      'keep.txt': 'k',
+    };
+    await writeTree(sb.path1, tree);
+    await ok();
+
+    // On S3: delete every object under photos/ (there is no directory to remove).
+    await server.deleteFiles(prefix, ['photos/2024/a.jpg', 'photos/2024/b.jpg', 'photos/x.jpg']);
+    const fromS3 = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(deletesOf(fromS3.logs).map((l) => `${l.side}:${l.path}`).sort()).toEqual(['path1:photos/2024/a.jpg', 'path1:photos/2024/b.jpg', 'path1:photos/x.jpg']);
+    expect(await listFiles(sb.path1)).toEqual(['docs/d1.txt', 'docs/sub/d2.txt', 'keep.txt', 'photos-old/y.jpg', 'photos.txt']);
+
+    // Locally: remove a whole folder; its objects go, the prefix with them.
+    await rm(join(sb.path1, 'docs'), { recursive: true });
+    const fromLocal = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(deletesOf(fromLocal.logs).map((l) => `${l.side}:${l.path}`).sort()).toEqual(['path2:docs/d1.txt', 'path2:docs/sub/d2.txt']);
+    expect(await remoteTree()).toEqual({ 'keep.txt': 'k', 'photos-old/y.jpg': 'y', 'photos.txt': 'p' });
+    expect(await listFiles(server.storeDir(`${prefix}/docs`))).toEqual([]);
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+  });
+});
+
+describe('safety gates against S3', () => {
+  const FOUR = { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'sub/d.txt': 'd' };
+
+  it('max-delete: deleting most objects on S3 stops the run, deleting nothing locally; SYNC_FORCE lets it through', async () => {
+    await writeTree(sb.path1, FOUR);
+    await ok();
+    await server.deleteFiles(prefix, ['a.txt', 'b.txt', 'c.txt']);
+    const before1 = await digestTree(sb.path1);
+    const snapshot = await snapshotBytes();
+
+    const stopped = await sb.run({ ...remoteEnv, SYNC_MAX_DELETE: '50' });
+    expectSafetyStop(stopped, 'max-delete', /delete 3 of 4 files \(75\.0%\) on path1/);
+    expect(await digestTree(sb.path1)).toEqual(before1);
+    expect(await snapshotBytes()).toEqual(snapshot);
+
+    const forced = await ok({ SYNC_FORCE: 'true' });
+    expect(summaryOf(forced.logs)).toMatchObject({ deletesOnPath1: 3 });
+    expect(await readTree(sb.path1)).toEqual({ 'sub/d.txt': 'd' });
+  });
+
+  it('an emptied prefix on S3 (every object deleted) stops the run, deleting nothing locally; a resync restores it', async () => {
+    await writeTree(sb.path1, FOUR);
+    await ok();
+    await server.deleteFiles(prefix, Object.keys(FOUR));
+    expect(await server.list(prefix)).toEqual({});
+    const before1 = await digestTree(sb.path1);
+    const snapshot = await snapshotBytes();
+
+    // S3 cannot tell an empty prefix from a missing one: rclone lists both as empty.
+    const stopped = await sb.run({ ...remoteEnv, SYNC_MAX_DELETE: '100', SYNC_FORCE: 'true' });
+    expectSafetyStop(stopped, 'side-empty', /path2 .* is empty but had 4 files/);
+    expect(await digestTree(sb.path1)).toEqual(before1);
+    expect(await snapshotBytes()).toEqual(snapshot);
+    expect(await server.list(prefix)).toEqual({});
+
+    await ok({ SYNC_RESYNC: 'true' });
+    expect(await remoteTree()).toEqual(FOUR);
+  });
+
+  it('a deleted bucket is a missing side: the run stops, deleting nothing locally', async () => {
+    const bucket = `rs-vanishing-${counter}`;
+    expect((await server.rclone(['mkdir', `${REMOTE}:${bucket}`])).exitCode).toBe(0);
+    const env = { ...remoteEnv, SYNC_PATH2: `${REMOTE}:${bucket}/${prefix}` };
+    await writeTree(sb.path1, FOUR);
+    await ok(env);
+    const purged = await server.rclone(['purge', `${REMOTE}:${bucket}`]);
+    expect(purged.exitCode, purged.stderr).toBe(0);
+    const before1 = await digestTree(sb.path1);
+
+    expectSafetyStop(await sb.run({ ...env, SYNC_MAX_DELETE: '100', SYNC_FORCE: 'true' }), 'side-missing', /path2 .* is missing but had 4 files/);
+    expect(await digestTree(sb.path1)).toEqual(before1);
+  });
+
+  it('a key that is also a prefix ("x" and "x/y.txt", legal on S3) cannot be mirrored locally: exit 1 naming it, nothing deleted', async () => {
+    await writeTree(sb.path1, { 'keep.txt': 'k' });
+    await ok();
+    // (No local folder can hold both, so not uploaded from one.)
+    await server.putObject(prefix, 'x', 'a file named x');
+    await server.putObject(prefix, 'x/y.txt', 'a file under x/');
+    await server.putObject(prefix, 'other.txt', 'o');
+    const objects = await server.list(prefix);
+    const snapshot = await snapshotBytes();
+
+    // rclone's `copy --files-from-raw --no-traverse` skips x/y.txt without an error (exit 0) once x is
+    // a file; the engine's relisting of what it wrote catches that.
+    const failed = await sb.run(remoteEnv);
+    expect(failed.exitCode, dump(failed)).toBe(1);
+    expect(failureOf(failed.logs), dump(failed)).toMatchObject({ outcome: 'failed' });
+    expect(failureOf(failed.logs)!.msg).toMatch(/x\/y\.txt/);
+    expect(await readTree(sb.path1)).toEqual({ 'keep.txt': 'k', 'other.txt': 'o', 'x': 'a file named x' });
+    expect(await server.list(prefix)).toEqual(objects);
+    expect(await snapshotBytes()).toEqual(snapshot);
+
+    // It does not clear up by itself, and still deletes nothing.
+    expect((await sb.run(remoteEnv)).exitCode).toBe(1);
+    expect(await snapshotBytes()).toEqual(snapshot);
+    expect(await server.list(prefix)).toEqual(objects);
+    expect(await listFiles(sb.path1)).toEqual(['keep.txt', 'other.txt', 'x']);
+  });
+
+  it('the server stopped: exit 1, nothing changed, the snapshot untouched; once it is back the next run carries the change', async () => {
+    // A server of its own (the shared one stays up for the other tests), keeping its objects in the sandbox.
+    const dataDir = join(sb.scratch, 's3-data');
+    await mkdir(dataDir);
+    let own = await startS3Server({ remoteName: REMOTE, bucket: 'stopping', dataDir });
+    try {
+      const fast = { RCLONE_LOW_LEVEL_RETRIES: '1', RCLONE_RETRIES: '1' };
+      const envOf = (s: S3Server) => ({ ...s.clientEnv(), SYNC_PATH2: s.remote(prefix), ...fast });
+      await writeTree(sb.path1, FOUR);
+      await ok(envOf(own));
+      const snapshot = await snapshotBytes();
+      const remoteBefore = await own.readTree(prefix);
+
+      await own.stop();
+      await writeTreeFile(sb.path1, 'new.txt', 'made while the server was down');
+      await removeFile(sb.path1, 'a.txt');
+      const before1 = await digestTree(sb.path1);
+      const failed = await sb.run(envOf(own));
+      expect(failed.exitCode, dump(failed)).toBe(1);
+      expect(failureOf(failed.logs), dump(failed)).toMatchObject({ outcome: 'failed' });
+      expect(failureOf(failed.logs)!.msg).toMatch(/connection refused/);
+      expect(summaryOf(failed.logs)).toMatchObject({ outcome: 'failed', exitCode: 1 });
+      expect(failed.durationMs).toBeLessThan(15_000);
+      expect(await snapshotBytes()).toEqual(snapshot);
+      expect(await digestTree(sb.path1)).toEqual(before1);
+
+      // The same objects served again (on another port: the remote's endpoint changes, its name and path do not).
+      own = await startS3Server({ remoteName: REMOTE, bucket: 'stopping', dataDir });
+      expect(await own.readTree(prefix)).toEqual(remoteBefore);
+      const recovered = await ok(envOf(own));
+      expect(actionsOf(recovered.logs).map((l) => `${l.action}:${l.path}`).sort()).toEqual(['copy:new.txt', 'delete:a.txt']);
+      expect(await own.readTree(prefix)).toEqual(await readTree(sb.path1));
+    } finally {
+      await own.stop();
+    }
+  });
+});
