@@ -89,21 +89,35 @@ function lower(action: Action, steps: PropagationSteps): void {
   }
 }
 
-/** Paths each side gains or rewrites, and paths it loses, once the steps are done. */
-export function effectsOf(steps: PropagationSteps): { written: Record<Side, Set<string>>; removed: Record<Side, Set<string>> } {
-  const written = { path1: new Set<string>(), path2: new Set<string>() };
-  const removed = { path1: new Set<string>(), path2: new Set<string>() };
-  for (const side of ['path1', 'path2'] as const) {
-    for (const { from, to } of steps.renames[side]) {
-      removed[side].add(from);
-      written[side].add(to);
+/** What one action leaves on each side once done: the paths it writes, and the paths it removes. */
+export interface ActionEffects {
+  readonly written: Record<Side, readonly string[]>;
+  readonly removed: Record<Side, readonly string[]>;
+}
+
+export function effectsOf(action: Action): ActionEffects {
+  switch (action.kind) {
+    case 'copy': {
+      const to = otherSide(action.from);
+      return { written: { path1: [], path2: [], [to]: [action.path] }, removed: { path1: [], path2: [] } };
     }
-    for (const path of steps.copies[side]) written[otherSide(side)].add(path);
-    for (const path of [...steps.deletesFirst[side], ...steps.deletes[side]]) removed[side].add(path);
+    case 'delete':
+      return { written: { path1: [], path2: [] }, removed: { path1: [], path2: [], [action.side]: [action.path] } };
+    case 'conflict': {
+      const { outcome, path } = action;
+      if (outcome.winner === 'none') {
+        const copies = [outcome.path1Copy, outcome.path2Copy];
+        return { written: { path1: copies, path2: copies }, removed: { path1: [path], path2: [path] } };
+      }
+      // The loser's side gets the winner's version at the original name and keeps its own as the
+      // conflict copy; the winner's side gets that conflict copy.
+      const loser = otherSide(outcome.winner);
+      return {
+        written: { [loser]: [outcome.loserCopy, path], [outcome.winner]: [outcome.loserCopy] } as Record<Side, string[]>,
+        removed: { path1: [], path2: [] },
+      };
+    }
   }
-  // A path renamed away and then copied back onto (a conflict with a winner) is written, not removed.
-  for (const side of ['path1', 'path2'] as const) for (const path of written[side]) removed[side].delete(path);
-  return { written, removed };
 }
 
 export interface PropagateOptions {
@@ -133,8 +147,11 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     // One rclone call per folder that became a file: rare, and rmdirs takes one path.
     for (const folder of steps.foldersToRemove[side]) await rclone.removeEmptyFolders(roots[side], folder);
   }
-  // Both directions at once: they touch different destinations.
-  await Promise.all(
+  // Both directions at once: they touch different destinations. A copy that fails (rclone goes on
+  // with the other files and then reports) does not hold back the deletions, which never depend
+  // on a copy; only a failed conflict rename stops everything, since its copies would overwrite
+  // the version the rename was to keep.
+  const copying = Promise.all(
     (['path1', 'path2'] as const).map(async (from) => {
       const paths = steps.copies[from];
       if (paths.length === 0) return;
@@ -146,12 +163,18 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       });
     }),
   );
+  const copyFailure = await copying.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  options.signal?.throwIfAborted();
   for (const side of ['path1', 'path2'] as const) {
     const paths = steps.deletes[side];
     if (paths.length === 0) continue;
     options.onStep?.(`deleting ${paths.length} files on ${side}`);
     await rclone.deleteFiles(roots[side], paths);
   }
+  if (copyFailure) throw copyFailure.error;
 }
 
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {

@@ -297,9 +297,11 @@ class Engine {
     }
 
     this.report('propagating');
-    const newSnapshot = await this.propagateAndRelist(plan, current);
+    const { snapshot, failure } = await this.propagateAndRelist(plan, current, base);
     this.report('committing');
-    await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, ...newSnapshot });
+    await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, ...snapshot });
+    // After a partial failure the journal stays: it names the copies that may be half-written.
+    if (failure) throw failure;
     await removeJournal(this.paths.journal);
     return { counts: this.counts, resync: this.resync };
   }
@@ -353,7 +355,14 @@ class Engine {
     }
   }
 
-  private async propagateAndRelist(plan: Plan, current: Record<Side, Listing>): Promise<{ path1: Listing; path2: Listing }> {
+  /**
+   * Carries the plan out, then works out the new snapshot from what each side really holds. When
+   * some of the work failed (a file rclone could not copy, a remote that went away), what was
+   * verifiably done is still recorded, and every path of an action that did not complete keeps its
+   * previous snapshot entries, so the next run plans exactly that action again. A pair with one
+   * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
+   */
+  private async propagateAndRelist(plan: Plan, current: Record<Side, Listing>, base: Record<Side, Listing>): Promise<{ snapshot: Record<Side, Listing>; failure?: RunFailed }> {
     const steps = stepsOf(plan);
     const journal: JournalEntry[] = [];
     for (const from of SIDES) {
@@ -364,6 +373,7 @@ class Engine {
     }
     await writeJournal(this.paths.journal, this.startedAt.getTime(), journal);
     const stopHeartbeat = startHeartbeat(this.paths.journal);
+    let propagationError: unknown;
     try {
       await propagate(steps, {
         rclone: this.rclone,
@@ -376,38 +386,70 @@ class Engine {
           this.report('propagating');
         },
       });
+    } catch (error) {
+      // A stop (signal, lost lock) ends the run here: the previous snapshot stands, the journal
+      // lets the next run finish the job.
+      if (this.signal.aborted || (error instanceof RcloneError && error.cancelled)) throw error;
+      propagationError = error;
     } finally {
       stopHeartbeat();
     }
 
-    // The new snapshot records what each side now really holds: the files we wrote are listed
-    // again, because a destination may store a coarser modtime or a different hash than the source.
-    const { written, removed } = effectsOf(steps);
+    // List again every path the plan touched: a destination may store a coarser modtime or another
+    // hash than the source, and after a failure this is how we learn what was really done.
+    const effects = plan.actions.map(effectsOf);
+    const touched = { path1: new Set<string>(), path2: new Set<string>() };
+    for (const effect of effects) {
+      for (const side of SIDES) for (const path of [...effect.written[side], ...effect.removed[side]]) touched[side].add(path);
+    }
+    const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
+    try {
+      for (const side of SIDES) {
+        if (touched[side].size === 0) continue;
+        const relisted = this.rclone.list(this.roots[side], { onlyPaths: touched[side], ...(this.hashType ? { hashType: this.hashType } : {}) });
+        for await (const batch of relisted) for (const { path, meta } of batch) if (touched[side].has(path)) now[side].set(path, meta);
+      }
+    } catch (error) {
+      // Cannot tell what was done (the remote is gone, say): record nothing, the next run redoes it.
+      throw propagationError ?? error;
+    }
+
     const expectedSize = new Map<string, number>();
     for (const entry of journal) expectedSize.set(journalKey(entry.to, entry.path), entry.source.size);
     const result = { path1: new Map(current.path1), path2: new Map(current.path2) };
-    for (const side of SIDES) {
-      for (const path of removed[side]) result[side].delete(path);
-      if (written[side].size === 0) continue;
-      const seen = new Set<string>();
-      const relisted = this.rclone.list(this.roots[side], { onlyPaths: written[side], ...(this.hashType ? { hashType: this.hashType } : {}) });
-      for await (const batch of relisted) {
-        for (const { path, meta } of batch) {
-          if (!written[side].has(path)) continue;
-          seen.add(path);
-          const expected = expectedSize.get(journalKey(side, path));
-          if (expected !== undefined && expected !== meta.size) {
-            throw new RunFailed(`${side}: "${path}" changed while it was being synced (size ${meta.size}, expected ${expected}); the next run will pick it up`);
-          }
-          result[side].set(path, meta);
+    const incomplete: string[] = [];
+    plan.actions.forEach((action, index) => {
+      const effect = effects[index]!;
+      const done = SIDES.every(
+        (side) =>
+          effect.removed[side].every((path) => !now[side].has(path)) &&
+          effect.written[side].every((path) => {
+            const meta = now[side].get(path);
+            const expected = expectedSize.get(journalKey(side, path));
+            // A size other than the source's: changed by someone while we copied it.
+            return meta !== undefined && (expected === undefined || expected === meta.size);
+          }),
+      );
+      if (done) {
+        for (const side of SIDES) {
+          for (const path of effect.removed[side]) result[side].delete(path);
+          for (const path of effect.written[side]) result[side].set(path, now[side].get(path)!);
+        }
+        return;
+      }
+      incomplete.push(action.path);
+      for (const side of SIDES) {
+        for (const path of new Set([action.path, ...effect.written[side], ...effect.removed[side]])) {
+          const before = base[side].get(path);
+          if (before) result[side].set(path, before);
+          else result[side].delete(path);
         }
       }
-      const missing = [...written[side]].filter((path) => !seen.has(path));
-      if (missing.length > 0) {
-        throw new RunFailed(`${side}: ${missing.length} copied files are not there afterwards (first: "${missing[0]}"); the next run will try again`);
-      }
-    }
-    return result;
+    });
+    if (incomplete.length === 0 && propagationError === undefined) return { snapshot: result };
+    const cause = propagationError instanceof Error ? propagationError.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
+    const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
+    return { snapshot: result, failure: new RunFailed(`${cause} — ${summary}`, { cause: propagationError }) };
   }
 
   private async commit(snapshot: Snapshot): Promise<void> {

@@ -31,10 +31,28 @@ describe('stepsOf', () => {
     expect(steps.deletesFirst.path2).toEqual([]);
   });
 
-  it('effects count early deletions as removed', () => {
-    const steps = stepsOf({ actions: [copy('path1', 'x/a'), del('path2', 'x')] });
-    const { written, removed } = effectsOf(steps);
-    expect([...written.path2]).toEqual(['x/a']);
-    expect([...removed.path2]).toEqual(['x']);
+});
+
+describe('effectsOf', () => {
+  it('a copy writes on the other side; a delete removes on its side', () => {
+    expect(effectsOf(copy('path1', 'a'))).toEqual({ written: { path1: [], path2: ['a'] }, removed: { path1: [], path2: [] } });
+    expect(effectsOf(del('path2', 'b'))).toEqual({ written: { path1: [], path2: [] }, removed: { path1: [], path2: ['b'] } });
+  });
+
+  it('a conflict with a winner: the loser side holds both names, the winner side gains the conflict copy', () => {
+    const meta = { size: 1, mtime: 1, hash: '' };
+    const action: Action = { kind: 'conflict', path: 'r.txt', outcome: { winner: 'path1', loserCopy: 'r.c2.txt' }, path1: meta, path2: meta };
+    const effects = effectsOf(action);
+    expect(effects.written.path2).toEqual(['r.c2.txt', 'r.txt']);
+    expect(effects.written.path1).toEqual(['r.c2.txt']);
+    expect(effects.removed).toEqual({ path1: [], path2: [] });
+  });
+
+  it('a conflict without a winner: the original name goes, both conflict copies are on both sides', () => {
+    const meta = { size: 1, mtime: 1, hash: '' };
+    const action: Action = { kind: 'conflict', path: 'r.txt', outcome: { winner: 'none', path1Copy: 'r.c1.txt', path2Copy: 'r.c2.txt' }, path1: meta, path2: meta };
+    const effects = effectsOf(action);
+    expect(effects.written).toEqual({ path1: ['r.c1.txt', 'r.c2.txt'], path2: ['r.c1.txt', 'r.c2.txt'] });
+    expect(effects.removed).toEqual({ path1: ['r.txt'], path2: ['r.txt'] });
   });
 });
