@@ -157,9 +157,17 @@ export class Rclone {
   }
 
   /** Copies the listed relative paths from one root to another in one rclone process. */
-  async copyFiles(from: string, to: string, paths: Iterable<string>, options: { checksum: boolean; onProgress?: (p: TransferProgress) => void }): Promise<void> {
+  async copyFiles(
+    from: string,
+    to: string,
+    paths: Iterable<string>,
+    options: { checksum: boolean; ignoreTimes?: boolean; onProgress?: (p: TransferProgress) => void },
+  ): Promise<void> {
     const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse', ...EXACT_NAMES];
-    if (options.checksum) args.push('--checksum');
+    // Files whose two versions rclone would take for the same (equal size and times) although
+    // their contents differ must be copied unconditionally.
+    if (options.ignoreTimes) args.push('--ignore-times');
+    else if (options.checksum) args.push('--checksum');
     await this.transfer(args, options.onProgress);
   }
 

@@ -127,6 +127,8 @@ export interface PropagateOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (direction: 'toPath1' | 'toPath2', progress: TransferProgress) => void;
   readonly onStep?: (step: string) => void;
+  /** Copies rclone would skip as identical by size and time, though their contents differ. */
+  readonly mustForce?: (from: Side, path: string) => boolean;
 }
 
 const RENAME_CONCURRENCY = 4;
@@ -157,10 +159,14 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       if (paths.length === 0) return;
       const to = otherSide(from);
       options.onStep?.(`copying ${paths.length} files ${from} -> ${to}`);
-      await rclone.copyFiles(roots[from], roots[to], paths, {
-        checksum: options.checksum,
-        onProgress: (p) => options.onProgress?.(to === 'path1' ? 'toPath1' : 'toPath2', p),
-      });
+      const forced: string[] = [];
+      const normal: string[] = [];
+      for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
+      const onProgress = (p: TransferProgress) => options.onProgress?.(to === 'path1' ? 'toPath1' : 'toPath2', p);
+      if (forced.length > 0) {
+        await rclone.copyFiles(roots[from], roots[to], forced, { checksum: options.checksum, ignoreTimes: true, onProgress });
+      }
+      if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, { checksum: options.checksum, onProgress });
     }),
   );
   const copyFailure = await copying.then(

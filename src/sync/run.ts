@@ -13,12 +13,13 @@ import { appendHistory, type RunRecord } from '../state/history.ts';
 import { HEARTBEAT_MS, journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, type JournalEntry } from '../state/journal.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths, type PairPaths } from '../state/pair.ts';
-import type { CrossSideCompare } from './compare.ts';
+import { sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { compactStamp, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from './snapshot.ts';
-import { effectsOf, propagate, stepsOf } from './propagate.ts';
+import { propagate, stepsOf } from './propagate.ts';
+import { snapshotAfter, touchedPaths } from './commit.ts';
 import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
 
 export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
@@ -297,7 +298,7 @@ class Engine {
     }
 
     this.report('propagating');
-    const { snapshot, failure } = await this.propagateAndRelist(plan, current, base);
+    const { snapshot, failure } = await this.propagateAndRelist(plan, current, base, compare);
     this.report('committing');
     await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, ...snapshot });
     // After a partial failure the journal stays: it names the copies that may be half-written.
@@ -362,7 +363,12 @@ class Engine {
    * previous snapshot entries, so the next run plans exactly that action again. A pair with one
    * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
    */
-  private async propagateAndRelist(plan: Plan, current: Record<Side, Listing>, base: Record<Side, Listing>): Promise<{ snapshot: Record<Side, Listing>; failure?: RunFailed }> {
+  private async propagateAndRelist(
+    plan: Plan,
+    current: Record<Side, Listing>,
+    base: Record<Side, Listing>,
+    compare: CrossSideCompare,
+  ): Promise<{ snapshot: Record<Side, Listing>; failure?: RunFailed }> {
     const steps = stepsOf(plan);
     const journal: JournalEntry[] = [];
     for (const from of SIDES) {
@@ -380,6 +386,11 @@ class Engine {
         roots: this.roots,
         checksum: this.config.compare === 'checksum',
         signal: this.signal,
+        mustForce: (from, path) => {
+          const source = current[from].get(path);
+          const destination = current[otherSide(from)].get(path);
+          return source !== undefined && destination !== undefined && sameVersion(source, destination, compare) === 'same';
+        },
         onStep: (step) => this.logger.debug(step),
         onProgress: (direction, progress) => {
           this.transfers[direction] = progress;
@@ -397,11 +408,7 @@ class Engine {
 
     // List again every path the plan touched: a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done.
-    const effects = plan.actions.map(effectsOf);
-    const touched = { path1: new Set<string>(), path2: new Set<string>() };
-    for (const effect of effects) {
-      for (const side of SIDES) for (const path of [...effect.written[side], ...effect.removed[side]]) touched[side].add(path);
-    }
+    const touched = touchedPaths(plan.actions);
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
       for (const side of SIDES) {
@@ -414,37 +421,13 @@ class Engine {
       throw propagationError ?? error;
     }
 
-    const expectedSize = new Map<string, number>();
-    for (const entry of journal) expectedSize.set(journalKey(entry.to, entry.path), entry.source.size);
-    const result = { path1: new Map(current.path1), path2: new Map(current.path2) };
-    const incomplete: string[] = [];
-    plan.actions.forEach((action, index) => {
-      const effect = effects[index]!;
-      const done = SIDES.every(
-        (side) =>
-          effect.removed[side].every((path) => !now[side].has(path)) &&
-          effect.written[side].every((path) => {
-            const meta = now[side].get(path);
-            const expected = expectedSize.get(journalKey(side, path));
-            // A size other than the source's: changed by someone while we copied it.
-            return meta !== undefined && (expected === undefined || expected === meta.size);
-          }),
-      );
-      if (done) {
-        for (const side of SIDES) {
-          for (const path of effect.removed[side]) result[side].delete(path);
-          for (const path of effect.written[side]) result[side].set(path, now[side].get(path)!);
-        }
-        return;
-      }
-      incomplete.push(action.path);
-      for (const side of SIDES) {
-        for (const path of new Set([action.path, ...effect.written[side], ...effect.removed[side]])) {
-          const before = base[side].get(path);
-          if (before) result[side].set(path, before);
-          else result[side].delete(path);
-        }
-      }
+    const { snapshot: result, incomplete } = snapshotAfter({
+      actions: plan.actions,
+      current,
+      base,
+      relisted: now,
+      compare,
+      propagationSucceeded: propagationError === undefined,
     });
     if (incomplete.length === 0 && propagationError === undefined) return { snapshot: result };
     const cause = propagationError instanceof Error ? propagationError.message : `"${incomplete[0]}" changed or vanished while it was being synced`;

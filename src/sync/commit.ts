@@ -1,0 +1,108 @@
+/**
+ * The snapshot a run commits, worked out from what each side really holds afterwards. Pure: the
+ * engine passes in the listings and the relisting of every path the plan touched.
+ */
+import { sameVersion, type CrossSideCompare } from './compare.ts';
+import { effectsOf } from './propagate.ts';
+import { otherSide, SIDES, type Action, type FileMeta, type Listing, type Side } from './types.ts';
+
+/** Every path the actions write or remove, per side: what must be listed again after propagation. */
+export function touchedPaths(actions: readonly Action[]): Record<Side, Set<string>> {
+  const touched = { path1: new Set<string>(), path2: new Set<string>() };
+  for (const action of actions) {
+    const effect = effectsOf(action);
+    for (const side of SIDES) for (const path of [...effect.written[side], ...effect.removed[side]]) touched[side].add(path);
+  }
+  return touched;
+}
+
+export interface SnapshotAfterInput {
+  readonly actions: readonly Action[];
+  /** The listings the plan was made from. */
+  readonly current: Record<Side, Listing>;
+  /** The previous snapshot (empty maps on a resync). */
+  readonly base: Record<Side, Listing>;
+  /** Each side's touched paths as listed after propagation (absent: not there). */
+  readonly relisted: Record<Side, Listing>;
+  readonly compare: CrossSideCompare;
+  /**
+   * rclone reported every transfer done. Then a written path that matches its source counts as
+   * written. After a failure we trust only what cannot be the old version: see `written` below.
+   */
+  readonly propagationSucceeded: boolean;
+}
+
+/** The version each path an action writes must hold once the action is done. */
+function expectedVersions(action: Action, current: Record<Side, Listing>): Record<Side, Map<string, FileMeta | undefined>> {
+  const expected = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
+  switch (action.kind) {
+    case 'copy':
+      expected[otherSide(action.from)].set(action.path, current[action.from].get(action.path));
+      break;
+    case 'delete':
+      break;
+    case 'conflict': {
+      const { outcome, path } = action;
+      if (outcome.winner === 'none') {
+        for (const side of SIDES) {
+          expected[side].set(outcome.path1Copy, action.path1);
+          expected[side].set(outcome.path2Copy, action.path2);
+        }
+      } else {
+        const loser = otherSide(outcome.winner);
+        for (const side of SIDES) expected[side].set(outcome.loserCopy, action[loser]);
+        expected[loser].set(path, action[outcome.winner]);
+      }
+      break;
+    }
+  }
+  return expected;
+}
+
+/**
+ * An action is done when every path it writes holds the version it was to write (a path merely
+ * being there proves nothing: it may still hold the old version) and every path it removes is gone;
+ * done actions take the relisted metadata. Every path of an action that is not done keeps its
+ * previous snapshot entries on both sides, so the next run sees the same change and plans the same
+ * action again — which is what makes a partly failed run safe to commit.
+ */
+export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Side, Listing>; incomplete: string[] } {
+  const { relisted, base } = input;
+  const snapshot = { path1: new Map(input.current.path1), path2: new Map(input.current.path2) };
+  const incomplete: string[] = [];
+  for (const action of input.actions) {
+    const effect = effectsOf(action);
+    const expected = expectedVersions(action, input.current);
+    const done = SIDES.every(
+      (side) =>
+        effect.removed[side].every((path) => !relisted[side].has(path)) &&
+        effect.written[side].every((path) => written(relisted[side].get(path), expected[side].get(path), input.current[side].get(path), input)),
+    );
+    if (done) {
+      for (const side of SIDES) {
+        for (const path of effect.removed[side]) snapshot[side].delete(path);
+        for (const path of effect.written[side]) snapshot[side].set(path, relisted[side].get(path)!);
+      }
+      continue;
+    }
+    incomplete.push(action.path);
+    for (const side of SIDES) {
+      for (const path of new Set([action.path, ...effect.written[side], ...effect.removed[side]])) {
+        const before = base[side].get(path);
+        if (before) snapshot[side].set(path, before);
+        else snapshot[side].delete(path);
+      }
+    }
+  }
+  return { snapshot, incomplete };
+}
+
+/**
+ * Does the destination hold the version the action was to write? After a failure, a match proves
+ * nothing when the version there before the run matched just as well (same size, times within the
+ * tolerance): such a path counts as not written, and the next run copies it again.
+ */
+function written(now: FileMeta | undefined, wanted: FileMeta | undefined, before: FileMeta | undefined, input: SnapshotAfterInput): boolean {
+  if (!now || !wanted || sameVersion(now, wanted, input.compare) !== 'same') return false;
+  return input.propagationSucceeded || !before || sameVersion(before, wanted, input.compare) !== 'same';
+}
