@@ -233,7 +233,10 @@ class Engine {
     if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
 
     const [side1, side2] = await listings;
-    const [precision1, precision2] = (await featuresOfBoth).map((f) => f.precisionNs);
+    const bothFeatures = await featuresOfBoth;
+    const [precision1, precision2] = bothFeatures.map((f) => f.precisionNs);
+    // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
+    const hashesInCommon = bothFeatures[0].hashes.some((h) => bothFeatures[1].hashes.includes(h));
     const compare: CrossSideCompare = {
       mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(precision1!, precision2!) / 1e6)),
       commonHash: hashType !== '',
@@ -264,8 +267,8 @@ class Engine {
     const unknown = pathsNeedingContentCheck(reconcileBase);
     let verifiedSame = new Set<string>();
     if (unknown.length > 0) {
-      logger.info({ files: unknown.length, by: compare.commonHash ? 'hash' : 'download' }, 'comparing contents of files changed on both sides');
-      verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !compare.commonHash);
+      logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files changed on both sides');
+      verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
     }
     const plan = reconcile({ ...reconcileBase, verifiedSame });
     this.counts = countPlan(plan);
