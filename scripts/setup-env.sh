@@ -27,8 +27,9 @@ _log "$(rclone version | head -1)"
 if [ "${1:-}" = "--containers" ]; then
   if ! docker info >/dev/null 2>&1; then
     _engine=""
-    for candidate in "$(dirname "${BASH_SOURCE[0]}")/../../shared/container-engine/setup.sh" /work/shared/container-engine/setup.sh; do
-      [ -x "$candidate" ] && _engine=$candidate && break
+    # The workplace keeps it beside the checkout (../shared); CONTAINER_ENGINE_SETUP may point elsewhere.
+    for candidate in "${CONTAINER_ENGINE_SETUP:-}" "$(dirname "${BASH_SOURCE[0]}")/../../shared/container-engine/setup.sh"; do
+      [ -n "$candidate" ] && [ -x "$candidate" ] && _engine=$candidate && break
     done
     if [ -n "$_engine" ]; then
       _log "starting the container engine ($_engine)"
