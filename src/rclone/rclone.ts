@@ -106,11 +106,6 @@ export class Rclone {
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 
-  async version(): Promise<string> {
-    const { stdout } = await this.run(['version'], { collectStdout: true });
-    return /rclone v?(\S+)/.exec(stdout)?.[1] ?? 'unknown';
-  }
-
   async features(root: string): Promise<BackendFeatures> {
     const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true });
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[] };

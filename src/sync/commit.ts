@@ -33,7 +33,7 @@ export interface SnapshotAfterInput {
 }
 
 /** The version each path an action writes must hold once the action is done. */
-function expectedVersions(action: Action, current: Record<Side, Listing>): Record<Side, Map<string, FileMeta | undefined>> {
+export function versionsWritten(action: Action, current: Record<Side, Listing>): Record<Side, Map<string, FileMeta | undefined>> {
   const expected = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
   switch (action.kind) {
     case 'copy':
@@ -72,7 +72,7 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
   const incomplete: string[] = [];
   for (const action of input.actions) {
     const effect = effectsOf(action);
-    const expected = expectedVersions(action, input.current);
+    const expected = versionsWritten(action, input.current);
     const done = SIDES.every(
       (side) =>
         effect.removed[side].every((path) => !relisted[side].has(path)) &&

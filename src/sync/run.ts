@@ -19,7 +19,7 @@ import { compactStamp, pathsNeedingContentCheck, reconcile } from './reconcile.t
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from './snapshot.ts';
 import { propagate, stepsOf } from './propagate.ts';
-import { snapshotAfter, touchedPaths } from './commit.ts';
+import { snapshotAfter, touchedPaths, versionsWritten } from './commit.ts';
 import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
 
 export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
@@ -374,11 +374,11 @@ class Engine {
   ): Promise<{ snapshot: Record<Side, Listing>; failure?: RunFailed }> {
     const steps = stepsOf(plan);
     const journal: JournalEntry[] = [];
-    for (const from of SIDES) {
-      for (const path of steps.copies[from]) {
-        const source = current[from].get(path) ?? sourceOfConflictCopy(plan, from, path);
-        if (source) journal.push({ to: otherSide(from), path, source });
-      }
+    // Every version the plan writes (a rename's target too: harmless, the journal only excuses a
+    // destination whose source side still holds exactly that version).
+    for (const action of plan.actions) {
+      const versions = versionsWritten(action, current);
+      for (const to of SIDES) for (const [path, source] of versions[to]) if (source) journal.push({ to, path, source });
     }
     await writeJournal(this.paths.journal, this.startedAt.getTime(), journal);
     const stopHeartbeat = startHeartbeat(this.paths.journal);
@@ -442,18 +442,6 @@ class Engine {
     this.signal.throwIfAborted();
     await writeSnapshot(this.paths.snapshot, snapshot);
   }
-}
-
-/** A conflict copy made by renaming on `from`: its content is that side's current version of the original path. */
-function sourceOfConflictCopy(plan: Plan, from: Side, copyPath: string) {
-  for (const action of plan.actions) {
-    if (action.kind !== 'conflict') continue;
-    const o = action.outcome;
-    if (o.winner === 'none' ? (from === 'path1' ? o.path1Copy : o.path2Copy) === copyPath : o.loserCopy === copyPath && otherSide(o.winner) === from) {
-      return from === 'path1' ? action.path1 : action.path2;
-    }
-  }
-  return undefined;
 }
 
 function logAction(logger: Logger, action: Action, dryRun: boolean): void {
