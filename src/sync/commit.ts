@@ -41,6 +41,9 @@ export function versionsWritten(action: Action, current: Record<Side, Listing>):
       break;
     case 'delete':
       break;
+    case 'file-folder-clash':
+      for (const side of SIDES) expected[side].set(action.to, action.meta);
+      break;
     case 'conflict': {
       const { outcome, path } = action;
       if (outcome.winner === 'none') {

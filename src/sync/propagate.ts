@@ -71,6 +71,10 @@ function lower(action: Action, steps: PropagationSteps): void {
     case 'delete':
       steps.deletes[action.side].push(action.path);
       return;
+    case 'file-folder-clash':
+      steps.renames[action.side].push({ from: action.path, to: action.to });
+      steps.copies[action.side].push(action.to);
+      return;
     case 'conflict': {
       const { outcome, path } = action;
       if (outcome.winner === 'none') {
@@ -103,6 +107,8 @@ export function effectsOf(action: Action): ActionEffects {
     }
     case 'delete':
       return { written: { path1: [], path2: [] }, removed: { path1: [], path2: [], [action.side]: [action.path] } };
+    case 'file-folder-clash':
+      return { written: { path1: [action.to], path2: [action.to] }, removed: { path1: [], path2: [], [action.side]: [action.path] } };
     case 'conflict': {
       const { outcome, path } = action;
       if (outcome.winner === 'none') {

@@ -88,7 +88,41 @@ export function reconcile(input: ReconcileInput): Plan {
     const action = decide(path, s1, s2, input, names);
     if (action) actions.push(action);
   }
-  return { actions };
+  return { actions: resolveFileFolderClashes(actions, input, names) };
+}
+
+/**
+ * A file copied to a side where its name is a folder that keeps files after this plan (a file on
+ * one side, a folder on the other, say two trees merged by a first run) cannot be copied: neither
+ * may win. The folder keeps the name; the file is renamed beside it and both are kept everywhere.
+ * A folder whose files this plan deletes (a folder that became a file) is not a clash.
+ */
+function resolveFileFolderClashes(actions: Action[], input: ReconcileInput, names: ConflictNamer): Action[] {
+  const copiesInto = { path1: 0, path2: 0 };
+  for (const action of actions) if (action.kind === 'copy') copiesInto[otherSide(action.from)]++;
+  if (copiesInto.path1 + copiesInto.path2 === 0) return actions;
+  const keptFiles = { path1: undefined as Map<string, number> | undefined, path2: undefined as Map<string, number> | undefined };
+  const filesKeptUnder = (side: Side): Map<string, number> => {
+    if (keptFiles[side]) return keptFiles[side];
+    const deleted = new Set<string>();
+    for (const action of actions) if (action.kind === 'delete' && action.side === side) deleted.add(action.path);
+    const counts = new Map<string, number>();
+    for (const path of input.current[side].keys()) {
+      if (deleted.has(path)) continue;
+      for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
+        const folder = path.slice(0, slash);
+        counts.set(folder, (counts.get(folder) ?? 0) + 1);
+      }
+    }
+    return (keptFiles[side] = counts);
+  };
+  return actions.map((action) => {
+    if (action.kind !== 'copy') return action;
+    const to = otherSide(action.from);
+    if (copiesInto[to] === 0 || !filesKeptUnder(to).has(action.path)) return action;
+    const meta = input.current[action.from].get(action.path)!;
+    return { kind: 'file-folder-clash', side: action.from, path: action.path, to: names.allocate(action.path, action.from), meta };
+  });
 }
 
 function decide(path: string, s1: SideState, s2: SideState, input: ReconcileInput, names: ConflictNamer): Action | undefined {

@@ -453,6 +453,12 @@ function logAction(logger: Logger, action: Action, dryRun: boolean): void {
     case 'delete':
       logger.info({ action: 'delete', side: action.side, path: action.path, dryRun }, `${prefix}delete on ${action.side}`);
       return;
+    case 'file-folder-clash':
+      logger.warn(
+        { action: 'file-folder-clash', side: action.side, path: action.path, renamedTo: action.to, dryRun },
+        `${prefix}rename a file that clashes with a folder of the same name on the other side`,
+      );
+      return;
     case 'conflict': {
       const o = action.outcome;
       const detail = o.winner === 'none' ? { path1Copy: o.path1Copy, path2Copy: o.path2Copy } : { winner: o.winner, loserCopy: o.loserCopy };

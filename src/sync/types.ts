@@ -53,6 +53,17 @@ export type Action =
   | { readonly kind: 'copy'; readonly from: Side; readonly path: string; readonly reason: CopyReason; readonly size: number }
   | { readonly kind: 'delete'; readonly side: Side; readonly path: string }
   | {
+      /**
+       * A file on `side` and a folder of the same name on the other side, both to be kept: the
+       * folder keeps the name, the file is renamed to `to` on its side and copied across.
+       */
+      readonly kind: 'file-folder-clash';
+      readonly side: Side;
+      readonly path: string;
+      readonly to: string;
+      readonly meta: FileMeta;
+    }
+  | {
       readonly kind: 'conflict';
       readonly path: string;
       readonly outcome: ConflictOutcome;
@@ -100,6 +111,7 @@ export function countPlan(plan: Plan): PlanCounts {
         else counts.deletesOnPath2++;
         break;
       case 'conflict':
+      case 'file-folder-clash':
         counts.conflicts++;
         break;
     }

@@ -190,7 +190,7 @@ export function spawnCli(args: readonly string[], env: Env, options: { detached?
 // ---------------------------------------------------------------------------------------------
 
 export interface ActionLine extends LogLine {
-  readonly action: 'copy' | 'delete' | 'conflict';
+  readonly action: 'copy' | 'delete' | 'conflict' | 'file-folder-clash';
   readonly path: string;
 }
 

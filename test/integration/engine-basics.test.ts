@@ -298,6 +298,19 @@ describe('a name that changes between file and folder', () => {
     expect(await readTree(sb.path2)).toEqual({ 'x/a': 'now a folder', y: 'now a file', keep: 'k' });
     expect(actionsOf((await ok()).logs)).toEqual([]);
   });
+
+  it('a file on one side and a folder of the same name on the other: the folder keeps the name, the file is kept beside it', async () => {
+    await writeTree(sb.path1, { x: 'a file', other: 'o' });
+    await writeTree(sb.path2, { 'x/a': 'in a folder', 'x/deep/b': 'deeper' });
+    const first = await ok();
+    expect(actionsOf(first.logs).filter((a) => a.action === 'file-folder-clash').map((a) => a.path)).toEqual(['x']);
+    const tree1 = await readTree(sb.path1);
+    expect(await readTree(sb.path2)).toEqual(tree1);
+    const renamed = conflictCopies(Object.keys(tree1));
+    expect(renamed).toHaveLength(1);
+    expect(tree1).toEqual({ [renamed[0]!]: 'a file', other: 'o', 'x/a': 'in a folder', 'x/deep/b': 'deeper' });
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+  });
 });
 
 describe('two pairs in one state directory', () => {

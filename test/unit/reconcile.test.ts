@@ -9,7 +9,7 @@ import {
   stateOf,
   type ReconcileInput,
 } from '../../src/sync/reconcile.ts';
-import type { Action, ConflictResolve, FileMeta, Plan, Side } from '../../src/sync/types.ts';
+import { countPlan, type Action, type Change, type ConflictResolve, type FileMeta, type Listing, type Plan, type Side } from '../../src/sync/types.ts';
 import {
   applyPlan,
   contentsOf,
@@ -94,6 +94,8 @@ function describeAction(action: Action): string {
       return `delete ${action.side}`;
     case 'conflict':
       return 'conflict';
+    case 'file-folder-clash':
+      return `file-folder-clash ${action.side}`;
   }
 }
 
@@ -697,5 +699,41 @@ describe('determinism', () => {
     const a = pathsNeedingContentCheck(input(PATHS));
     const b = pathsNeedingContentCheck(input([...PATHS].reverse()));
     expect([...a].sort()).toEqual([...b].sort());
+  });
+});
+
+describe('a file on one side, a folder of the same name on the other', () => {
+  const m = (size: number, mtime: number): FileMeta => ({ size, mtime, hash: '' });
+  const input = (path1: Listing, path2: Listing, deleted2: string[] = []) => {
+    const changes = {
+      path1: new Map([...path1].map(([p, now]) => [p, { kind: 'new' as const, now }])),
+      path2: new Map<string, Change>([...path2].map(([p, now]) => [p, { kind: 'new' as const, now }])),
+    };
+    for (const p of deleted2) changes.path2.set(p, { kind: 'deleted', before: m(1, 1) });
+    return { changes, current: { path1, path2 }, compare: { mtimeToleranceMs: 1, commonHash: false }, conflictResolve: 'none' as const, verifiedSame: new Set<string>(), stamp: STAMP, resync: false };
+  };
+
+  it('keeps both: the folder keeps the name, the file is renamed beside it and copied across', () => {
+    const plan = reconcile(input(new Map([['x', m(3, 10)]]), new Map([['x/a', m(1, 10)], ['x/b/c', m(1, 10)]])));
+    const clash = plan.actions.find((a) => a.kind === 'file-folder-clash');
+    expect(clash).toEqual({ kind: 'file-folder-clash', side: 'path1', path: 'x', to: conflictName('x', 'path1', STAMP), meta: m(3, 10) });
+    expect(plan.actions.filter((a) => a.kind === 'copy').map((a) => a.path)).toEqual(['x/a', 'x/b/c']);
+    expect(countPlan(plan).conflicts).toBe(1);
+  });
+
+  it('is no clash when the folder is being emptied by this plan (a folder that became a file)', () => {
+    // path1 replaced its folder x/ by a file x; path2 still holds x/a, unchanged.
+    const base = input(new Map([['x', m(3, 10)]]), new Map([['x/a', m(1, 5)]]));
+    const changes = {
+      path1: new Map<string, Change>([['x', { kind: 'new', now: m(3, 10) }], ['x/a', { kind: 'deleted', before: m(1, 5) }]]),
+      path2: new Map<string, Change>(),
+    };
+    const plan = reconcile({ ...base, changes });
+    expect(summary(plan)).toBe('copy path1 new; delete path2');
+  });
+
+  it('a name that only starts like the folder is no clash', () => {
+    const plan = reconcile(input(new Map([['x', m(3, 10)]]), new Map([['xy/a', m(1, 10)], ['x.txt', m(1, 10)]])));
+    expect(plan.actions.every((a) => a.kind === 'copy')).toBe(true);
   });
 });
