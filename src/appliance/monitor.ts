@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config.ts';
 import { logTailOf, type Logger } from '../log.ts';
-import { logSummary, runSync, type RunProgress, type RunReport } from '../sync/run.ts';
+import { runSync, type RunProgress, type RunReport } from '../sync/run.ts';
 import { notifyRun } from './notify.ts';
 import { RunPinger } from './ping.ts';
 
@@ -34,8 +34,6 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  // runSync logs the summary of runs that did not succeed itself.
-  if (report.outcome === 'success') logSummary(logger.child({ run: report.runId.slice(0, 8), pair: report.pair }), report);
   try {
     options.onRunEnded?.(report);
   } catch (error) {

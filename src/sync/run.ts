@@ -93,16 +93,17 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     // Whatever a killed run left in the scratch space is ours to clear now that we hold the lock.
     await rm(paths.tmp, { recursive: true, force: true });
     const engine = new Engine(config, paths, logger, signal, options.onProgress, startedAt);
+    // What the run planned and whether it turned into a resync are recorded however it ends.
     try {
-      const result = await engine.run();
-      counts = result.counts;
-      resync = result.resync;
+      await engine.run();
     } finally {
-      counts ??= engine.counts;
+      counts = engine.counts;
       resync = engine.resync;
       await engine.dispose();
     }
-    return await finish('success', ExitCode.ok);
+    const report = await finish('success', ExitCode.ok);
+    logSummary(logger, report);
+    return report;
   } catch (error) {
     const failure = classify(error, signal);
     const level = failure.outcome === 'safety-stop' || failure.outcome === 'locked' ? 'warn' : 'error';
@@ -131,7 +132,7 @@ function classify(error: unknown, signal: AbortSignal): SyncError {
   return new RunFailed(`${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(error)}`, { cause: error });
 }
 
-export function logSummary(logger: Logger, report: RunRecord): void {
+function logSummary(logger: Logger, report: RunRecord): void {
   const c = report.counts;
   logger.info(
     {
@@ -201,7 +202,7 @@ class Engine {
     this.progress?.({ phase, listed: { ...this.listed }, ...(this.counts ? { counts: this.counts } : {}), transfers: { ...this.transfers } });
   }
 
-  async run(): Promise<{ counts: PlanCounts; resync: boolean }> {
+  async run(): Promise<void> {
     const { config, logger } = this;
     const filters = await this.readFilters();
     this.report('listing');
@@ -277,7 +278,7 @@ class Engine {
     for (const action of plan.actions) logAction(logger, action, config.dryRun);
     if (config.dryRun) {
       logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
-      return { counts: this.counts, resync: this.resync };
+      return;
     }
 
     const header = {
@@ -297,7 +298,7 @@ class Engine {
         await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, path1: current.path1, path2: current.path2 });
       }
       await removeJournal(this.paths.journal);
-      return { counts: this.counts, resync: this.resync };
+      return;
     }
 
     this.report('propagating');
@@ -307,7 +308,6 @@ class Engine {
     // After a partial failure the journal stays: it names the copies that may be half-written.
     if (failure) throw failure;
     await removeJournal(this.paths.journal);
-    return { counts: this.counts, resync: this.resync };
   }
 
   private async readFilters(): Promise<{ file: string | undefined; hash: string }> {

@@ -101,4 +101,3 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
   });
 }
 
-export const metaOf = (size: number, mtime: number, hash: string): FileMeta => ({ size, mtime, hash });

@@ -85,16 +85,18 @@ export interface PlanCounts {
   bytesToPath2: number;
 }
 
+export const emptyCounts = (): PlanCounts => ({
+  copiesToPath1: 0,
+  copiesToPath2: 0,
+  deletesOnPath1: 0,
+  deletesOnPath2: 0,
+  conflicts: 0,
+  bytesToPath1: 0,
+  bytesToPath2: 0,
+});
+
 export function countPlan(plan: Plan): PlanCounts {
-  const counts: PlanCounts = {
-    copiesToPath1: 0,
-    copiesToPath2: 0,
-    deletesOnPath1: 0,
-    deletesOnPath2: 0,
-    conflicts: 0,
-    bytesToPath1: 0,
-    bytesToPath2: 0,
-  };
+  const counts = emptyCounts();
   for (const action of plan.actions) {
     switch (action.kind) {
       case 'copy':

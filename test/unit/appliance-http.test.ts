@@ -7,20 +7,11 @@ import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } 
 import type { Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
-import type { PlanCounts } from '../../src/sync/types.ts';
+import { emptyCounts, type PlanCounts } from '../../src/sync/types.ts';
 
 const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
 
-const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({
-  copiesToPath1: 0,
-  copiesToPath2: 0,
-  deletesOnPath1: 0,
-  deletesOnPath2: 0,
-  conflicts: 0,
-  bytesToPath1: 0,
-  bytesToPath2: 0,
-  ...over,
-});
+const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({ ...emptyCounts(), ...over });
 
 function record(outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord {
   const end = Date.parse(endedAt);
