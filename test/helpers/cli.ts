@@ -350,6 +350,28 @@ export function conflictCopyPattern(path: string, side: Side): RegExp {
   return new RegExp(`^${name.replace(STAMP_PLACEHOLDER, CONFLICT_STAMP)}$`);
 }
 
+/**
+ * Checks the one conflict log line of a file edited on both sides, the remote (path2) edit being the
+ * newer, and returns the tree both sides should then hold. With SYNC_CONFLICT_RESOLVE=none both
+ * versions are kept as conflict copies; with `newer` the remote version keeps the name and the local
+ * one becomes the loser's copy. The copies' names must match `conflictCopyPattern`.
+ */
+export function expectedTreeAfterConflict(
+  conflict: LogLine | undefined,
+  resolve: 'none' | 'newer',
+  file: { path: string; local: string; remote: string },
+  untouched: Record<string, string>,
+): Record<string, string> {
+  if (resolve === 'none') {
+    expect(conflict!.path1Copy).toMatch(conflictCopyPattern(file.path, 'path1'));
+    expect(conflict!.path2Copy).toMatch(conflictCopyPattern(file.path, 'path2'));
+    return { ...untouched, [String(conflict!.path1Copy)]: file.local, [String(conflict!.path2Copy)]: file.remote };
+  }
+  expect(conflict).toMatchObject({ winner: 'path2' });
+  expect(conflict!.loserCopy).toMatch(conflictCopyPattern(file.path, 'path1'));
+  return { ...untouched, [file.path]: file.remote, [String(conflict!.loserCopy)]: file.local };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sandbox: one pair of sides and a state directory per test
 // ---------------------------------------------------------------------------------------------

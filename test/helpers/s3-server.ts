@@ -25,6 +25,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cleanEnv, readTree, setMtime, writeTree, type Env, type Tree } from './cli.ts';
+import { stopChild } from './process.ts';
 
 export interface S3Object {
   readonly size: number;
@@ -241,12 +242,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     log: () => output.slice(-LOG_LIMIT),
     running: () => !exited,
     async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await ended;
-        clearTimeout(timer);
-      }
+      if (!exited) await stopChild(child, ended);
       await rm(workDir, { recursive: true, force: true });
     },
   };

@@ -15,6 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopChild } from './process.ts';
 
 export interface SftpServer {
   /** The served folder. */
@@ -152,12 +153,7 @@ export async function startSftpServer(dir: string, options: SftpServerOptions = 
       clientEnv: () => ({ ...clientEnv }),
       log: () => output,
       async stop() {
-        if (!exited) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await ended;
-          clearTimeout(timer);
-        }
+        if (!exited) await stopChild(child, ended);
         await rm(keyDir, { recursive: true, force: true });
       },
     };

@@ -16,12 +16,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   actionsOf,
   cleanEnv,
-  conflictCopyPattern,
   conflictsOf,
   copiesOf,
   deletesOf,
   digestTree,
   dump,
+  expectedTreeAfterConflict,
   failureOf,
   listFiles,
   minutesAgo,
@@ -191,16 +191,7 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
     const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
     const [conflict, ...more] = conflictsOf(result.logs);
     expect(more).toEqual([]);
-    let expected: Record<string, string>;
-    if (resolve === 'none') {
-      expect(conflict!.path1Copy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
-      expect(conflict!.path2Copy).toMatch(conflictCopyPattern('doc.txt', 'path2'));
-      expected = { 'other.txt': 'o', [String(conflict!.path1Copy)]: 'local edit', [String(conflict!.path2Copy)]: 'remote edit, newer' };
-    } else {
-      expect(conflict).toMatchObject({ winner: 'path2' });
-      expect(conflict!.loserCopy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
-      expected = { 'other.txt': 'o', 'doc.txt': 'remote edit, newer', [String(conflict!.loserCopy)]: 'local edit' };
-    }
+    const expected = expectedTreeAfterConflict(conflict, resolve, { path: 'doc.txt', local: 'local edit', remote: 'remote edit, newer' }, { 'other.txt': 'o' });
     expect(await readTree(sb.path1)).toEqual(expected);
     expect(await remoteTree()).toEqual(expected);
     expect(actionsOf((await ok({ SYNC_CONFLICT_RESOLVE: resolve })).logs)).toEqual([]);

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   actionsOf,
-  conflictCopyPattern,
   conflictsOf,
   copiesOf,
   deletesOf,
   dump,
+  expectedTreeAfterConflict,
   makeSandbox,
   minutesAgo,
   readTree,
@@ -138,16 +138,7 @@ describe('sftp remote configured only through RCLONE_CONFIG_* variables', () => 
     const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
     const [conflict, ...more] = conflictsOf(result.logs);
     expect(more).toEqual([]);
-    let expected: Record<string, string>;
-    if (resolve === 'none') {
-      expect(conflict!.path1Copy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
-      expect(conflict!.path2Copy).toMatch(conflictCopyPattern('doc.txt', 'path2'));
-      expected = { 'other.txt': 'o', [String(conflict!.path1Copy)]: 'local edit', [String(conflict!.path2Copy)]: 'remote edit, newer' };
-    } else {
-      expect(conflict).toMatchObject({ winner: 'path2' });
-      expect(conflict!.loserCopy).toMatch(conflictCopyPattern('doc.txt', 'path1'));
-      expected = { 'other.txt': 'o', 'doc.txt': 'remote edit, newer', [String(conflict!.loserCopy)]: 'local edit' };
-    }
+    const expected = expectedTreeAfterConflict(conflict, resolve, { path: 'doc.txt', local: 'local edit', remote: 'remote edit, newer' }, { 'other.txt': 'o' });
     expect(await readTree(sb.path1)).toEqual(expected);
     expect(await readTree(remoteDir)).toEqual(expected);
     expect(actionsOf((await ok({ SYNC_CONFLICT_RESOLVE: resolve })).logs)).toEqual([]);
