@@ -13,6 +13,9 @@ import type { PairPaths } from './pair.ts';
 const STALE_MS = 20_000;
 const UPDATE_MS = 5_000;
 
+/** Lock targets this process holds right now (the daemon never overlaps runs, but be exact). */
+const heldHere = new Set<string>();
+
 export interface HeldLock {
   release(): Promise<void>;
 }
@@ -32,7 +35,12 @@ export async function acquireLock(paths: PairPaths, onCompromised: (error: Error
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-      const owner = await readOwner(ownerFile);
+      // The holder writes its owner record just after taking the lock: give it a moment.
+      let owner = await readOwner(ownerFile);
+      for (let attempt = 0; !owner && attempt < 5; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        owner = await readOwner(ownerFile);
+      }
       throw new LockHeld(
         `another run holds the lock for this pair${owner ? ` (pid ${owner.pid} on ${owner.host}, since ${owner.since})` : ''}; lock: ${lockDir}`,
       );
@@ -63,9 +71,6 @@ async function readOwner(file: string): Promise<Owner | undefined> {
     return undefined;
   }
 }
-
-/** Lock targets this process holds right now (the daemon never overlaps runs, but be exact). */
-const heldHere = new Set<string>();
 
 async function removeLockOfDeadProcess(ownerFile: string, lockDir: string): Promise<void> {
   const owner = await readOwner(ownerFile);
