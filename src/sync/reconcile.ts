@@ -53,23 +53,23 @@ export function pathsNeedingContentCheck(input: Omit<ReconcileInput, 'verifiedSa
     const s2 = stateOf(path, input.changes.path2, input.current.path2);
     const a = presentMeta(s1);
     const b = presentMeta(s2);
-    if (a && b && sameness(s1, s2, a, b, input.compare) === 'unknown') result.push(path);
+    if (a && b && sameness(a, b, input.compare) === 'unknown') result.push(path);
   }
   return result;
 }
 
 /**
- * sameVersion, plus what the history tells. When one side still holds the version of the last run
- * and the other side rewrote the file since, mtimes agreeing within the tolerance prove nothing:
- * a rewrite that keeps the size, made within the tolerance of the synced version (a program saving
- * twice in a second, next to a 1 s precision backend), would pass for the old version and never be
- * carried over. Only common hashes or a content check can tell those apart.
+ * sameVersion, plus what the history tells. Once a path changed on either side, equal sizes and
+ * mtimes agreeing within the tolerance prove nothing: a rewrite that keeps the size, made within
+ * the tolerance of the synced version (a program saving twice in a second, next to a 1 s precision
+ * backend), would pass for the old version and never be carried over; two programs saving a
+ * same-size file in the same second on both sides (or two trees merged by a first run) would pass
+ * for one version and stay different forever. Only common hashes or a content check can tell.
  */
-function sameness(s1: SideState, s2: SideState, m1: FileMeta, m2: FileMeta, compare: CrossSideCompare): Sameness {
+function sameness(m1: FileMeta, m2: FileMeta, compare: CrossSideCompare): Sameness {
   const result = sameVersion(m1, m2, compare);
   const byHash = compare.commonHash && m1.hash !== '' && m2.hash !== '';
-  if (result === 'same' && !byHash && (s1.kind === 'unchanged') !== (s2.kind === 'unchanged')) return 'unknown';
-  return result;
+  return result === 'same' && !byHash ? 'unknown' : result;
 }
 
 function* changedPaths(input: Pick<ReconcileInput, 'changes'>): Generator<string> {
@@ -132,8 +132,16 @@ function decide(path: string, s1: SideState, s2: SideState, input: ReconcileInpu
   if (m1 && m2) {
     // Present on both sides and at least one changed. The same content means nothing to do;
     // otherwise one side's change is safe to carry over only if the other side is untouched.
-    const same = input.verifiedSame.has(path) || sameness(s1, s2, m1, m2, input.compare) === 'same';
-    if (same) return undefined;
+    const same = input.verifiedSame.has(path) || sameness(m1, m2, input.compare) === 'same';
+    if (same) {
+      // Same contents; a one-sided change of the modification time alone is still a change to
+      // carry (rclone then updates just the time), or the two sides keep different times forever.
+      if (!input.resync && Math.abs(m1.mtime - m2.mtime) > input.compare.mtimeToleranceMs) {
+        if (s2.kind === 'unchanged' && s1.kind === 'modified') return copy('path1', path, 'modified', m1);
+        if (s1.kind === 'unchanged' && s2.kind === 'modified') return copy('path2', path, 'modified', m2);
+      }
+      return undefined;
+    }
     if (!input.resync) {
       if (s2.kind === 'unchanged' && s1.kind === 'modified') return copy('path1', path, 'modified', m1);
       if (s1.kind === 'unchanged' && s2.kind === 'modified') return copy('path2', path, 'modified', m2);

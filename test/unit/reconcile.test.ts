@@ -105,12 +105,13 @@ function describeAction(action: Action): string {
  * "unchanged" on one side with "new" or "absent" on the other cannot happen after a successful run
  * (both snapshots are saved together); they are listed with their safe outcome.
  */
-type Cell = string | readonly [same: string, different: string];
+type Cell = string | readonly [same: string, different: string] | readonly [sameMeta: string, sameContentOtherMtime: string, different: string];
 const NORMAL: Record<`${Kind}/${Kind}`, Cell> = {
   // Neither side changed: reconciliation does not look at the path (differing snapshots: impossible).
   'unchanged/unchanged': ['none', 'none'],
   'unchanged/new': ['none', 'conflict'], // impossible: path2's snapshot lacks what path1's has
-  'unchanged/modified': ['none', 'copy path2 modified'],
+  // Same contents, a one-sided new modification time: the time alone is carried over.
+  'unchanged/modified': ['none', 'copy path2 modified', 'copy path2 modified'],
   'unchanged/deleted': 'delete path1',
   'unchanged/absent': 'none', // impossible: not a change on either side, the file stays where it is
   'new/unchanged': ['none', 'conflict'], // impossible
@@ -118,7 +119,7 @@ const NORMAL: Record<`${Kind}/${Kind}`, Cell> = {
   'new/modified': ['none', 'conflict'], // impossible
   'new/deleted': 'copy path1 restored', // impossible
   'new/absent': 'copy path1 new',
-  'modified/unchanged': ['none', 'copy path1 modified'],
+  'modified/unchanged': ['none', 'copy path1 modified', 'copy path1 modified'],
   'modified/new': ['none', 'conflict'], // impossible
   'modified/modified': ['none', 'conflict'],
   'modified/deleted': 'copy path1 restored',
@@ -172,6 +173,7 @@ const RESYNC: Record<`${Kind}/${Kind}`, Cell> = {
 
 function expectedFor(cell: Cell, variant: Variant): string {
   if (typeof cell === 'string') return cell;
+  if (cell.length === 3) return variant === 'same-meta' ? cell[0] : variant === 'same-content-other-mtime' ? cell[1] : cell[2];
   return SAME_VARIANTS.includes(variant) ? cell[0] : cell[1];
 }
 
@@ -231,7 +233,8 @@ describe.each([
             if (resync) expect(run.plan.actions.some((a) => a.kind === 'delete')).toBe(false);
             expectNothingLost(sides, after, { path1: k1, path2: k2 }, resync);
             // Metadata alone never decides "same" for a same-size pair whose mtimes are far apart.
-            if (!checksum && (variant === 'same-content-other-mtime' || variant === 'different-same-size') && !quiet(k1, k2)) {
+            // Nor does it for any same-size pair once the path changed on either side.
+            if (!checksum && variant !== 'different-size' && !quiet(k1, k2)) {
               expect(run.needCheck).toEqual([P]);
             }
             if (checksum) expect(run.needCheck).toEqual([]);
@@ -579,8 +582,8 @@ describe('pathsNeedingContentCheck and verifiedSame', () => {
   it('lists exactly the changed paths present on both sides whose metadata cannot tell', () => {
     const { sides, snapshots } = build();
     const run = planRun(sides, snapshots, options());
-    expect([...run.needCheck].sort()).toEqual(['both-new-far', 'same-size-far', 'touched']);
-    expect([...run.verifiedSame]).toEqual(['touched']);
+    expect([...run.needCheck].sort()).toEqual(['both-new-far', 'same-meta-both', 'same-size-far', 'touched']);
+    expect([...run.verifiedSame].sort()).toEqual(['same-meta-both', 'touched']);
   });
 
   it('needs no content check when common hashes decide', () => {
@@ -598,19 +601,21 @@ describe('pathsNeedingContentCheck and verifiedSame', () => {
         'copy path1 modified', // diff-size
         'copy path1 new', // one-side-new
         'copy path1 modified', // same-size-far
+        'copy path1 modified', // touched: same contents, its new time carried over
       ].join('; '),
     );
     // Without the check's answer, the touched file is treated as different: copied, nothing lost.
     const unverified = reconcile({ ...run.input, verifiedSame: new Set() });
-    expect(unverified.actions.map((a) => a.path)).toEqual(['both-new-far', 'deleted', 'diff-size', 'one-side-new', 'same-size-far', 'touched']);
+    expect(unverified.actions.map((a) => a.path)).toEqual(['both-new-far', 'deleted', 'diff-size', 'one-side-new', 'same-meta-both', 'same-size-far', 'touched']);
     expect(unverified.actions.at(-1)).toEqual({ kind: 'copy', from: 'path1', path: 'touched', reason: 'modified', size: 4 });
   });
 
-  it('a path in verifiedSame is not acted on even when its metadata differs', () => {
+  it('a path in verifiedSame gets no content copied: at most a one-sided new time is carried over', () => {
     const { sides, snapshots } = build();
     const run = planRun(sides, snapshots, options());
-    const plan = reconcile({ ...run.input, verifiedSame: new Set(['both-new-far', 'same-size-far', 'touched']) });
-    expect(plan.actions.map((a) => a.path)).toEqual(['deleted', 'diff-size', 'one-side-new']);
+    const plan = reconcile({ ...run.input, verifiedSame: new Set(['both-new-far', 'same-meta-both', 'same-size-far', 'touched']) });
+    // both-new-far and same-meta-both changed on both sides: nothing to carry.
+    expect(plan.actions.map((a) => a.path)).toEqual(['deleted', 'diff-size', 'one-side-new', 'same-size-far', 'touched']);
   });
 
   it('a file rewritten within the mtime tolerance of its synced version, keeping its size, is still carried over', () => {
@@ -631,16 +636,31 @@ describe('pathsNeedingContentCheck and verifiedSame', () => {
     const touchRun = planRun(touched, snapshots, options());
     expect(touchRun.needCheck).toEqual(['db.bin']);
     expect(touchRun.plan.actions).toEqual([]);
+    // A touch beyond the tolerance: same contents, the new time is carried over (rclone sets just the time).
+    const retimed: ModelSides = { path1: new Map([['db.bin', file('v1-data', 90_000)]]), path2: new Map([['db.bin', synced]]) };
+    const retimeRun = planRun(retimed, snapshots, options());
+    expect(retimeRun.verifiedSame).toEqual(new Set(['db.bin']));
+    expect(retimeRun.plan.actions).toEqual([{ kind: 'copy', from: 'path1', path: 'db.bin', reason: 'modified', size: 7 }]);
   });
 
-  it('both sides changed to the same size and mtime need no check: the same version (rclone convention)', () => {
-    // E.g. the same file copied to both sides, or a rerun after propagation but before the state was saved.
+  it('both sides changed to the same size and mtime: contents are compared, never assumed (issue 6 item 6)', () => {
+    // rclone's bisync corpus `resolve`: both sides rewrote file1.txt to different 33-byte contents
+    // with the same mtime. Metadata says "same"; only the content check can say otherwise.
     const synced = file('v1-data', 10_000);
     const snapshots = snapshotsOf({ path1: new Map([['f', synced]]), path2: new Map([['f', synced]]) });
-    const sides: ModelSides = { path1: new Map([['f', file('v2-data', 20_000)]]), path2: new Map([['f', file('v2-data', 20_000)]]) };
-    const run = planRun(sides, snapshots, options());
-    expect(run.needCheck).toEqual([]);
-    expect(run.plan.actions).toEqual([]);
+    const differ: ModelSides = { path1: new Map([['f', file('v2-aaaa', 20_000)]]), path2: new Map([['f', file('v2-bbbb', 20_000)]]) };
+    const run = planRun(differ, snapshots, options());
+    expect(run.needCheck).toEqual(['f']);
+    expect(summary(run.plan)).toBe('conflict');
+    // The same file written to both sides (or a rerun before the state was saved): checked, left alone.
+    const alike: ModelSides = { path1: new Map([['f', file('v2-data', 20_000)]]), path2: new Map([['f', file('v2-data', 20_000)]]) };
+    const same = planRun(alike, snapshots, options());
+    expect(same.needCheck).toEqual(['f']);
+    expect(same.plan.actions).toEqual([]);
+    // A first run: two trees holding differing same-size, same-mtime files.
+    const first = planRun(differ, emptyListings(), options({ resync: true }));
+    expect(first.needCheck).toEqual(['f']);
+    expect(summary(first.plan)).toBe('conflict');
   });
 });
 
