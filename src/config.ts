@@ -36,6 +36,9 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_CONFLICT_RESOLVE', flag: 'conflict-resolve', kind: 'string', default: 'none', help: 'none (keep both under conflict names), newer, older, path1, path2 (winner keeps the name; the loser is kept as a conflict copy).' },
   { env: 'SYNC_RCLONE_ARGS', flag: 'rclone-args', kind: 'string', default: '', help: 'Extra rclone arguments for transfers, split like a shell would (e.g. "--transfers 8 --bwlimit 5M").' },
   { env: 'SYNC_RCLONE_BINARY', flag: 'rclone-binary', kind: 'string', default: 'rclone', help: 'The rclone executable to run.' },
+  { env: 'SYNC_TRASH_DAYS', flag: 'trash-days', kind: 'string', default: '30', help: "Days a removed or overwritten file stays in its side's trash (<root>/.rclonesync-trash/<run stamp>/); 0 makes removals final." },
+  { env: 'SYNC_TRASH_PATH1', flag: 'trash-path1', kind: 'string', default: undefined, help: "path1's trash elsewhere on the same remote (default: <path1>/.rclonesync-trash)." },
+  { env: 'SYNC_TRASH_PATH2', flag: 'trash-path2', kind: 'string', default: undefined, help: "path2's trash elsewhere on the same remote (default: <path2>/.rclonesync-trash)." },
   { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'debug, info, warn or error.' },
   { env: 'LOG_FORMAT', flag: 'log-format', kind: 'string', default: undefined, help: 'json or pretty (default: pretty on a terminal, json otherwise).' },
   { env: 'SYNC_SCHEDULE', flag: 'schedule', kind: 'string', default: '*/30 * * * *', help: 'Cron schedule of the daemon (5 or 6 fields), in the TZ time zone.', appliance: true },
@@ -65,6 +68,10 @@ export interface EngineConfig {
   readonly conflictResolve: ConflictResolve;
   readonly rcloneArgs: readonly string[];
   readonly rcloneBinary: string;
+  /** 0: removals are final (the run's trash folder is emptied when it ends). */
+  readonly trashDays: number;
+  /** Each side's trash root; undefined: `<root>/.rclonesync-trash`. */
+  readonly trashPaths: { readonly path1: string | undefined; readonly path2: string | undefined };
 }
 
 export interface LogConfig {
@@ -232,6 +239,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
     throw new ConfigError(`${culprit('SYNC_CHECK_FILENAME')} must be a plain file name without "/" (got "${checkFilename}")`);
   }
 
+  const trashDays = wrap('SYNC_TRASH_DAYS', () => {
+    const raw = get('SYNC_TRASH_DAYS').asString() ?? '30';
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) throw new ConfigError(`${culprit('SYNC_TRASH_DAYS')} must be a number of days, 0 or more (0 turns the trash off) (got "${raw}")`);
+    return Number(raw);
+  });
+  const trashPath = (name: 'SYNC_TRASH_PATH1' | 'SYNC_TRASH_PATH2', root: string, rootName: string) =>
+    wrap(name, () => {
+      const value = get(name).asString()?.trim();
+      if (value === undefined || value === '') return undefined;
+      if (remoteOf(value) !== remoteOf(root)) {
+        throw new ConfigError(
+          `${culprit(name)} must be on the same remote as ${rootName} (${remoteOf(root) || 'the local disk'}), so that trashing is a server-side move (got "${value}")`,
+        );
+      }
+      if (value.replace(/\/+$/, '') === root.replace(/\/+$/, '')) throw new ConfigError(`${culprit(name)} must not be ${rootName} itself (got "${value}")`);
+      return value;
+    });
+
   return {
     engine: {
       path1,
@@ -248,6 +273,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       conflictResolve: oneOf('SYNC_CONFLICT_RESOLVE', ['none', 'newer', 'older', 'path1', 'path2'] as const),
       rcloneArgs,
       rcloneBinary: wrap('SYNC_RCLONE_BINARY', () => get('SYNC_RCLONE_BINARY').required().asString()),
+      trashDays,
+      trashPaths: { path1: trashPath('SYNC_TRASH_PATH1', path1, 'SYNC_PATH1'), path2: trashPath('SYNC_TRASH_PATH2', path2, 'SYNC_PATH2') },
     },
     log: { level: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), format: logFormat },
     appliance: {
@@ -259,6 +286,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       notifyUrl: url('SYNC_NOTIFY_URL'),
     },
   };
+}
+
+/** The rclone remote a path is on ('' for the local disk): `gdrive:a/b` -> `gdrive:`, `:sftp,host=x:dir` -> `:sftp,host=x:`. */
+function remoteOf(path: string): string {
+  const colon = path.indexOf(':', path.startsWith(':') ? 1 : 0);
+  const slash = path.indexOf('/');
+  return colon !== -1 && (slash === -1 || colon < slash) ? path.slice(0, colon + 1) : '';
 }
 
 function describeEnvVarError(error: Error): string {

@@ -118,13 +118,27 @@ export class Rclone {
    * of rclone's output, because a hop through an async generator per file would cost more than
    * parsing the file's line.
    */
-  async *list(root: string, options: { filtersFile?: string; hashType?: string; onlyPaths?: Iterable<string> } = {}): AsyncGenerator<ListedFile[]> {
-    const args = ['lsjson', '-R', '--files-only', '--no-mimetype'];
+  async *list(
+    root: string,
+    options: {
+      filtersFile?: string;
+      hashType?: string;
+      onlyPaths?: Iterable<string>;
+      excludes?: readonly string[];
+      /** Folders are reported only when asked for (a copy must not be blocked by an empty folder of its name). */
+      onFolder?: (path: string) => void;
+      /** Just the folders directly under root. */
+      onlyFolders?: boolean;
+    } = {},
+  ): AsyncGenerator<ListedFile[]> {
+    const args = options.onlyFolders ? ['lsjson', '--dirs-only', '--no-mimetype'] : ['lsjson', '-R', ...(options.onFolder ? [] : ['--files-only']), '--no-mimetype'];
     if (options.hashType) args.push('--hash-type', options.hashType);
     // rclone refuses --files-from-raw together with other filters; a list of our own paths needs none.
     if (options.onlyPaths) args.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
-    else {
+    else if (!options.onlyFolders) {
       args.push('--exclude', PARTIAL_UPLOAD_PATTERN);
+      // --exclude rules come before --filter-from ones whatever the order of the flags: ours always win.
+      for (const pattern of options.excludes ?? []) args.push('--exclude', pattern);
       if (options.filtersFile) args.push('--filter-from', options.filtersFile);
     }
     args.push(root);
@@ -135,7 +149,7 @@ export class Rclone {
       for await (const lines of lineBatchesOf(subprocess.stdout)) {
         const batch: ListedFile[] = [];
         for (const line of lines) {
-          const entry = parseListLine(line, options.hashType);
+          const entry = parseListLine(line, options.hashType, options.onFolder);
           if (entry) batch.push(entry);
         }
         if (batch.length > 0) yield batch;
@@ -151,14 +165,34 @@ export class Rclone {
     }
   }
 
+  /**
+   * The given paths as `root` holds them now, in one rclone process: those absent (or a root that
+   * does not exist) are simply not in the result.
+   */
+  async listPaths(root: string, paths: Iterable<string>, hashType = ''): Promise<Map<string, FileMeta>> {
+    const wanted = new Set(paths);
+    const found = new Map<string, FileMeta>();
+    if (wanted.size === 0) return found;
+    try {
+      for await (const batch of this.list(root, { onlyPaths: wanted, ...(hashType ? { hashType } : {}) })) {
+        for (const { path, meta } of batch) if (wanted.has(path)) found.set(path, meta);
+      }
+    } catch (error) {
+      if (!(error instanceof RcloneError && error.directoryNotFound)) throw error;
+    }
+    return found;
+  }
+
   /** Copies the listed relative paths from one root to another in one rclone process. */
   async copyFiles(
     from: string,
     to: string,
     paths: Iterable<string>,
-    options: { checksum: boolean; ignoreTimes?: boolean; onProgress?: (p: TransferProgress) => void },
+    options: { checksum: boolean; ignoreTimes?: boolean; backupDir?: string; onProgress?: (p: TransferProgress) => void },
   ): Promise<void> {
     const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse', ...EXACT_NAMES];
+    // Whatever the copy overwrites is moved there first (server-side), not destroyed.
+    if (options.backupDir) args.push('--backup-dir', options.backupDir);
     // Files whose two versions rclone would take for the same (equal size and times) although
     // their contents differ must be copied unconditionally.
     if (options.ignoreTimes) args.push('--ignore-times');
@@ -174,7 +208,49 @@ export class Rclone {
 
   /** Removes `folder` under root and every empty folder below it; a folder still holding files stays. */
   async removeEmptyFolders(root: string, folder: string): Promise<void> {
-    await this.transfer(['rmdirs', joinRemote(root, folder)]);
+    try {
+      await this.transfer(['rmdirs', joinRemote(root, folder)]);
+    } catch (error) {
+      // Already gone (a move that emptied it removed it): that is what was wanted.
+      if (error instanceof RcloneError && !error.cancelled && /no such file|not found/i.test(error.message)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * Moves exactly the listed files from `root` to the same relative paths under `toDir` (server-side
+   * where the backend can), in one rclone process; folders the move empties are removed.
+   */
+  async moveFiles(root: string, toDir: string, paths: Iterable<string>): Promise<void> {
+    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--delete-empty-src-dirs', ...EXACT_NAMES]);
+  }
+
+  /** Moves one file from one full rclone path to another (server-side where the backend can). */
+  async moveTo(from: string, to: string): Promise<void> {
+    await this.transfer(['moveto', from, to, ...EXACT_NAMES]);
+  }
+
+  /** The names of the folders directly under `root`; none when it does not exist. */
+  async folderNames(root: string): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const _ of this.list(root, { onlyFolders: true, onFolder: (path) => names.push(path) })) {
+        // only folders are reported, through onFolder
+      }
+    } catch (error) {
+      if (error instanceof RcloneError && error.directoryNotFound) return [];
+      throw error;
+    }
+    return names;
+  }
+
+  /** Deletes the listed top-level folders of `root` with everything in them, in one rclone process. */
+  async purgeFolders(root: string, names: readonly string[]): Promise<void> {
+    const rules = join(await this.workDir, `purge-${process.hrtime.bigint()}.txt`);
+    // Filter rules take glob characters: escape them so each rule names exactly one folder.
+    const escape = (name: string) => name.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`);
+    await writeFile(rules, `${names.map((name) => `+ /${escape(name)}/**`).join('\n')}\n- **\n`);
+    await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs']);
   }
 
   /** Renames one file on one side (server-side where the backend can). */
@@ -300,12 +376,15 @@ async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
   if (rest) yield [rest];
 }
 
-function parseListLine(line: string, hashType: string | undefined): ListedFile | undefined {
+function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
   const text = line.endsWith(',') ? line.slice(0, -1) : line;
   if (!text.startsWith('{')) return undefined;
   const item = JSON.parse(text) as { Path: string; Size: number; ModTime: string; IsDir: boolean; Hashes?: Record<string, string> };
-  if (item.IsDir) return undefined;
+  if (item.IsDir) {
+    onFolder?.(item.Path);
+    return undefined;
+  }
   const meta: FileMeta = { size: item.Size, mtime: parseModTime(item.ModTime), hash: (hashType && item.Hashes?.[hashType]) || '' };
   return { path: item.Path, meta };
 }

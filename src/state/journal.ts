@@ -4,6 +4,17 @@
  * next run finds the journal and can tell a half-written destination file — written by the dead
  * run, between its start and its last heartbeat — from a user's edit, so an interrupted copy is
  * redone instead of showing up as a conflict.
+ *
+ * A journal holds one window per run whose copies may have been cut short: the run writing it,
+ * and every earlier killed run whose half-written files are not yet replaced. Each window keeps
+ * its own lifetime, so a second kill does not push the first run's leftovers out of view. A run
+ * that ends without being killed keeps only those earlier entries it could not finish: rclone
+ * removes what it wrote itself when a transfer fails, so anything else that changed at one of its
+ * destinations during the run is a person's edit, which must never be excused.
+ *
+ * Format (JSON lines): `{"startedAt":N,"lastAliveAt":N|null}` opens a window (null: the run that
+ * wrote it was alive until the file's own mtime, its heartbeat), then `[to, path, size, mtime, hash]`
+ * per copy of that window.
  */
 import { createReadStream } from 'node:fs';
 import { rm, stat, utimes } from 'node:fs/promises';
@@ -19,21 +30,37 @@ export interface JournalEntry {
   readonly source: FileMeta;
 }
 
-export interface InterruptedRun {
+export interface JournalWindow {
   readonly startedAt: number;
-  /** Last heartbeat: the dead run wrote nothing after this (give or take one interval). */
+  /** undefined while the run that owns the window is alive (its heartbeat is the file's mtime). */
+  readonly lastAliveAt: number | undefined;
+  readonly copies: readonly JournalEntry[];
+}
+
+/** A window as the next run reads it: its end resolved, its copies keyed by `journalKey`. */
+export interface InterruptedWindow {
+  readonly startedAt: number;
+  /** The dead run wrote nothing after this (give or take one heartbeat). */
   readonly lastAliveAt: number;
-  /** key: `${to}\0${path}` */
+  /** key: `journalKey(to, path)` -> the source version that copy was writing. */
   readonly copies: Map<string, FileMeta>;
 }
 
 export const HEARTBEAT_MS = 2_000;
 export const journalKey = (to: Side, path: string) => `${to}\0${path}`;
 
-export async function writeJournal(file: string, startedAt: number, entries: Iterable<JournalEntry>): Promise<void> {
+/** The span in which a window's run may have written: from its start to shortly after its last sign of life. */
+export const writeSpan = (window: Pick<InterruptedWindow, 'startedAt' | 'lastAliveAt'>) => ({
+  from: window.startedAt - 2_000,
+  to: window.lastAliveAt + HEARTBEAT_MS + 3_000,
+});
+
+export async function writeJournal(file: string, windows: readonly JournalWindow[]): Promise<void> {
   await writeFileAtomic(file, async (write) => {
-    await write(`${JSON.stringify({ startedAt })}\n`);
-    for (const e of entries) await write(`${JSON.stringify([e.to, e.path, e.source.size, e.source.mtime, e.source.hash])}\n`);
+    for (const window of windows) {
+      await write(`${JSON.stringify({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt ?? null })}\n`);
+      for (const e of window.copies) await write(`${JSON.stringify([e.to, e.path, e.source.size, e.source.mtime, e.source.hash])}\n`);
+    }
   });
 }
 
@@ -47,33 +74,35 @@ export function startHeartbeat(file: string): () => void {
   return () => clearInterval(timer);
 }
 
-export async function readJournal(file: string): Promise<InterruptedRun | undefined> {
+export async function readJournal(file: string): Promise<InterruptedWindow[] | undefined> {
   let info;
   try {
     info = await stat(file);
   } catch {
     return undefined;
   }
-  const copies = new Map<string, FileMeta>();
-  let startedAt: number | undefined;
+  const windows: InterruptedWindow[] = [];
   try {
     for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
       if (!line) continue;
       const value = JSON.parse(line) as unknown;
-      if (startedAt === undefined) {
-        startedAt = (value as { startedAt: number }).startedAt;
+      if (!Array.isArray(value)) {
+        const header = value as { startedAt: number; lastAliveAt?: number | null };
+        if (typeof header.startedAt !== 'number') return undefined;
+        windows.push({ startedAt: header.startedAt, lastAliveAt: header.lastAliveAt ?? info.mtimeMs, copies: new Map() });
         continue;
       }
+      const window = windows.at(-1);
+      if (!window) return undefined;
       const [to, path, size, mtime, hash] = value as [Side, string, number, number, string];
-      copies.set(journalKey(to, path), { size, mtime, hash });
+      window.copies.set(journalKey(to, path), { size, mtime, hash });
     }
   } catch {
     // A torn journal is as good as none: without it, an interrupted copy shows up as a conflict
     // (both versions kept), which is safe, just noisier.
     return undefined;
   }
-  if (startedAt === undefined) return undefined;
-  return { startedAt, lastAliveAt: info.mtimeMs, copies };
+  return windows.length > 0 ? windows : undefined;
 }
 
 export async function removeJournal(file: string): Promise<void> {

@@ -69,10 +69,11 @@ export function versionsWritten(action: Action, current: Record<Side, Listing>):
  * previous snapshot entries on both sides, so the next run sees the same change and plans the same
  * action again — which is what makes a partly failed run safe to commit.
  */
-export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Side, Listing>; incomplete: string[] } {
+export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Side, Listing>; incomplete: string[]; done: Action[] } {
   const { relisted, base } = input;
   const snapshot = { path1: new Map(input.current.path1), path2: new Map(input.current.path2) };
   const incomplete: string[] = [];
+  const doneActions: Action[] = [];
   for (const action of input.actions) {
     const effect = effectsOf(action);
     const expected = versionsWritten(action, input.current);
@@ -82,6 +83,7 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
         effect.written[side].every((path) => written(relisted[side].get(path), expected[side].get(path), input.current[side].get(path), input)),
     );
     if (done) {
+      doneActions.push(action);
       for (const side of SIDES) {
         for (const path of effect.removed[side]) snapshot[side].delete(path);
         for (const path of effect.written[side]) snapshot[side].set(path, relisted[side].get(path)!);
@@ -97,7 +99,37 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
       }
     }
   }
-  return { snapshot, incomplete };
+  return { snapshot, incomplete, done: doneActions };
+}
+
+/**
+ * Up to `count` files of a listing that the plan does not touch, spread over the listing. Listed
+ * again after propagation, they show whether the root is still the folder that was listed.
+ */
+export function pickSentinels(listing: Listing, touched: ReadonlySet<string>, count: number): string[] {
+  const picked: string[] = [];
+  if (listing.size === 0 || count <= 0) return picked;
+  const step = Math.max(1, Math.floor(listing.size / count));
+  let i = 0;
+  for (const path of listing.keys()) {
+    if (i++ % step === 0 && !touched.has(path)) picked.push(path);
+    if (picked.length === count) break;
+  }
+  return picked;
+}
+
+/**
+ * Is the root still the one listed? A person may delete or edit an untouched file during a run,
+ * but a mount that went away (or a remote folder replaced) takes every one of them: the root is
+ * taken as changed only when sentinels were picked and not one of them is there as listed.
+ */
+export function rootsStillListed(listing: Listing, sentinels: readonly string[], relisted: Listing): boolean {
+  if (sentinels.length === 0) return true;
+  return sentinels.some((path) => {
+    const before = listing.get(path);
+    const now = relisted.get(path);
+    return before !== undefined && now !== undefined && before.size === now.size && before.mtime === now.mtime;
+  });
 }
 
 /**

@@ -1,12 +1,21 @@
 /**
  * Propagation: carries a plan out with as few rclone processes as the plan allows — one per
- * direction for copies, one per side for deletions; only conflict renames go one file at a time.
+ * direction for copies, one per side for removals; only conflict renames go one file at a time.
  * Order matters: conflict renames first (so no copy lands on a version we must keep), then copies,
- * then deletions (so an interrupted run has lost nothing it had not already carried across) —
- * except deletions that free a name a copy needs, where a file became a folder or a folder a file.
+ * then removals (so an interrupted run has lost nothing it had not already carried across) —
+ * except removals that free a name a copy needs, where a file became a folder or a folder a file.
+ *
+ * People keep working while a run copies. So nothing is removed or overwritten unless it still is
+ * the version that was listed: destinations are listed again just before the copies, the files to
+ * remove just before they are removed, and whatever changed since is left alone for the next run
+ * (which then sees the change). What is removed goes to the side's trash; what a copy overwrites
+ * too (rclone's --backup-dir, in the same process). A version someone wrote at a destination in
+ * the instant between that check and rclone's write is recognised in the trash afterwards and put
+ * back beside the file under a conflict name. With the trash off (SYNC_TRASH_DAYS=0) removals and
+ * overwrites are final, and that last instant is not covered.
  */
-import type { Rclone, TransferProgress } from '../rclone/rclone.ts';
-import { otherSide, SIDES, type Action, type Plan, type Side } from './types.ts';
+import { joinRemote, type Rclone, type TransferProgress } from '../rclone/rclone.ts';
+import { otherSide, SIDES, type Action, type FileMeta, type Listing, type Plan, type Side } from './types.ts';
 
 export interface PropagationSteps {
   readonly renames: Record<Side, { from: string; to: string }[]>;
@@ -22,8 +31,11 @@ export interface PropagationSteps {
   readonly deletes: Record<Side, string[]>;
 }
 
-/** Lowers plan actions into the primitive steps each side needs. Pure. */
-export function stepsOf(plan: Plan): PropagationSteps {
+/**
+ * Lowers plan actions into the primitive steps each side needs. Pure. `folders` are the folders each
+ * side holds: a copy whose name is an (empty) folder there must have that folder removed first.
+ */
+export function stepsOf(plan: Plan, folders?: Record<Side, ReadonlySet<string>>): PropagationSteps {
   const steps = {
     renames: { path1: [], path2: [] },
     deletesFirst: { path1: [], path2: [] },
@@ -33,6 +45,12 @@ export function stepsOf(plan: Plan): PropagationSteps {
   } satisfies PropagationSteps;
   for (const action of plan.actions) lower(action, steps);
   for (const side of SIDES) orderTypeChanges(side, steps);
+  if (folders) {
+    for (const from of SIDES) {
+      const to = otherSide(from);
+      for (const path of steps.copies[from]) if (folders[to].has(path) && !steps.foldersToRemove[to].includes(path)) steps.foldersToRemove[to].push(path);
+    }
+  }
   return steps;
 }
 
@@ -130,38 +148,80 @@ export interface PropagateOptions {
   readonly rclone: Rclone;
   readonly roots: Record<Side, string>;
   readonly checksum: boolean;
+  /** What the listing showed at a path (undefined: absent): it is removed or overwritten only while it holds this. */
+  readonly listedVersion: (side: Side, path: string) => FileMeta | undefined;
+  /** The hash type of those listings ('' for none), so that a relisting compares like with like. */
+  readonly hashType: string;
+  /** This run's trash folder on each side (full rclone paths); undefined: the trash is off, removals are final. */
+  readonly trash: Record<Side, string> | undefined;
+  /** Called once the copies that will really be made are known, before the first one starts. */
+  readonly beforeCopying?: (copies: Record<Side, readonly string[]>) => Promise<void>;
+  /** The name beside `path` on `side` for a version found overwritten by mistake. */
+  readonly rescueName: (side: Side, path: string) => string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (direction: 'toPath1' | 'toPath2', progress: TransferProgress) => void;
   readonly onStep?: (step: string) => void;
+  /** A removal or copy left out because its target changed after the listing. */
+  readonly onSkipped?: (side: Side, path: string, what: 'copy' | 'removal') => void;
+  /** A version written at a destination during the copy, kept beside it as `to`. */
+  readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
   readonly mustForce?: (from: Side, path: string) => boolean;
 }
 
 const RENAME_CONCURRENCY = 4;
 
+/** The same version of a file on the same side (or absent both times): exact, as a side lists itself. */
+export function unchangedSince(listed: FileMeta | undefined, now: FileMeta | undefined): boolean {
+  if (!listed || !now) return listed === now;
+  if (listed.size !== now.size || listed.mtime !== now.mtime) return false;
+  return listed.hash === '' || now.hash === '' || listed.hash === now.hash;
+}
+
 export async function propagate(steps: PropagationSteps, options: PropagateOptions): Promise<void> {
   const { rclone, roots } = options;
-  for (const side of ['path1', 'path2'] as const) {
+  const keep = (side: Side, paths: readonly string[], now: Listing, what: 'copy' | 'removal') =>
+    paths.filter((path) => {
+      if (unchangedSince(options.listedVersion(side, path), now.get(path))) return true;
+      options.onSkipped?.(side, path, what);
+      return false;
+    });
+
+  // Before anything changes: which copy destinations and early removals still hold what was listed.
+  const copies: Record<Side, string[]> = { path1: [], path2: [] };
+  const deletesFirst: Record<Side, string[]> = { path1: [], path2: [] };
+  await Promise.all(
+    SIDES.map(async (side) => {
+      const incoming = steps.copies[otherSide(side)];
+      const now = await relist(options, side, [...incoming, ...steps.deletesFirst[side]]);
+      copies[otherSide(side)] = keep(side, incoming, now, 'copy');
+      deletesFirst[side] = keep(side, steps.deletesFirst[side], now, 'removal');
+    }),
+  );
+  await options.beforeCopying?.(copies);
+
+  for (const side of SIDES) {
     const renames = steps.renames[side];
     if (renames.length === 0) continue;
     options.onStep?.(`renaming ${renames.length} conflicting files on ${side}`);
     await inParallel(renames, RENAME_CONCURRENCY, ({ from, to }) => rclone.rename(roots[side], from, to), options.signal);
   }
-  for (const side of ['path1', 'path2'] as const) {
-    const paths = steps.deletesFirst[side];
-    if (paths.length === 0) continue;
-    options.onStep?.(`deleting ${paths.length} files on ${side} whose names change between file and folder`);
-    await rclone.deleteFiles(roots[side], paths);
-    // One rclone call per folder that became a file: rare, and rmdirs takes one path.
+  for (const side of SIDES) {
+    const paths = deletesFirst[side];
+    if (paths.length > 0) {
+      options.onStep?.(`removing ${paths.length} files on ${side} whose names change between file and folder`);
+      await remove(options, side, paths);
+    }
+    // One rclone call per folder in a file's way: rare, and rmdirs takes one path.
     for (const folder of steps.foldersToRemove[side]) await rclone.removeEmptyFolders(roots[side], folder);
   }
   // Both directions at once: they touch different destinations. A copy that fails (rclone goes on
-  // with the other files and then reports) does not hold back the deletions, which never depend
+  // with the other files and then reports) does not hold back the removals, which never depend
   // on a copy; only a failed conflict rename stops everything, since its copies would overwrite
   // the version the rename was to keep.
   const copying = Promise.all(
-    (['path1', 'path2'] as const).map(async (from) => {
-      const paths = steps.copies[from];
+    SIDES.map(async (from) => {
+      const paths = copies[from];
       if (paths.length === 0) return;
       const to = otherSide(from);
       options.onStep?.(`copying ${paths.length} files ${from} -> ${to}`);
@@ -169,10 +229,13 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       const normal: string[] = [];
       for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
       const onProgress = (p: TransferProgress) => options.onProgress?.(to === 'path1' ? 'toPath1' : 'toPath2', p);
-      if (forced.length > 0) {
-        await rclone.copyFiles(roots[from], roots[to], forced, { checksum: options.checksum, ignoreTimes: true, onProgress });
+      const common = { checksum: options.checksum, ...(options.trash ? { backupDir: options.trash[to] } : {}), onProgress };
+      try {
+        if (forced.length > 0) await rclone.copyFiles(roots[from], roots[to], forced, { ...common, ignoreTimes: true });
+        if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, common);
+      } finally {
+        if (options.trash && !options.signal?.aborted) await rescueOverwritten(options, options.trash[to], to, paths);
       }
-      if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, { checksum: options.checksum, onProgress });
     }),
   );
   const copyFailure = await copying.then(
@@ -180,13 +243,41 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     (error: unknown) => ({ error }),
   );
   options.signal?.throwIfAborted();
-  for (const side of ['path1', 'path2'] as const) {
-    const paths = steps.deletes[side];
+  for (const side of SIDES) {
+    if (steps.deletes[side].length === 0) continue;
+    const paths = keep(side, steps.deletes[side], await relist(options, side, steps.deletes[side]), 'removal');
     if (paths.length === 0) continue;
-    options.onStep?.(`deleting ${paths.length} files on ${side}`);
-    await rclone.deleteFiles(roots[side], paths);
+    options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
+    await remove(options, side, paths);
   }
   if (copyFailure) throw copyFailure.error;
+}
+
+/** Into this run's trash folder (folders the move empties go too), or for good when the trash is off. */
+async function remove(options: PropagateOptions, side: Side, paths: readonly string[]): Promise<void> {
+  if (options.trash) await options.rclone.moveFiles(options.roots[side], options.trash[side], paths);
+  else await options.rclone.deleteFiles(options.roots[side], paths);
+}
+
+/** The listed paths as `side` holds them now (absent: not there). */
+function relist(options: PropagateOptions, side: Side, paths: readonly string[]): Promise<Listing> {
+  return options.rclone.listPaths(options.roots[side], paths, options.hashType);
+}
+
+/**
+ * A copy's overwritten destination is in this run's trash. If that version is not the one listed
+ * before the run (someone wrote it while the run was copying), it was never synced anywhere: put
+ * it back beside the file under a conflict name, where the next run carries it across.
+ */
+async function rescueOverwritten(options: PropagateOptions, trash: string, side: Side, paths: readonly string[]): Promise<void> {
+  const trashed = await options.rclone.listPaths(trash, paths);
+  for (const [path, meta] of trashed) {
+    const listed = options.listedVersion(side, path);
+    if (listed && listed.size === meta.size && listed.mtime === meta.mtime) continue;
+    const to = options.rescueName(side, path);
+    await options.rclone.moveTo(joinRemote(trash, path), joinRemote(options.roots[side], to));
+    options.onRescued?.(side, path, to);
+  }
 }
 
 async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {

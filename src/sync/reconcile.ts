@@ -236,6 +236,5 @@ export function conflictName(path: string, side: Side, stamp: string, attempt = 
   return `${dir}${stem}.conflict-${side}-${stamp}${counter}${extension}`;
 }
 
-export function compactStamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
+/** Conflict names and trash folders share the run's stamp. */
+export { compactStamp } from './trash.ts';

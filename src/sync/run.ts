@@ -1,26 +1,35 @@
 /**
- * One sync cycle: lock, load the last snapshots, list both sides, detect, reconcile, check the
- * safety gates, propagate, then commit the new snapshots. Never throws: every ending becomes a
- * RunReport with an outcome and exit code, and (once the lock is held) a line in the run history.
+ * One sync cycle. `runSync` takes the lock and turns every ending into a RunReport (and a line in
+ * the run history); `Engine.run` is the pipeline itself:
+ *
+ *   observe    list both sides while reading the last snapshot
+ *   detect     what changed on each side (and which contents must be compared)
+ *   plan       a pure reconciliation of the two change sets
+ *   gate       the safety checks, all before anything changes
+ *   propagate  carry the plan out with rclone, removing and overwriting only what was listed
+ *   commit     the new snapshot, from what each side really holds afterwards, atomically
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
-import { Rclone, RcloneError, type TransferProgress } from '../rclone/rclone.ts';
-import { appendHistory, type RunRecord } from '../state/history.ts';
-import { HEARTBEAT_MS, journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, type JournalEntry } from '../state/journal.ts';
+import { joinRemote, Rclone, RcloneError, type BackendFeatures, type TransferProgress } from '../rclone/rclone.ts';
+import { appendHistory, readHistory, type RunRecord } from '../state/history.ts';
+import { journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, writeSpan, type JournalEntry, type JournalWindow } from '../state/journal.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths, type PairPaths } from '../state/pair.ts';
 import { sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
-import { compactStamp, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
+import { compactStamp, conflictName, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
-import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from './snapshot.ts';
+import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot, type SnapshotHeader } from './snapshot.ts';
 import { propagate, stepsOf } from './propagate.ts';
-import { snapshotAfter, touchedPaths, versionsWritten } from './commit.ts';
-import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
+import { rootsStillListed, pickSentinels, snapshotAfter, touchedPaths, versionsWritten } from './commit.ts';
+import { expiredStamps, isStamp, trashExcludes, trashRoot } from './trash.ts';
+import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type FileMeta, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
 
 export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
 
@@ -42,19 +51,36 @@ export interface RunReport extends RunRecord {
   readonly pairDir: string;
 }
 
+/** What a run did, however it ended: the counts of what was done (absent before planning). */
+interface RunResult {
+  readonly counts: PlanCounts | undefined;
+  readonly resync: boolean;
+}
+
+/** Engine.run's failures carry what the run had done by then. */
+class EngineStopped extends Error {
+  readonly result: RunResult;
+  constructor(cause: unknown, result: RunResult) {
+    super('run stopped', { cause });
+    this.result = result;
+  }
+}
+
 /** Hashes we would rather compare, cheapest and most common first. */
 const HASH_PREFERENCE = ['md5', 'sha1', 'crc32', 'sha256', 'dropbox', 'quickxor', 'whirlpool', 'hidrive', 'mailru'];
 const NEWLINE = /[\n\r]/;
+/** Untouched files per side whose presence after propagation proves the root is still the one listed. */
+const SENTINELS = 8;
+const TRASH_CHECK_INTERVAL_MS = 3_600_000;
 
 export async function runSync(config: EngineConfig, options: RunOptions): Promise<RunReport> {
-  const startedAt = new Date();
+  let startedAt = new Date();
   const runId = randomUUID();
   const id = pairId(config.path1, config.path2);
   const paths = pairPaths(config.stateDir, id);
   const logger = options.logger.child({ run: runId.slice(0, 8), pair: id });
-  let counts: PlanCounts | undefined;
+  let result: RunResult = { counts: undefined, resync: config.resync };
   let lock: HeldLock | undefined;
-  let resync = config.resync;
 
   const finish = async (outcome: Outcome, exitCode: number, extra: { message?: string; gate?: SafetyGate } = {}): Promise<RunReport> => {
     const endedAt = new Date();
@@ -67,15 +93,17 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
       outcome,
       exitCode,
       dryRun: config.dryRun,
-      resync,
-      ...(counts ? { counts } : {}),
+      resync: result.resync,
+      ...(result.counts ? { counts: result.counts } : {}),
       ...extra,
     };
     if (lock) {
       await appendHistory(paths.history, record).catch((error) => logger.error({ err: error }, 'could not write the run history'));
       await lock.release();
     }
-    return { ...record, pairDir: paths.dir };
+    const report = { ...record, pairDir: paths.dir };
+    logSummary(logger, report);
+    return report;
   };
 
   // A lost lock (its directory removed or its mtime not refreshed in time) means another run may
@@ -92,31 +120,35 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     });
     // Whatever a killed run left in the scratch space is ours to clear now that we hold the lock.
     await rm(paths.tmp, { recursive: true, force: true });
-    const engine = new Engine(config, paths, logger, signal, options.onProgress, startedAt);
-    // What the run planned and whether it turned into a resync are recorded however it ends.
+    // The stamp names this run's trash folder and conflict copies: two runs never share one.
+    startedAt = await distinctStamp(paths.history, startedAt, signal);
+    const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt });
     try {
-      await engine.run();
+      result = await engine.run();
+    } catch (error) {
+      if (!(error instanceof EngineStopped)) throw error;
+      result = error.result;
+      throw error.cause;
     } finally {
-      counts = engine.counts;
-      resync = engine.resync;
       await engine.dispose();
     }
-    const report = await finish('success', ExitCode.ok);
-    logSummary(logger, report);
-    return report;
+    return await finish('success', ExitCode.ok);
   } catch (error) {
     const failure = classify(error, signal);
     const level = failure.outcome === 'safety-stop' || failure.outcome === 'locked' ? 'warn' : 'error';
     // Messages may quote a path, and an on-the-fly remote's path may carry a password.
     const message = redact(failure.message);
     logger[level]({ outcome: failure.outcome, gate: failure instanceof SafetyStop ? failure.gate : undefined }, message);
-    const report = await finish(failure.outcome, failure.exitCode, {
-      message,
-      ...(failure instanceof SafetyStop ? { gate: failure.gate } : {}),
-    });
-    logSummary(logger, report);
-    return report;
+    return await finish(failure.outcome, failure.exitCode, { message, ...(failure instanceof SafetyStop ? { gate: failure.gate } : {}) });
   }
+}
+
+/** A start whose compact stamp differs from the last run's, waiting for the next second if need be. */
+async function distinctStamp(historyFile: string, startedAt: Date, signal: AbortSignal): Promise<Date> {
+  const last = (await readHistory(historyFile).catch(() => [])).at(-1);
+  if (!last || compactStamp(new Date(last.startedAt)) !== compactStamp(startedAt)) return startedAt;
+  await sleep(1_000 - (startedAt.getTime() % 1_000) + 5, undefined, { signal });
+  return new Date();
 }
 
 function classify(error: unknown, signal: AbortSignal): SyncError {
@@ -153,36 +185,62 @@ function logSummary(logger: Logger, report: RunRecord): void {
   );
 }
 
-interface SideListing {
-  readonly listing: Listing;
-  readonly missing: boolean;
+interface EngineOptions {
+  readonly config: EngineConfig;
+  readonly paths: PairPaths;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly onProgress: ((p: RunProgress) => void) | undefined;
+  readonly startedAt: Date;
+}
+
+/** Both sides as listed, with the snapshot they are compared against. */
+interface Observed {
+  readonly filters: { readonly file: string | undefined; readonly hash: string };
+  readonly previous: Snapshot | undefined;
+  /** The snapshot to diff against: empty on a resync. */
+  readonly base: Record<Side, Listing>;
+  readonly current: Record<Side, Listing>;
+  readonly missing: Record<Side, boolean>;
+  /** Folders each side holds (empty ones included): a copy must not find one in its way. */
+  readonly folders: Record<Side, Set<string>>;
+  readonly features: Record<Side, BackendFeatures>;
+  /** The hash type the listings carry ('' when none). */
+  readonly hashType: string;
+  readonly compare: CrossSideCompare;
+  /** What a local root was when listed (device and inode): a mount that goes away changes it. */
+  readonly identity: Record<Side, string | undefined>;
+}
+
+interface Detected {
+  readonly changes: Record<Side, ChangeSet>;
+  /** Paths whose two versions rclone compared and found identical. */
+  readonly verifiedSame: ReadonlySet<string>;
+  /** Journal windows of killed runs whose half-written files this run redoes. */
+  readonly carried: readonly JournalWindow[];
+  /** Those half-written files as listed (detection treats them as absent or unchanged). */
+  readonly halfWritten: Record<Side, Map<string, FileMeta>>;
 }
 
 class Engine {
-  counts: PlanCounts | undefined;
-  resync: boolean;
-  private hashType = '';
+  private resync: boolean;
+  private done: PlanCounts | undefined;
   private readonly abandon = new AbortController();
   private readonly rclone: Rclone;
   private readonly roots: Record<Side, string>;
+  private readonly trash: Record<Side, string>;
   private readonly listed = { path1: 0, path2: 0 };
   private readonly transfers: Partial<Record<'toPath1' | 'toPath2', TransferProgress>> = {};
-  private readonly config: EngineConfig;
-  private readonly paths: PairPaths;
-  private readonly logger: Logger;
-  private readonly signal: AbortSignal;
-  private readonly progress: ((p: RunProgress) => void) | undefined;
-  private readonly startedAt: Date;
+  private readonly stamp: string;
+  private readonly options: EngineOptions;
 
-  constructor(config: EngineConfig, paths: PairPaths, logger: Logger, signal: AbortSignal, progress: ((p: RunProgress) => void) | undefined, startedAt: Date) {
-    this.config = config;
-    this.paths = paths;
-    this.logger = logger;
-    this.signal = signal;
-    this.progress = progress;
-    this.startedAt = startedAt;
+  constructor(options: EngineOptions) {
+    this.options = options;
+    const { config, paths, logger, signal } = options;
     this.resync = config.resync;
+    this.stamp = compactStamp(options.startedAt);
     this.roots = { path1: config.path1, path2: config.path2 };
+    this.trash = { path1: trashRoot(config.path1, config.trashPaths.path1), path2: trashRoot(config.path2, config.trashPaths.path2) };
     this.rclone = new Rclone({
       binary: config.rcloneBinary,
       logger,
@@ -192,37 +250,65 @@ class Engine {
     });
   }
 
+  async run(): Promise<RunResult> {
+    try {
+      const observed = await this.observe();
+      const detected = await this.detect(observed);
+      const plan = this.plan(observed, detected);
+      this.gate(observed, plan);
+      if (this.options.config.dryRun) {
+        this.options.logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
+        return this.result();
+      }
+      const outcome = await this.propagate(observed, detected, plan);
+      await this.commit(observed, detected, plan, outcome);
+      return this.result();
+    } catch (error) {
+      throw new EngineStopped(error, this.result());
+    }
+  }
+
   /** Stops any rclone still running (work abandoned after a failure elsewhere) and clears scratch files. */
   async dispose(): Promise<void> {
     this.abandon.abort();
     await this.rclone.dispose();
   }
 
-  private report(phase: RunPhase): void {
-    this.progress?.({ phase, listed: { ...this.listed }, ...(this.counts ? { counts: this.counts } : {}), transfers: { ...this.transfers } });
+  private result(): RunResult {
+    return { counts: this.done, resync: this.resync };
   }
 
-  async run(): Promise<void> {
-    const { config, logger } = this;
+  private report(phase: RunPhase, counts?: PlanCounts): void {
+    this.options.onProgress?.({ phase, listed: { ...this.listed }, ...(counts ? { counts } : {}), transfers: { ...this.transfers } });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // observe
+  // -------------------------------------------------------------------------------------------
+
+  private async observe(): Promise<Observed> {
+    const { config, logger } = this.options;
+    logger.info('listing both sides');
     const filters = await this.readFilters();
     this.report('listing');
+    const identity = { path1: await rootIdentity(config.path1), path2: await rootIdentity(config.path2) };
     // rclone lists both sides while we read the snapshot: the two overlap instead of adding up.
     // Only checksum mode needs the backends' hash types before listing.
     const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
     featuresOfBoth.catch(() => {});
-    const [features1, features2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
-    const hashType = features1 && features2 ? HASH_PREFERENCE.find((h) => features1.hashes.includes(h) && features2.hashes.includes(h)) ?? '' : '';
-    this.hashType = hashType;
+    const [early1, early2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
+    const hashType = early1 && early2 ? chooseHash(early1, early2) : '';
     if (config.compare === 'checksum' && !hashType) {
       logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
     }
-    const listings = Promise.all([this.listSide('path1', filters.file, hashType), this.listSide('path2', filters.file, hashType)]);
+    const folders = { path1: new Set<string>(), path2: new Set<string>() };
+    const listings = Promise.all([this.listSide('path1', filters.file, hashType, folders.path1), this.listSide('path2', filters.file, hashType, folders.path2)]);
     // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
     listings.catch(() => {});
 
     // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
     // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
-    const previous = await readSnapshot(this.paths.snapshot).catch((error: unknown) => {
+    const previous = await readSnapshot(this.options.paths.snapshot).catch((error: unknown) => {
       if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;
       logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
       return undefined;
@@ -231,87 +317,30 @@ class Engine {
       logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
       this.resync = true;
     }
+    // Refused before the listings end: a changed filter makes every listing meaningless.
     if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
 
     const [side1, side2] = await listings;
-    const bothFeatures = await featuresOfBoth;
-    const [precision1, precision2] = bothFeatures.map((f) => f.precisionNs);
-    // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
-    const hashesInCommon = bothFeatures[0].hashes.some((h) => bothFeatures[1].hashes.includes(h));
-    const compare: CrossSideCompare = {
-      mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(precision1!, precision2!) / 1e6)),
-      commonHash: hashType !== '',
-    };
-    const current: Record<Side, Listing> = { path1: side1.listing, path2: side2.listing };
-    const base: Record<Side, Listing> = this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 };
-    if (!this.resync) {
-      for (const [side, listed] of [['path1', side1], ['path2', side2]] as const) {
-        if (listed.missing || listed.listing.size === 0) checkSideNotVanished(side, this.roots[side], listed.missing ? 'missing' : 'empty', base[side].size);
-      }
-    }
-
-    // Hashes of a different type than the snapshot's cannot be compared with it.
-    const useHash = hashType !== '' && previous?.header.hashType === hashType;
-    // Within a side, a modtime changes only beyond that backend's own precision.
-    const changes: Record<Side, ChangeSet> = {
-      path1: detectChanges(base.path1, current.path1, useHash, precision1! / 1e6),
-      path2: detectChanges(base.path2, current.path2, useHash, precision2! / 1e6),
-    };
-    // Also on a resync: when the run that died was the first one of the pair, the next run is a
-    // resync too, and without this its half-written files would become conflict copies.
-    await this.recoverInterruptedRun(changes, current);
-    if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
-
-    this.report('checking');
-    const stamp = compactStamp(this.startedAt);
-    const reconcileBase = { changes, current, compare, conflictResolve: config.conflictResolve, stamp, resync: this.resync };
-    const unknown = pathsNeedingContentCheck(reconcileBase);
-    let verifiedSame = new Set<string>();
-    if (unknown.length > 0) {
-      logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files changed on both sides');
-      verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
-    }
-    const plan = reconcile({ ...reconcileBase, verifiedSame });
-    this.counts = countPlan(plan);
-    if (!this.resync) checkMaxDelete(this.counts, { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
-
-    for (const action of plan.actions) logAction(logger, action, config.dryRun);
-    if (config.dryRun) {
-      logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
-      return;
-    }
-
-    const header = {
-      format: 'rclonesync-snapshot' as const,
-      version: 1 as const,
-      path1: redact(config.path1),
-      path2: redact(config.path2),
-      compare: config.compare,
+    const [features1, features2] = await featuresOfBoth;
+    return {
+      filters,
+      previous,
+      base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 },
+      current: { path1: side1.listing, path2: side2.listing },
+      missing: { path1: side1.missing, path2: side2.missing },
+      folders,
+      features: { path1: features1, path2: features2 },
       hashType,
-      filtersHash: filters.hash,
-      committedAt: '',
+      compare: {
+        mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(features1.precisionNs, features2.precisionNs) / 1e6)),
+        commonHash: hashType !== '',
+      },
+      identity,
     };
-    if (plan.actions.length === 0) {
-      // Nothing moved: commit only if the listings differ from the snapshot in ways that need no
-      // action (both sides changed identically), or this was a resync, so the next run starts clean.
-      if (this.resync || changes.path1.size > 0 || changes.path2.size > 0 || previous?.header.hashType !== hashType) {
-        await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, path1: current.path1, path2: current.path2 });
-      }
-      await removeJournal(this.paths.journal);
-      return;
-    }
-
-    this.report('propagating');
-    const { snapshot, failure } = await this.propagateAndRelist(plan, current, base, compare);
-    this.report('committing');
-    await this.commit({ header: { ...header, committedAt: new Date().toISOString() }, ...snapshot });
-    // After a partial failure the journal stays: it names the copies that may be half-written.
-    if (failure) throw failure;
-    await removeJournal(this.paths.journal);
   }
 
   private async readFilters(): Promise<{ file: string | undefined; hash: string }> {
-    const file = this.config.filtersFile;
+    const file = this.options.config.filtersFile;
     if (!file) return { file: undefined, hash: '' };
     let text: string;
     try {
@@ -322,15 +351,17 @@ class Engine {
     return { file, hash: createHash('sha256').update(text).digest('hex') };
   }
 
-  private async listSide(side: Side, filtersFile: string | undefined, hashType: string): Promise<SideListing> {
+  private async listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>): Promise<{ listing: Listing; missing: boolean }> {
     const listing: Listing = new Map();
     const root = this.roots[side];
+    const excludes = trashExcludes(root, this.options.config.trashPaths[side]);
     try {
-      for await (const batch of this.rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}) })) {
+      const entries = this.rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}), excludes, onFolder: (path) => folders.add(path) });
+      for await (const batch of entries) {
         for (const entry of batch) {
           if (NEWLINE.test(entry.path)) {
             // rclone's file lists are line-based: such a name cannot be passed to it safely.
-            this.logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
+            this.options.logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
             continue;
           }
           listing.set(entry.path, entry.meta);
@@ -347,54 +378,176 @@ class Engine {
     return { listing, missing: false };
   }
 
-  private async recoverInterruptedRun(changes: Record<Side, ChangeSet>, current: Record<Side, Listing>): Promise<void> {
-    const interrupted = await readJournal(this.paths.journal);
-    if (!interrupted) return;
-    const window = { from: interrupted.startedAt - 2_000, to: interrupted.lastAliveAt + HEARTBEAT_MS + 3_000 };
-    for (const side of SIDES) {
-      const redone = discountInterruptedCopies(changes[side], current[side], current[otherSide(side)], interrupted.copies, (path) => journalKey(side, path), window);
-      if (redone.length > 0) {
-        this.logger.warn({ side, files: redone.length }, 'an earlier run was interrupted while copying these files; copying them again');
-      }
-    }
+  // -------------------------------------------------------------------------------------------
+  // detect
+  // -------------------------------------------------------------------------------------------
+
+  private async detect(observed: Observed): Promise<Detected> {
+    const { config, logger } = this.options;
+    logger.info('checking for changes');
+    const { base, current, features, hashType, previous } = observed;
+    // Hashes of a different type than the snapshot's cannot be compared with it.
+    const useHash = hashType !== '' && previous?.header.hashType === hashType;
+    // Within a side, a modtime changes only beyond that backend's own precision.
+    const changes: Record<Side, ChangeSet> = {
+      path1: detectChanges(base.path1, current.path1, useHash, features.path1.precisionNs / 1e6),
+      path2: detectChanges(base.path2, current.path2, useHash, features.path2.precisionNs / 1e6),
+    };
+    // Also on a resync: when the run that died was the first one of the pair, the next run is a
+    // resync too, and without this its half-written files would become conflict copies.
+    const { carried, halfWritten } = await this.recoverInterruptedRuns(changes, current);
+
+    this.report('checking');
+    const unknown = pathsNeedingContentCheck(this.reconcileInput(observed, changes));
+    if (unknown.length === 0) return { changes, verifiedSame: new Set(), carried, halfWritten };
+    // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
+    const hashesInCommon = features.path1.hashes.some((h) => features.path2.hashes.includes(h));
+    logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files whose metadata cannot tell');
+    const verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
+    return { changes, verifiedSame, carried, halfWritten };
   }
 
   /**
-   * Carries the plan out, then works out the new snapshot from what each side really holds. When
-   * some of the work failed (a file rclone could not copy, a remote that went away), what was
-   * verifiably done is still recorded, and every path of an action that did not complete keeps its
-   * previous snapshot entries, so the next run plans exactly that action again. A pair with one
-   * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
+   * Half-written files of killed runs are recognised by the journal and copied again. Returns the
+   * windows of those files: they stay in the journal until this run has replaced them.
    */
-  private async propagateAndRelist(
-    plan: Plan,
+  private async recoverInterruptedRuns(
+    changes: Record<Side, ChangeSet>,
     current: Record<Side, Listing>,
-    base: Record<Side, Listing>,
-    compare: CrossSideCompare,
-  ): Promise<{ snapshot: Record<Side, Listing>; failure?: RunFailed }> {
-    const steps = stepsOf(plan);
-    const journal: JournalEntry[] = [];
-    // Every version the plan writes (a rename's target too: harmless, the journal only excuses a
-    // destination whose source side still holds exactly that version).
-    for (const action of plan.actions) {
-      const versions = versionsWritten(action, current);
-      for (const to of SIDES) for (const [path, source] of versions[to]) if (source) journal.push({ to, path, source });
+  ): Promise<{ carried: JournalWindow[]; halfWritten: Record<Side, Map<string, FileMeta>> }> {
+    const halfWritten = { path1: new Map<string, FileMeta>(), path2: new Map<string, FileMeta>() };
+    const windows = await readJournal(this.options.paths.journal);
+    if (!windows) return { carried: [], halfWritten };
+    const carried: JournalWindow[] = [];
+    for (const window of windows) {
+      const redone: JournalEntry[] = [];
+      for (const side of SIDES) {
+        // What each journaled destination listed as, before detection learns to look past it.
+        const listed = new Map<string, FileMeta>();
+        for (const entry of window.copies.keys()) {
+          const [to, path] = entry.split('\0') as [Side, string];
+          const change = to === side ? changes[side].get(path) : undefined;
+          if (change && change.kind !== 'deleted') listed.set(path, change.now);
+        }
+        const paths = discountInterruptedCopies(changes[side], current[side], current[otherSide(side)], window.copies, (path) => journalKey(side, path), writeSpan(window));
+        for (const path of paths) {
+          redone.push({ to: side, path, source: window.copies.get(journalKey(side, path))! });
+          halfWritten[side].set(path, listed.get(path)!);
+        }
+        if (paths.length > 0) this.options.logger.warn({ side, files: paths.length }, 'an earlier run was interrupted while copying these files; copying them again');
+      }
+      if (redone.length > 0) carried.push({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt, copies: redone });
     }
-    await writeJournal(this.paths.journal, this.startedAt.getTime(), journal);
-    const stopHeartbeat = startHeartbeat(this.paths.journal);
-    let propagationError: unknown;
+    return { carried, halfWritten };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // plan and gate
+  // -------------------------------------------------------------------------------------------
+
+  private reconcileInput(observed: Observed, changes: Record<Side, ChangeSet>) {
+    const { config } = this.options;
+    return { changes, current: observed.current, compare: observed.compare, conflictResolve: config.conflictResolve, stamp: this.stamp, resync: this.resync };
+  }
+
+  private plan(observed: Observed, detected: Detected): Plan {
+    const plan = reconcile({ ...this.reconcileInput(observed, detected.changes), verifiedSame: detected.verifiedSame });
+    this.report('checking', countPlan(plan));
+    return plan;
+  }
+
+  /**
+   * Every safety check, before anything changes; then the plan is logged. A dry run logs its plan
+   * first, whatever the checks say, and then names the check a real run would stop at.
+   */
+  private gate(observed: Observed, plan: Plan): void {
+    const { config, logger } = this.options;
+    const { base, current, missing } = observed;
+    const logPlan = () => {
+      for (const action of plan.actions) logAction(logger, action, config.dryRun);
+    };
+    if (config.dryRun) {
+      logPlan();
+      this.done = countPlan(plan);
+    }
     try {
-      await propagate(steps, {
+      if (!this.resync) {
+        for (const side of SIDES) {
+          if (missing[side] || current[side].size === 0) checkSideNotVanished(side, this.roots[side], missing[side] ? 'missing' : 'empty', base[side].size);
+        }
+      }
+      if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
+      if (!this.resync) checkMaxDelete(countPlan(plan), { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
+      if (!config.dryRun) logPlan();
+    } catch (error) {
+      if (config.dryRun && error instanceof SafetyStop) {
+        throw new SafetyStop(error.gate, `dry run: the actions above are what a run would do, but a real run would stop here: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // propagate
+  // -------------------------------------------------------------------------------------------
+
+  private async propagate(observed: Observed, detected: Detected, plan: Plan): Promise<{ failure: unknown }> {
+    if (plan.actions.length === 0) return { failure: undefined };
+    const { config, logger, paths, signal } = this.options;
+    logger.info({ actions: plan.actions.length }, 'applying changes');
+    this.report('propagating', countPlan(plan));
+    const { current, compare } = observed;
+    const runTrash = config.trashDays > 0 ? { path1: joinRemote(this.trash.path1, this.stamp), path2: joinRemote(this.trash.path2, this.stamp) } : undefined;
+    const taken = new Set<string>();
+    // The version each written path must end up holding (a conflict copy's included).
+    const versions: Record<Side, Map<string, FileMeta | undefined>> = { path1: new Map(), path2: new Map() };
+    for (const action of plan.actions) {
+      const written = versionsWritten(action, current);
+      for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
+    }
+    let stopHeartbeat = () => {};
+    let failure: unknown;
+    try {
+      await propagate(stepsOf(plan, observed.folders), {
         rclone: this.rclone,
         roots: this.roots,
-        checksum: this.config.compare === 'checksum',
-        signal: this.signal,
+        checksum: config.compare === 'checksum',
+        listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
+        hashType: observed.hashType,
+        trash: runTrash,
+        signal,
+        beforeCopying: async (copies) => {
+          // Every version the copies will write, this run's window, before the first byte moves.
+          const own: JournalEntry[] = [];
+          for (const from of SIDES) {
+            const to = otherSide(from);
+            for (const path of copies[from]) {
+              const source = versions[to].get(path);
+              if (source) own.push({ to, path, source });
+            }
+          }
+          await writeJournal(paths.journal, [...detected.carried, { startedAt: this.options.startedAt.getTime(), lastAliveAt: undefined, copies: own }]);
+          stopHeartbeat = startHeartbeat(paths.journal);
+        },
+        rescueName: (side, path) => {
+          for (let n = 1; ; n++) {
+            const name = conflictName(path, side, this.stamp, n);
+            if (!taken.has(name) && !current.path1.has(name) && !current.path2.has(name)) {
+              taken.add(name);
+              return name;
+            }
+          }
+        },
         mustForce: (from, path) => {
           const source = current[from].get(path);
           const destination = current[otherSide(from)].get(path);
           return source !== undefined && destination !== undefined && sameVersion(source, destination, compare) === 'same';
         },
-        onStep: (step) => this.logger.debug(step),
+        onStep: (step) => logger.debug(step),
+        onSkipped: (side, path, what) =>
+          logger.warn({ side, path, skipped: what }, `${path} changed on ${side} after it was listed: left alone (the next run sees the change)`),
+        onRescued: (side, path, to) =>
+          logger.warn({ side, path, keptAs: to }, `${path} was written on ${side} while this run copied over it: that version is kept as ${to}`),
         onProgress: (direction, progress) => {
           this.transfers[direction] = progress;
           this.report('propagating');
@@ -403,45 +556,152 @@ class Engine {
     } catch (error) {
       // A stop (signal, lost lock) ends the run here: the previous snapshot stands, the journal
       // lets the next run finish the job.
-      if (this.signal.aborted || (error instanceof RcloneError && error.cancelled)) throw error;
-      propagationError = error;
+      if (signal.aborted || (error instanceof RcloneError && error.cancelled)) throw error;
+      failure = error;
     } finally {
       stopHeartbeat();
     }
+    return { failure };
+  }
 
-    // List again every path the plan touched: a destination may store a coarser modtime or another
-    // hash than the source, and after a failure this is how we learn what was really done.
+  // -------------------------------------------------------------------------------------------
+  // commit
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Works out the new snapshot from what each side really holds, and saves it. When some of the
+   * work failed (a file rclone could not copy, a remote that went away), what was verifiably done
+   * is still recorded, and every path of an action that did not complete keeps its previous
+   * snapshot entries, so the next run plans exactly that action again. A pair with one
+   * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
+   */
+  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown }): Promise<void> {
+    const { logger, paths, signal } = this.options;
+    const { current, base, compare, previous } = observed;
+    const changed = detected.changes.path1.size > 0 || detected.changes.path2.size > 0;
+    if (plan.actions.length === 0) {
+      this.done = countPlan(plan);
+      // Nothing moved: commit only if the listings differ from the snapshot in ways that need no
+      // action (both sides changed identically), or this was a resync, so the next run starts clean.
+      if (this.resync || changed || previous?.header.hashType !== observed.hashType) await this.save(observed, current);
+      await removeJournal(paths.journal);
+      await this.purgeTrash(false);
+      return;
+    }
+    logger.info('committing');
+    this.report('committing');
+    // List again every path the plan touched (a destination may store a coarser modtime or another
+    // hash than the source, and after a failure this is how we learn what was really done), and a
+    // few untouched files, whose presence proves each root is still the folder that was listed.
     const touched = touchedPaths(plan.actions);
+    const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
-      for (const side of SIDES) {
-        if (touched[side].size === 0) continue;
-        const relisted = this.rclone.list(this.roots[side], { onlyPaths: touched[side], ...(this.hashType ? { hashType: this.hashType } : {}) });
-        for await (const batch of relisted) for (const { path, meta } of batch) if (touched[side].has(path)) now[side].set(path, meta);
-      }
+      for (const side of SIDES) now[side] = await this.rclone.listPaths(this.roots[side], [...touched[side], ...sentinels[side]], observed.hashType);
     } catch (error) {
       // Cannot tell what was done (the remote is gone, say): record nothing, the next run redoes it.
-      throw propagationError ?? error;
+      throw outcome.failure ?? error;
+    }
+    for (const side of SIDES) {
+      const identity = await rootIdentity(this.roots[side]);
+      if (!rootsStillListed(current[side], sentinels[side], now[side]) || identity !== observed.identity[side]) {
+        // Whatever was written went to some other folder (a mount point whose mount went away):
+        // recording it would turn into deletions once the real folder is back.
+        throw new RunFailed(
+          `${side} (${this.roots[side]}) is no longer the folder that was listed (did a mount go away during the run?); nothing was committed: ` +
+            'the next run starts again from the last good state',
+          { cause: outcome.failure },
+        );
+      }
     }
 
-    const { snapshot: result, incomplete } = snapshotAfter({
-      actions: plan.actions,
-      current,
-      base,
-      relisted: now,
-      compare,
-      propagationSucceeded: propagationError === undefined,
-    });
-    if (incomplete.length === 0 && propagationError === undefined) return { snapshot: result };
-    const cause = propagationError instanceof Error ? propagationError.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
+    const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
+    this.done = countPlan({ actions: done });
+    signal.throwIfAborted();
+    await this.save(observed, snapshot);
+    // Killed runs' half-written files that this run did not manage to replace stay in the journal;
+    // this run's own copies do not: rclone removes what it wrote when a transfer fails, so a
+    // destination that changed under it was changed by a person.
+    const unfinished = new Set(incomplete);
+    const carried = detected.carried
+      .map((window) => ({ ...window, copies: window.copies.filter((entry) => unfinished.has(entry.path)) }))
+      .filter((window) => window.copies.length > 0);
+    if (carried.length > 0) await writeJournal(paths.journal, carried);
+    else await removeJournal(paths.journal);
+
+    if (incomplete.length === 0 && outcome.failure === undefined) {
+      await this.purgeTrash(true);
+      return;
+    }
+    const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
     const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
-    return { snapshot: result, failure: new RunFailed(`${cause} — ${summary}`, { cause: propagationError }) };
+    throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
   }
 
-  private async commit(snapshot: Snapshot): Promise<void> {
-    this.signal.throwIfAborted();
-    await writeSnapshot(this.paths.snapshot, snapshot);
+  private async save(observed: Observed, listings: Record<Side, Listing>): Promise<void> {
+    const { config, paths, signal } = this.options;
+    const header: SnapshotHeader = {
+      format: 'rclonesync-snapshot',
+      version: 1,
+      path1: redact(config.path1),
+      path2: redact(config.path2),
+      compare: config.compare,
+      hashType: observed.hashType,
+      filtersHash: observed.filters.hash,
+      committedAt: new Date().toISOString(),
+    };
+    signal.throwIfAborted();
+    await writeSnapshot(paths.snapshot, { header, path1: listings.path1, path2: listings.path2 });
   }
+
+  /**
+   * Retention: run folders whose stamp is older than SYNC_TRASH_DAYS go. A failure is a warning,
+   * never a failed run. Looked at after every run that changed something, otherwise hourly: a run
+   * that changes nothing should cost little more than listing.
+   */
+  private async purgeTrash(trashedSomething: boolean): Promise<void> {
+    const { config, logger, paths } = this.options;
+    const marker = join(paths.dir, 'trash-checked');
+    const lastChecked = await stat(marker).then((info) => info.mtimeMs, () => 0);
+    if (!trashedSomething && Date.now() - lastChecked < TRASH_CHECK_INTERVAL_MS) return;
+    await writeFile(marker, '').catch(() => {});
+    await Promise.all(
+      SIDES.map(async (side) => {
+        try {
+          const names = await this.rclone.folderNames(this.trash[side]);
+          // Turning the trash off empties it.
+          const expired = config.trashDays === 0 ? names.filter(isStamp) : expiredStamps(names, this.options.startedAt.getTime(), config.trashDays);
+          if (expired.length === 0) return;
+          await this.rclone.purgeFolders(this.trash[side], expired);
+          logger.info({ side, folders: expired.length }, 'purged expired trash folders');
+        } catch (error) {
+          logger.warn({ side, err: (error as Error).message }, 'could not purge the trash; will try again after the next run');
+        }
+      }),
+    );
+  }
+}
+
+function chooseHash(a: BackendFeatures, b: BackendFeatures): string {
+  return HASH_PREFERENCE.find((h) => a.hashes.includes(h) && b.hashes.includes(h)) ?? '';
+}
+
+/** A local root's device and inode (undefined for remotes, and for a root that does not exist). */
+async function rootIdentity(root: string): Promise<string | undefined> {
+  if (!isLocalPath(root)) return undefined;
+  try {
+    const info = await stat(root);
+    return `${info.dev}:${info.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** rclone reads `name:...` (or `:backend:...`) as a remote; anything else is a local path. */
+function isLocalPath(root: string): boolean {
+  const colon = root.indexOf(':');
+  const slash = root.indexOf('/');
+  return colon === -1 || (slash !== -1 && slash < colon);
 }
 
 function logAction(logger: Logger, action: Action, dryRun: boolean): void {

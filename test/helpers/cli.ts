@@ -244,10 +244,17 @@ export async function writeTreeFile(root: string, path: string, content: string 
   if (mtime !== undefined) await setMtime(root, path, mtime);
 }
 
-/** All regular files under root, depth first, as relative '/'-separated paths, sorted. */
-export async function listFiles(root: string): Promise<string[]> {
+/** The side's trash folder (see src/sync/trash.ts): part of the root on disk, never of the synced tree. */
+export const TRASH_FOLDER = '.rclonesync-trash';
+
+/**
+ * All regular files under root, depth first, as relative '/'-separated paths, sorted. The trash
+ * folder is left out unless asked for: it is never synced, so two sides in sync may differ there.
+ */
+export async function listFiles(root: string, options: { withTrash?: boolean } = {}): Promise<string[]> {
   const result: string[] = [];
   const walk = async (dir: string) => {
+    if (!options.withTrash && dir === join(root, TRASH_FOLDER)) return;
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });

@@ -690,6 +690,8 @@ export async function treeOf(dir: string): Promise<Map<string, FileInfo>> {
   const walk = async (current: string): Promise<void> => {
     for (const entry of await readdir(current, { withFileTypes: true })) {
       const path = join(current, entry.name);
+      // The side's trash is never synced: two sides in sync may differ there.
+      if (entry.isDirectory() && current === dir && entry.name === '.rclonesync-trash') continue;
       if (entry.isDirectory()) await walk(path);
       else if (entry.isFile()) {
         const content = await readFile(path);

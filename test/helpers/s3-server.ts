@@ -24,7 +24,7 @@ import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cleanEnv, readTree, setMtime, writeTree, type Env, type Tree } from './cli.ts';
+import { cleanEnv, readTree, setMtime, TRASH_FOLDER, writeTree, type Env, type Tree } from './cli.ts';
 import { stopChild } from './process.ts';
 
 export interface S3Object {
@@ -202,7 +202,8 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       const stdout = await rcloneOk(['lsjson', '-R', '--files-only', '--no-mimetype', '--hash', '--hash-type', 'md5', remote(prefix)]);
       const entries = JSON.parse(stdout) as { Path: string; Size: number; ModTime: string; Hashes?: { md5?: string } }[];
       const result: Record<string, S3Object> = {};
-      for (const e of entries) result[e.Path] = { size: e.Size, modTime: e.ModTime, md5: e.Hashes?.md5 ?? '' };
+      // The side's trash is never synced: two sides in sync may differ there.
+      for (const e of entries) if (!e.Path.startsWith(`${TRASH_FOLDER}/`)) result[e.Path] = { size: e.Size, modTime: e.ModTime, md5: e.Hashes?.md5 ?? '' };
       return result;
     },
     async writeTree(prefix, tree, mtime) {

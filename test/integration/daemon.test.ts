@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/state/history.ts';
-import { CLI, cleanEnv, type LogLine } from '../helpers/cli.ts';
+import { CLI, cleanEnv, listFiles, type LogLine } from '../helpers/cli.ts';
 import { freePort } from '../helpers/sftp-server.ts';
 
 /** The parent's environment without any setting that could leak into the children. */
@@ -381,8 +381,8 @@ describe('rclonesync daemon', () => {
     const first = await cli(['run'], env);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect((await readFile(join(b, 'big.bin'))).equals(content)).toBe(true);
-    expect((await readdir(b)).sort()).toEqual(['big.bin', 'seed.txt']);
-    expect((await readdir(a)).sort()).toEqual(['big.bin', 'seed.txt']);
+    expect(await listFiles(b)).toEqual(['big.bin', 'seed.txt']);
+    expect(await listFiles(a)).toEqual(['big.bin', 'seed.txt']);
     const second = await cli(['run'], env);
     expect(second.code).toBe(0);
     const after = await history(stateDir);
@@ -421,6 +421,6 @@ describe('rclonesync daemon', () => {
     const next = await cli(['run'], env);
     expect(next.code, next.stdout + next.stderr).toBe(0);
     expect((await readFile(join(a, 'big.bin'))).equals(content)).toBe(true);
-    expect((await readdir(a)).sort()).toEqual(['big.bin', 'seed.txt']);
+    expect(await listFiles(a)).toEqual(['big.bin', 'seed.txt']);
   });
 });

@@ -10,16 +10,15 @@
  * local↔local and on local↔SFTP (`rclone serve sftp`, which caches no listings, so it sees edits
  * made behind it); items 3 and 5 are about the journal and run on local folders.
  */
-import { mkdir, rename, stat, utimes } from 'node:fs/promises';
+import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actionsOf,
   conflictCopies,
   conflictsOf,
   digestTree,
   dump,
-  makeSandbox,
   minutesAgo,
   randomBytesSeeded,
   readTree,
@@ -34,62 +33,14 @@ import {
   type CliResult,
   type Env,
   type RunningCli,
-  type Sandbox,
 } from '../helpers/cli.ts';
 import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil, withoutTrash } from '../helpers/inject.ts';
-import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
+import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
 
-/** What a test needs to know of path2: where its files are on this machine, and how runs reach it. */
-interface Backend {
-  /** The folder holding path2's files (for SFTP: the folder the server serves). */
-  readonly dir2: string;
-  /** Added to every run's environment. */
-  readonly env: Env;
-  /** More to show when a run fails (the server's log). */
-  readonly detail: () => string;
-}
+const { sandbox: sb, ok } = useSandbox('rs-concurrent-', { runEnv: backendRunEnv, failureDetail: backendDetail });
+const current = currentBackend;
+const useBackend = (kind: BackendKind) => useTestBackend(kind, () => sb.path2, 'editsftp');
 
-let backend: Backend | undefined;
-const { sandbox: sb, ok } = useSandbox('rs-concurrent-', { runEnv: () => backend?.env ?? {}, failureDetail: () => backend?.detail() ?? '' });
-
-type BackendKind = 'local' | 'sftp';
-const BACKENDS: readonly { readonly kind: BackendKind; readonly name: string }[] = [
-  { kind: 'local', name: 'local↔local' },
-  { kind: 'sftp', name: 'local↔SFTP' },
-];
-
-/** Gives every test of the enclosing describe its path2 on `kind`. */
-function useBackend(kind: BackendKind): void {
-  if (kind === 'local') {
-    beforeEach(() => {
-      backend = { dir2: sb.path2, env: {}, detail: () => '' };
-    });
-    return;
-  }
-  let server: SftpServer | undefined;
-  let served: Sandbox | undefined;
-  let pairs = 0;
-  beforeAll(async () => {
-    served = await makeSandbox('rs-concurrent-served-');
-    server = await startSftpServer(served.root, { remoteName: 'editsftp' });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await served?.cleanup();
-  });
-  beforeEach(async () => {
-    const name = `pair-${++pairs}`;
-    const dir2 = join(served!.root, name);
-    await mkdir(dir2);
-    const log = server!;
-    backend = { dir2, env: { ...server!.clientEnv(), SYNC_PATH2: server!.remote(name) }, detail: () => `--- sftp server ---\n${log.log()}` };
-  });
-}
-
-const current = (): Backend => {
-  if (!backend) throw new Error('no backend: call useBackend in the describe');
-  return backend;
-};
 /** The environment of a run of this test's pair. */
 const runEnv = (extra: Env = {}): Env => sb.env({ ...current().env, ...extra });
 const runOnce = (extra: Env = {}): Promise<CliResult> => sb.run({ ...current().env, ...extra });

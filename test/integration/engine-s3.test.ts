@@ -163,20 +163,23 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
     expect(actionsOf((await ok()).logs)).toEqual([]);
   });
 
-  it('a touched file (same content, new modtime) is compared by content over S3, found identical and left alone', async () => {
+  it('a touched file (same content, new modtime) is compared by content over S3, found identical, and only its time is carried over', async () => {
     await writeTree(sb.path1, { 'same.txt': 'unchanged bytes', 'other.txt': 'o' });
     await ok();
     const objects = await server.list(prefix);
-    const store = await statTree(server.storeDir(prefix));
-    await writeTreeFile(sb.path1, 'same.txt', 'unchanged bytes', minutesAgo(1));
+    const touchedAt = minutesAgo(1, { wholeSeconds: true });
+    await writeTreeFile(sb.path1, 'same.txt', 'unchanged bytes', touchedAt);
 
     const result = await ok();
     // Same size, another modtime: only the contents can tell (rclone check, by download in size,modtime mode).
     expect(result.logs.find((l) => /comparing contents/.test(l.msg))).toMatchObject({ files: 1 });
-    expect(actionsOf(result.logs), dump(result)).toEqual([]);
-    expect(await server.list(prefix)).toEqual(objects);
-    expect(await statTree(server.storeDir(prefix))).toEqual(store);
-    // The snapshot took the new modtime: the next run neither checks nor copies.
+    // The sides must not keep different times forever (issue 6 item 10): the time is carried, the bytes are the same.
+    expect(copiesOf(result.logs).map((l) => l.path), dump(result)).toEqual(['same.txt']);
+    const after = await server.list(prefix);
+    expect(after['same.txt']!.md5).toBe(objects['same.txt']!.md5);
+    expect(Date.parse(after['same.txt']!.modTime)).toBe(touchedAt.getTime());
+    expect(after['other.txt']).toEqual(objects['other.txt']);
+    // The next run neither checks nor copies.
     const next = await ok();
     expect(next.logs.find((l) => /comparing contents/.test(l.msg))).toBeUndefined();
     expect(actionsOf(next.logs)).toEqual([]);
@@ -250,7 +253,10 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
     await server.writeTree(prefix, { '#dir/#file#.txt': 'r3 edited' }, minutesAgo(2));
     await server.deleteFiles(prefix, ['emoji 🎉/star*quote\'s "dq".txt']);
     await removeFile(sb.path1, 'q?mark&amp=eq;semi.txt');
-    const changed = await ok({ SYNC_MAX_DELETE: '100' });
+    // The trash is off here: s3rver decodes a server-side copy's source with decodeURI, which
+    // leaves %3F %26 %3D %3B encoded, so it cannot copy (hence trash) "q?mark&amp=eq;semi.txt".
+    // Real S3 can; the trash on S3 is tested with plainer names.
+    const changed = await ok({ SYNC_MAX_DELETE: '100', SYNC_TRASH_DAYS: '0' });
     expect(actionsOf(changed.logs).map((l) => `${l.action}:${l.path}`).sort()).toEqual(
       [`copy:${nfd}`, 'copy:#dir/#file#.txt', 'delete:emoji 🎉/star*quote\'s "dq".txt', 'delete:q?mark&amp=eq;semi.txt'].sort(),
     );

@@ -1,0 +1,114 @@
+/**
+ * Pure pieces of the safety net: trash names, exclusions and retention; journal windows that
+ * survive a second kill; the sentinels that tell a root that went away from one a person edited.
+ */
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts';
+import { pickSentinels, rootsStillListed } from '../../src/sync/commit.ts';
+import { unchangedSince } from '../../src/sync/propagate.ts';
+import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
+import type { FileMeta, Listing } from '../../src/sync/types.ts';
+
+const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
+
+describe('trash', () => {
+  it('stamps are the run start in compact UTC and read back to the second', () => {
+    const start = new Date('2026-12-01T08:30:00.789Z');
+    expect(compactStamp(start)).toBe('20261201T083000Z');
+    expect(stampTime('20261201T083000Z')).toBe(Date.parse('2026-12-01T08:30:00Z'));
+    expect(isStamp('20261201T083000Z')).toBe(true);
+    for (const name of ['photos', '20261201T083000', '2026-12-01T083000Z', '20261201T083000Z.bak', '']) expect(isStamp(name)).toBe(false);
+  });
+
+  it('lives in the root unless configured, and is always excluded from the listing', () => {
+    expect(trashRoot('/data', undefined)).toBe('/data/.rclonesync-trash');
+    expect(trashRoot('gdrive:', undefined)).toBe('gdrive:.rclonesync-trash');
+    expect(trashRoot('gdrive:Backup', 'gdrive:Trash')).toBe('gdrive:Trash');
+    expect(trashExcludes('/data', undefined)).toEqual(['/.rclonesync-trash/**']);
+    expect(trashExcludes('/data', '/elsewhere/trash')).toEqual(['/.rclonesync-trash/**']);
+    // A configured trash inside the root is kept out of the sync too, glob characters escaped.
+    expect(trashExcludes('/data', '/data/old [trash]')).toEqual(['/.rclonesync-trash/**', '/old \\[trash\\]/**']);
+    expect(trashExcludes('s3:bucket/sync', 's3:bucket/sync/.bin/')).toEqual(['/.rclonesync-trash/**', '/.bin/**']);
+  });
+
+  it('retention goes by the stamp, never by the files inside, and leaves other folders alone', () => {
+    const now = Date.parse('2026-12-31T00:00:00Z');
+    const names = ['20261130T235959Z', '20261201T000001Z', '20261215T120000Z', 'my-own-folder', '20261301T000000Z'];
+    expect(expiredStamps(names, now, 30)).toEqual(['20261130T235959Z']);
+    expect(expiredStamps(names, now, 0)).toEqual(['20261130T235959Z', '20261201T000001Z', '20261215T120000Z']);
+    expect(expiredStamps(names, now, 365)).toEqual([]);
+  });
+});
+
+describe('journal windows', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rs-journal-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps each killed run its own window: a second kill does not hide the first run`s half-written files', async () => {
+    const file = join(dir, 'journal.jsonl');
+    await writeJournal(file, [
+      { startedAt: 1_000_000, lastAliveAt: 1_060_000, copies: [{ to: 'path2', path: 'n24.bin', source: meta(10, 5) }] },
+      { startedAt: 2_000_000, lastAliveAt: undefined, copies: [{ to: 'path1', path: 'b.txt', source: meta(3, 7, 'h') }] },
+    ]);
+    // The live window ends at the heartbeat: the file's mtime.
+    await utimes(file, new Date(2_010_000), new Date(2_010_000));
+    const windows = await readJournal(file);
+    expect(windows).toHaveLength(2);
+    expect(windows![0]).toMatchObject({ startedAt: 1_000_000, lastAliveAt: 1_060_000 });
+    expect([...windows![0]!.copies]).toEqual([['path2\0n24.bin', meta(10, 5)]]);
+    expect(windows![1]).toMatchObject({ startedAt: 2_000_000, lastAliveAt: 2_010_000 });
+    expect(writeSpan(windows![0]!)).toEqual({ from: 998_000, to: 1_065_000 });
+  });
+
+  it('reads the one-window journal of earlier versions, and treats a torn one as none', async () => {
+    const file = join(dir, 'journal.jsonl');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, '{"startedAt":5000}\n["path2","a",1,2,""]\n');
+    expect((await readJournal(file))![0]!.copies.get('path2\0a')).toEqual(meta(1, 2));
+    await writeFile(file, '{"startedAt":5000}\n["path2","a",1,2');
+    expect(await readJournal(file)).toBeUndefined();
+    expect(await readJournal(join(dir, 'none'))).toBeUndefined();
+  });
+});
+
+describe('a root that is still the one listed', () => {
+  const listing: Listing = new Map(Array.from({ length: 100 }, (_, i) => [`f${String(i).padStart(3, '0')}`, meta(i, 1000 + i)]));
+
+  it('sentinels are untouched files spread over the listing', () => {
+    const touched = new Set(['f000', 'f012']);
+    const sentinels = pickSentinels(listing, touched, 8);
+    expect(sentinels.length).toBeGreaterThan(0);
+    expect(sentinels.length).toBeLessThanOrEqual(8);
+    expect(sentinels.some((p) => touched.has(p))).toBe(false);
+    expect(pickSentinels(new Map(), new Set(), 8)).toEqual([]);
+  });
+
+  it('a person deleting or editing some untouched files is not a vanished root; all of them gone is', () => {
+    const sentinels = ['f010', 'f020', 'f030'];
+    const relisted: Listing = new Map([['f020', meta(20, 1020)]]);
+    expect(rootsStillListed(listing, sentinels, relisted)).toBe(true);
+    expect(rootsStillListed(listing, sentinels, new Map())).toBe(false);
+    // Same names, other versions: another folder mounted in its place.
+    expect(rootsStillListed(listing, sentinels, new Map(sentinels.map((p) => [p, meta(1, 1)])))).toBe(false);
+    expect(rootsStillListed(listing, [], new Map())).toBe(true);
+  });
+
+  it('a removal or overwrite goes ahead only while the path holds exactly the listed version', () => {
+    expect(unchangedSince(meta(1, 2, 'a'), meta(1, 2, 'a'))).toBe(true);
+    expect(unchangedSince(meta(1, 2, 'a'), meta(1, 2, ''))).toBe(true);
+    expect(unchangedSince(undefined, undefined)).toBe(true);
+    expect(unchangedSince(meta(1, 2), meta(1, 3))).toBe(false);
+    expect(unchangedSince(meta(1, 2), meta(2, 2))).toBe(false);
+    expect(unchangedSince(meta(1, 2, 'a'), meta(1, 2, 'b'))).toBe(false);
+    expect(unchangedSince(undefined, meta(1, 2))).toBe(false);
+    expect(unchangedSince(meta(1, 2), undefined)).toBe(false);
+  });
+});
