@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta } from '../sync/types.ts';
+import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
 export interface RcloneOptions {
   readonly binary: string;
@@ -116,27 +117,31 @@ export class Rclone {
    * Streams `rclone lsjson -R`: lsjson prints one object per line, so we never hold the whole JSON
    * array (hundreds of MB at a million files) in memory. Entries come in batches, one per chunk
    * of rclone's output, because a hop through an async generator per file would cost more than
-   * parsing the file's line.
+   * parsing the file's line. Names lsjson could not print (not valid UTF-8) come last, in a batch
+   * of their own, with their exact bytes (see raw-names.ts).
    */
   async *list(root: string, options: { filtersFile?: string; hashType?: string; onlyPaths?: Iterable<string> } = {}): AsyncGenerator<ListedFile[]> {
-    const args = ['lsjson', '-R', '--files-only', '--no-mimetype'];
-    if (options.hashType) args.push('--hash-type', options.hashType);
+    const selection: string[] = [];
     // rclone refuses --files-from-raw together with other filters; a list of our own paths needs none.
-    if (options.onlyPaths) args.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
+    if (options.onlyPaths) selection.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
     else {
-      args.push('--exclude', PARTIAL_UPLOAD_PATTERN);
-      if (options.filtersFile) args.push('--filter-from', options.filtersFile);
+      selection.push('--exclude', PARTIAL_UPLOAD_PATTERN);
+      if (options.filtersFile) selection.push('--filter-from', options.filtersFile);
     }
-    args.push(root);
+    const args = ['lsjson', '-R', '--files-only', '--no-mimetype', ...(options.hashType ? ['--hash-type', options.hashType] : []), ...selection, root];
     const subprocess = this.spawn(args, false);
     const stderr = this.collectStderr(subprocess);
+    const mangled: ListedFile[] = [];
     let completed = false;
     try {
       for await (const lines of lineBatchesOf(subprocess.stdout)) {
         const batch: ListedFile[] = [];
         for (const line of lines) {
           const entry = parseListLine(line, options.hashType);
-          if (entry) batch.push(entry);
+          if (!entry) continue;
+          // A line break already makes a name unusable in rclone's file lists (the engine skips it).
+          if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
+          else batch.push(entry);
         }
         if (batch.length > 0) yield batch;
       }
@@ -149,6 +154,43 @@ export class Rclone {
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
       if (!completed) subprocess.kill();
     }
+    if (mangled.length > 0) {
+      const onlyRaw = options.onlyPaths && [...options.onlyPaths].filter((path) => lossyName(path).includes(REPLACEMENT));
+      yield await this.exactNames(root, mangled, onlyRaw ? { onlyPaths: onlyRaw } : { selection });
+    }
+  }
+
+  /**
+   * The exact names behind the entries lsjson printed with U+FFFD, from `rclone lsl` (which prints
+   * names as bytes, sizes and nanosecond times) limited to those names. Metadata stays lsjson's
+   * (it has the hashes) unless two names print alike; a name gone in between is gone.
+   */
+  private async exactNames(root: string, mangled: readonly ListedFile[], from: { onlyPaths: string[] } | { selection: string[] }): Promise<ListedFile[]> {
+    const byLossy = new Map<string, ListedFile[]>();
+    for (const entry of mangled) byLossy.set(entry.path, [...(byLossy.get(entry.path) ?? []), entry]);
+    let selection: string[];
+    if ('onlyPaths' in from) selection = ['--files-from-raw', await this.writeList('only', from.onlyPaths)];
+    else {
+      // After the listing's own rules, so what they exclude stays excluded.
+      const rules = await this.writeList('exact', [...[...byLossy.keys()].map(includeRuleFor), '- **']);
+      selection = [...from.selection, '--filter-from', rules];
+    }
+    // lsl prints times in the local zone.
+    const stdout = await this.runForBytes(['lsl', ...selection, root], { TZ: 'UTC' });
+    const found: ListedFile[] = [];
+    const vanished = new Set(byLossy.keys());
+    for (const { path, size, mtime } of parseLongListing(stdout)) {
+      const lossy = lossyName(path);
+      const listed = byLossy.get(lossy);
+      if (!listed) continue;
+      vanished.delete(lossy);
+      const meta = listed.length === 1 ? listed[0]!.meta : { size, mtime, hash: listed.find((e) => e.meta.size === size && e.meta.mtime === mtime)?.meta.hash ?? '' };
+      found.push({ path, meta });
+    }
+    if (vanished.size > 0) {
+      this.options.logger.warn({ root: redact(root), files: [...vanished] }, 'files whose names are not valid UTF-8 vanished while they were being listed');
+    }
+    return found;
   }
 
   /** Copies the listed relative paths from one root to another in one rclone process. */
@@ -197,8 +239,8 @@ export class Rclone {
       // Exit 1 with differences found is the normal "some differ" answer; the match file is still written.
       if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
     }
-    const text = await readFile(matchFile, 'utf8').catch(() => '');
-    return new Set(text.split('\n').filter((line) => line !== ''));
+    const bytes = await readFile(matchFile).catch(() => Buffer.alloc(0));
+    return new Set(linesOf(bytes).map(decodeName));
   }
 
   private async transfer(args: string[], onProgress?: (p: TransferProgress) => void): Promise<void> {
@@ -217,17 +259,19 @@ export class Rclone {
     // --files-from-raw takes each line literally: no comment handling, no trimming of spaces.
     let text = '';
     for (const path of paths) text += `${path}\n`;
-    await writeFile(file, text);
+    await writeFile(file, hasRawBytes(text) ? encodeName(text) : text);
     return file;
   }
 
-  private spawn(args: string[], bufferStdout: boolean) {
-    this.options.logger.debug({ rclone: args.map(redact) }, 'rclone');
+  private spawn(args: string[], bufferStdout: boolean, env: Record<string, string> = {}) {
+    this.options.logger.debug({ rclone: args.map((arg) => redact(printableName(arg))) }, 'rclone');
+    // A name that is not valid UTF-8 (renamed or removed by its path) cannot travel in argv as is.
+    const command = args.some(hasRawBytes) ? viaShell([this.options.binary, ...args]) : [this.options.binary, ...args];
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
-    const [command, commandArgs] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', this.options.binary, ...args]] : [this.options.binary, args];
-    return execa(command, commandArgs, {
-      env: this.options.env,
+    const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
+    return execa(file!, fileArgs, {
+      env: { ...this.options.env, ...env },
       stdin: 'ignore',
       buffer: { stdout: bufferStdout, stderr: false },
       cancelSignal: this.options.signal,
@@ -255,6 +299,20 @@ export class Rclone {
     })();
   }
 
+  /** Output that may hold names in bytes that are not UTF-8 (Node would replace them when decoding). */
+  private async runForBytes(args: string[], env: Record<string, string>): Promise<Buffer> {
+    const subprocess = this.spawn(args, false, env);
+    const stderr = this.collectStderr(subprocess);
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of subprocess.stdout as AsyncIterable<Buffer>) chunks.push(chunk);
+      await subprocess;
+      return Buffer.concat(chunks);
+    } catch (error) {
+      throw this.toError(error, args, await stderr);
+    }
+  }
+
   private async run(args: string[], options: { collectStdout: boolean; onStderr?: (line: string) => void }): Promise<{ stdout: string }> {
     const subprocess = this.spawn(args, options.collectStdout);
     const stderr = this.collectStderr(subprocess, options.onStderr);
@@ -276,7 +334,7 @@ export class Rclone {
     if (e.code === 'ENOENT' || notFound) {
       return new RcloneError(`rclone executable "${this.options.binary}" not found (set SYNC_RCLONE_BINARY or install rclone)`, undefined, '', false);
     }
-    const what = `rclone ${redact(args.slice(0, 3).join(' '))}`;
+    const what = `rclone ${redact(args.slice(0, 3).map(printableName).join(' '))}`;
     const message = cancelled
       ? `${what} was stopped`
       : `${what} failed${e.exitCode !== undefined ? ` with exit code ${e.exitCode}` : ''}${tail ? `: ${lastMeaningfulLine(stderrTail)}` : ''}`;
@@ -308,6 +366,31 @@ function parseListLine(line: string, hashType: string | undefined): ListedFile |
   if (item.IsDir) return undefined;
   const meta: FileMeta = { size: item.Size, mtime: parseModTime(item.ModTime), hash: (hashType && item.Hashes?.[hashType]) || '' };
   return { path: item.Path, meta };
+}
+
+function linesOf(bytes: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    if (stop > start) lines.push(bytes.subarray(start, stop));
+    start = stop + 1;
+  }
+  return lines;
+}
+
+/** `rclone lsl` lines: size padded to 9, "2006-01-02 15:04:05.000000000" (local time), the name as bytes. */
+const LONG_LISTING_PREFIX = /^ *(-?\d+) (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+) /;
+
+function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
+  const entries: { path: string; size: number; mtime: number }[] = [];
+  for (const line of linesOf(stdout)) {
+    // The prefix is ASCII, so its length in latin1 characters is its length in bytes.
+    const prefix = LONG_LISTING_PREFIX.exec(line.subarray(0, 64).toString('latin1'));
+    if (!prefix) continue;
+    entries.push({ path: decodeName(line.subarray(prefix[0].length)), size: Number(prefix[1]), mtime: parseModTime(`${prefix[2]}T${prefix[3]}Z`) });
+  }
+  return entries;
 }
 
 /** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */
