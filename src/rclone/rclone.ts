@@ -10,6 +10,8 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta } from '../sync/types.ts';
+import { defaultArgs } from './defaults.ts';
+import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
 export interface RcloneOptions {
@@ -26,6 +28,8 @@ export interface RcloneOptions {
    * root filesystem may have no writable /tmp, and a 1M-file list does not belong in a small tmpfs.
    */
   readonly workDir: string;
+  /** SYNC_STALL_TIMEOUT: stop an rclone that moved no data (or listed nothing) for this long; 0 never. */
+  readonly stallTimeoutMs?: number;
 }
 
 /**
@@ -52,6 +56,9 @@ export interface TransferProgress {
   readonly transfers: number;
   readonly totalTransfers: number;
   readonly errors: number;
+  readonly checks: number;
+  readonly deletes: number;
+  readonly renames: number;
 }
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
@@ -71,6 +78,27 @@ export class RcloneError extends Error {
   }
 }
 
+interface CallOptions {
+  /** Where the data goes or comes from, as the stall message names it ("to remote:dir"). */
+  readonly target: string;
+  readonly collectStdout?: boolean;
+  readonly env?: Record<string, string>;
+  readonly onProgress?: (progress: TransferProgress) => void;
+  /** Log the stats every minute of a long call. */
+  readonly reportProgress?: boolean;
+}
+
+interface Call {
+  readonly subprocess: ResultPromise;
+  readonly watchdog: Watchdog;
+  /** rclone's last stderr lines (stats lines left out), once it has ended. */
+  readonly stderr: Promise<string[]>;
+  readonly args: readonly string[];
+  readonly target: string;
+}
+
+/** Stats as JSON on stderr every second: progress for the caller and for the stall watchdog. */
+const STATS = ['--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
 const STDERR_TAIL_LINES = 20;
 /** util-linux's setpriv (in every Debian-based image, ours included); without it rclone runs directly. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
@@ -108,7 +136,7 @@ export class Rclone {
   }
 
   async features(root: string): Promise<BackendFeatures> {
-    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true });
+    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true, target: `from ${root}` });
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[] };
     return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [] };
   }
@@ -129,12 +157,13 @@ export class Rclone {
       if (options.filtersFile) selection.push('--filter-from', options.filtersFile);
     }
     const args = ['lsjson', '-R', '--files-only', '--no-mimetype', ...(options.hashType ? ['--hash-type', options.hashType] : []), ...selection, root];
-    const subprocess = this.spawn(args, false);
-    const stderr = this.collectStderr(subprocess);
+    const call = this.start(args, { target: `from ${root}` });
+    const { subprocess } = call;
     const mangled: ListedFile[] = [];
     let completed = false;
     try {
-      for await (const lines of lineBatchesOf(subprocess.stdout)) {
+      for await (const lines of lineBatchesOf(subprocess.stdout!)) {
+        call.watchdog.activity();
         const batch: ListedFile[] = [];
         for (const line of lines) {
           const entry = parseListLine(line, options.hashType);
@@ -149,8 +178,9 @@ export class Rclone {
       completed = true;
     } catch (error) {
       completed = true;
-      throw this.toError(error, args, await stderr);
+      throw this.toError(error, call, await call.stderr);
     } finally {
+      call.watchdog.stop();
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
       if (!completed) subprocess.kill();
     }
@@ -176,7 +206,7 @@ export class Rclone {
       selection = [...from.selection, '--filter-from', rules];
     }
     // lsl prints times in the local zone.
-    const stdout = await this.runForBytes(['lsl', ...selection, root], { TZ: 'UTC' });
+    const stdout = await this.runForBytes(['lsl', ...selection, root], { target: `from ${root}`, env: { TZ: 'UTC' } });
     const found: ListedFile[] = [];
     const vanished = new Set(byLossy.keys());
     for (const { path, size, mtime } of parseLongListing(stdout)) {
@@ -205,23 +235,23 @@ export class Rclone {
     // their contents differ must be copied unconditionally.
     if (options.ignoreTimes) args.push('--ignore-times');
     else if (options.checksum) args.push('--checksum');
-    await this.transfer(args, options.onProgress);
+    await this.transfer(args, `to ${to}`, options.onProgress);
   }
 
   /** Deletes exactly the listed files under root (never anything else) in one rclone process. */
   async deleteFiles(root: string, paths: Iterable<string>): Promise<void> {
     const args = ['delete', root, '--files-from-raw', await this.writeList('delete', paths)];
-    await this.transfer(args);
+    await this.transfer(args, `on ${root}`);
   }
 
   /** Removes `folder` under root and every empty folder below it; a folder still holding files stays. */
   async removeEmptyFolders(root: string, folder: string): Promise<void> {
-    await this.transfer(['rmdirs', joinRemote(root, folder)]);
+    await this.transfer(['rmdirs', joinRemote(root, folder)], `on ${root}`);
   }
 
   /** Renames one file on one side (server-side where the backend can). */
   async rename(root: string, from: string, to: string): Promise<void> {
-    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)]);
+    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)], `on ${root}`);
   }
 
   /**
@@ -234,7 +264,7 @@ export class Rclone {
     const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile, ...EXACT_NAMES];
     if (download) args.push('--download');
     try {
-      await this.run(args, { collectStdout: false });
+      await this.run([...args, ...STATS], { target: `between ${root1} and ${root2}`, reportProgress: true });
     } catch (error) {
       // Exit 1 with differences found is the normal "some differ" answer; the match file is still written.
       if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
@@ -243,15 +273,9 @@ export class Rclone {
     return new Set(linesOf(bytes).map(decodeName));
   }
 
-  private async transfer(args: string[], onProgress?: (p: TransferProgress) => void): Promise<void> {
-    const fullArgs = [...args, ...(this.options.transferArgs ?? []), '--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
-    await this.run(fullArgs, {
-      collectStdout: false,
-      onStderr: (line) => {
-        const stats = parseStats(line);
-        if (stats) onProgress?.(stats);
-      },
-    });
+  /** `target` says where data goes, for the stall message ("to remote:dir"). */
+  private async transfer(args: string[], target: string, onProgress?: (p: TransferProgress) => void): Promise<void> {
+    await this.run([...args, ...(this.options.transferArgs ?? []), ...STATS], { target, onProgress, reportProgress: true });
   }
 
   private async writeList(kind: string, paths: Iterable<string>): Promise<string> {
@@ -263,32 +287,58 @@ export class Rclone {
     return file;
   }
 
-  private spawn(args: string[], bufferStdout: boolean, env: Record<string, string> = {}) {
-    this.options.logger.debug({ rclone: args.map((arg) => redact(printableName(arg))) }, 'rclone');
+  /** Starts rclone under a watchdog (SYNC_STALL_TIMEOUT) that stops it when it makes no progress. */
+  private start(args: string[], options: CallOptions): Call {
+    const fullArgs = [...args, ...defaultArgs(this.options.transferArgs ?? [], { ...process.env, ...this.options.env })];
+    this.options.logger.debug({ rclone: fullArgs.map((arg) => redact(printableName(arg))) }, 'rclone');
     // A name that is not valid UTF-8 (renamed or removed by its path) cannot travel in argv as is.
-    const command = args.some(hasRawBytes) ? viaShell([this.options.binary, ...args]) : [this.options.binary, ...args];
+    const command = fullArgs.some(hasRawBytes) ? viaShell([this.options.binary, ...fullArgs]) : [this.options.binary, ...fullArgs];
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
     const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
-    return execa(file!, fileArgs, {
-      env: { ...this.options.env, ...env },
+    const subprocess = execa(file!, fileArgs, {
+      env: { ...this.options.env, ...options.env },
       stdin: 'ignore',
-      buffer: { stdout: bufferStdout, stderr: false },
+      buffer: { stdout: options.collectStdout === true, stderr: false },
       cancelSignal: this.options.signal,
+      // Also after a stall: SIGTERM, then SIGKILL for an rclone that does not end on its own.
       forceKillAfterDelay: 3000,
       reject: true,
     });
+    const target = redact(printableName(options.target));
+    const watchdog = new Watchdog({
+      stallMs: this.options.stallTimeoutMs ?? 0,
+      reportEveryMs: PROGRESS_REPORT_MS,
+      onStall: () => subprocess.kill('SIGTERM'),
+      ...(options.reportProgress
+        ? {
+            onReport: (p: TransferProgress, bytesPerSecond: number) =>
+              this.options.logger.info(
+                { target, bytes: p.bytes, totalBytes: p.totalBytes, files: p.transfers, totalFiles: p.totalTransfers, bytesPerSecond: Math.round(bytesPerSecond) },
+                `rclone ${args[0]} in progress`,
+              ),
+          }
+        : {}),
+    });
+    const stderr = this.collectStderr(subprocess, (stats) => {
+      watchdog.stats(stats);
+      options.onProgress?.(stats);
+    });
+    return { subprocess, watchdog, stderr, args: fullArgs, target };
   }
 
-  private collectStderr(subprocess: ResultPromise, onLine?: (line: string) => void): Promise<string[]> {
+  private collectStderr(subprocess: ResultPromise, onStats: (stats: TransferProgress) => void): Promise<string[]> {
     return (async () => {
       const tail: string[] = [];
       try {
         for await (const line of subprocess.iterable({ from: 'stderr' })) {
           const text = String(line);
           if (NOISE.test(text)) continue;
-          onLine?.(text);
-          if (parseStats(text)) continue;
+          const stats = parseStats(text);
+          if (stats) {
+            onStats(stats);
+            continue;
+          }
           tail.push(text);
           if (tail.length > STDERR_TAIL_LINES) tail.shift();
         }
@@ -300,39 +350,53 @@ export class Rclone {
   }
 
   /** Output that may hold names in bytes that are not UTF-8 (Node would replace them when decoding). */
-  private async runForBytes(args: string[], env: Record<string, string>): Promise<Buffer> {
-    const subprocess = this.spawn(args, false, env);
-    const stderr = this.collectStderr(subprocess);
+  private async runForBytes(args: string[], options: CallOptions): Promise<Buffer> {
+    const call = this.start(args, options);
     const chunks: Buffer[] = [];
-    try {
-      for await (const chunk of subprocess.stdout as AsyncIterable<Buffer>) chunks.push(chunk);
-      await subprocess;
+    return this.settle(call, async () => {
+      for await (const chunk of call.subprocess.stdout as AsyncIterable<Buffer>) {
+        call.watchdog.activity();
+        chunks.push(chunk);
+      }
+      await call.subprocess;
       return Buffer.concat(chunks);
-    } catch (error) {
-      throw this.toError(error, args, await stderr);
-    }
+    });
   }
 
-  private async run(args: string[], options: { collectStdout: boolean; onStderr?: (line: string) => void }): Promise<{ stdout: string }> {
-    const subprocess = this.spawn(args, options.collectStdout);
-    const stderr = this.collectStderr(subprocess, options.onStderr);
-    try {
-      const result = await subprocess;
-      await stderr;
+  private async run(args: string[], options: CallOptions): Promise<{ stdout: string }> {
+    const call = this.start(args, options);
+    return this.settle(call, async () => {
+      const result = await call.subprocess;
       return { stdout: typeof result.stdout === 'string' ? result.stdout : '' };
+    });
+  }
+
+  /** Waits for `work` on a started rclone; its failure becomes an RcloneError. */
+  private async settle<T>(call: Call, work: () => Promise<T>): Promise<T> {
+    try {
+      const value = await work();
+      await call.stderr;
+      return value;
     } catch (error) {
-      throw this.toError(error, args, await stderr);
+      throw this.toError(error, call, await call.stderr);
+    } finally {
+      call.watchdog.stop();
     }
   }
 
-  private toError(error: unknown, args: string[], stderrTail: string[]): RcloneError {
+  private toError(error: unknown, call: Call, stderrTail: string[]): RcloneError {
     if (error instanceof RcloneError) return error;
+    const { args } = call;
     const e = error as { exitCode?: number; isCanceled?: boolean; isTerminated?: boolean; code?: string; shortMessage?: string };
     const cancelled = e.isCanceled === true || this.options.signal?.aborted === true;
     const tail = stderrTail.map((line) => redact(summarizeLogLine(line))).join('\n');
     const notFound = SETPRIV && e.exitCode === 127 && stderrTail.some((line) => line.includes('failed to execute'));
     if (e.code === 'ENOENT' || notFound) {
       return new RcloneError(`rclone executable "${this.options.binary}" not found (set SYNC_RCLONE_BINARY or install rclone)`, undefined, '', false);
+    }
+    if (call.watchdog.stalled && !cancelled) {
+      const idle = formatDuration(this.options.stallTimeoutMs ?? 0);
+      return new RcloneError(`no data moved for ${idle} ${call.target}: stopped rclone ${args[0]} (SYNC_STALL_TIMEOUT)`, e.exitCode, tail, false);
     }
     const what = `rclone ${redact(args.slice(0, 3).map(printableName).join(' '))}`;
     const message = cancelled
@@ -403,9 +467,19 @@ export function parseModTime(text: string): number {
 function parseStats(line: string): TransferProgress | undefined {
   if (!line.startsWith('{') || !line.includes('"stats"')) return undefined;
   try {
-    const { stats } = JSON.parse(line) as { stats?: { bytes: number; totalBytes: number; transfers: number; totalTransfers: number; errors: number } };
+    const { stats } = JSON.parse(line) as { stats?: Partial<Record<keyof TransferProgress, number>> };
     if (!stats) return undefined;
-    return { bytes: stats.bytes, totalBytes: stats.totalBytes, transfers: stats.transfers, totalTransfers: stats.totalTransfers, errors: stats.errors };
+    const count = (key: keyof TransferProgress) => stats[key] ?? 0;
+    return {
+      bytes: count('bytes'),
+      totalBytes: count('totalBytes'),
+      transfers: count('transfers'),
+      totalTransfers: count('totalTransfers'),
+      errors: count('errors'),
+      checks: count('checks'),
+      deletes: count('deletes'),
+      renames: count('renames'),
+    };
   } catch {
     return undefined;
   }
