@@ -205,8 +205,8 @@ export class Rclone {
       const rules = await this.writeList('exact', [...[...byLossy.keys()].map(includeRuleFor), '- **']);
       selection = [...from.selection, '--filter-from', rules];
     }
-    // lsl prints times in the local zone.
-    const stdout = await this.runForBytes(['lsl', ...selection, root], { target: `from ${root}`, env: { TZ: 'UTC' } });
+    // lsl prints times in the local zone, and sizes as 2.861Mi if RCLONE_HUMAN_READABLE says so.
+    const stdout = await this.runForBytes(['lsl', '--human-readable=false', ...selection, root], { target: `from ${root}`, env: { TZ: 'UTC' } });
     const found: ListedFile[] = [];
     const vanished = new Set(byLossy.keys());
     for (const { path, size, mtime } of parseLongListing(stdout)) {
