@@ -35,6 +35,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_COMPARE', flag: 'compare', kind: 'string', default: 'size,modtime', help: 'What makes a file changed: size,modtime or checksum (adds a hash both sides support).' },
   { env: 'SYNC_CONFLICT_RESOLVE', flag: 'conflict-resolve', kind: 'string', default: 'none', help: 'none (keep both under conflict names), newer, older, path1, path2 (winner keeps the name; the loser is kept as a conflict copy).' },
   { env: 'SYNC_RCLONE_ARGS', flag: 'rclone-args', kind: 'string', default: '', help: 'Extra rclone arguments for transfers, split like a shell would (e.g. "--transfers 8 --bwlimit 5M").' },
+  { env: 'SYNC_STALL_TIMEOUT', flag: 'stall-timeout', kind: 'string', default: '5m', help: 'Stop rclone and fail the run when no data moves (and a listing prints nothing) for this long: 30s, 5m, 1h; 0 = never.' },
   { env: 'SYNC_RCLONE_BINARY', flag: 'rclone-binary', kind: 'string', default: 'rclone', help: 'The rclone executable to run.' },
   { env: 'SYNC_TRASH_DAYS', flag: 'trash-days', kind: 'string', default: '30', help: "Days a removed or overwritten file stays in its side's trash (<root>/.rclonesync-trash/<run stamp>/); 0 makes removals final." },
   { env: 'SYNC_TRASH_PATH1', flag: 'trash-path1', kind: 'string', default: undefined, help: "path1's trash elsewhere on the same remote (default: <path1>/.rclonesync-trash)." },
@@ -72,6 +73,8 @@ export interface EngineConfig {
   readonly trashDays: number;
   /** Each side's trash root; undefined: `<root>/.rclonesync-trash`. */
   readonly trashPaths: { readonly path1: string | undefined; readonly path2: string | undefined };
+  /** SYNC_STALL_TIMEOUT in milliseconds; 0: no stall watchdog. */
+  readonly stallTimeoutMs: number;
 }
 
 export interface LogConfig {
@@ -234,6 +237,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
     return ms;
   });
 
+  const stallTimeoutMs = wrap('SYNC_STALL_TIMEOUT', () => {
+    const raw = get('SYNC_STALL_TIMEOUT').required().asString();
+    const ms = parseDuration(raw);
+    // rclone reports progress once a second: a shorter wait would stop transfers that are moving.
+    if (ms === undefined || (ms > 0 && ms < 5000)) {
+      throw new ConfigError(`${culprit('SYNC_STALL_TIMEOUT')} must be a duration of at least 5s such as 30s, 5m or 1h, or 0 to never stop a stalled rclone (got "${raw}")`);
+    }
+    return ms;
+  });
+
   const checkFilename = wrap('SYNC_CHECK_FILENAME', () => get('SYNC_CHECK_FILENAME').asString() ?? 'RCLONE_TEST');
   if (checkFilename.includes('/') || checkFilename.trim() === '') {
     throw new ConfigError(`${culprit('SYNC_CHECK_FILENAME')} must be a plain file name without "/" (got "${checkFilename}")`);
@@ -275,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       rcloneBinary: wrap('SYNC_RCLONE_BINARY', () => get('SYNC_RCLONE_BINARY').required().asString()),
       trashDays,
       trashPaths: { path1: trashPath('SYNC_TRASH_PATH1', path1, 'SYNC_PATH1'), path2: trashPath('SYNC_TRASH_PATH2', path2, 'SYNC_PATH2') },
+      stallTimeoutMs,
     },
     log: { level: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), format: logFormat },
     appliance: {

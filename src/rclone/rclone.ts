@@ -10,6 +10,9 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta } from '../sync/types.ts';
+import { defaultArgs } from './defaults.ts';
+import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
+import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
 export interface RcloneOptions {
   readonly binary: string;
@@ -25,6 +28,8 @@ export interface RcloneOptions {
    * root filesystem may have no writable /tmp, and a 1M-file list does not belong in a small tmpfs.
    */
   readonly workDir: string;
+  /** SYNC_STALL_TIMEOUT: stop an rclone that moved no data (or listed nothing) for this long; 0 never. */
+  readonly stallTimeoutMs?: number;
 }
 
 /**
@@ -51,6 +56,9 @@ export interface TransferProgress {
   readonly transfers: number;
   readonly totalTransfers: number;
   readonly errors: number;
+  readonly checks: number;
+  readonly deletes: number;
+  readonly renames: number;
 }
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
@@ -70,6 +78,27 @@ export class RcloneError extends Error {
   }
 }
 
+interface CallOptions {
+  /** Where the data goes or comes from, as the stall message names it ("to remote:dir"). */
+  readonly target: string;
+  readonly collectStdout?: boolean;
+  readonly env?: Record<string, string>;
+  readonly onProgress?: (progress: TransferProgress) => void;
+  /** Log the stats every minute of a long call. */
+  readonly reportProgress?: boolean;
+}
+
+interface Call {
+  readonly subprocess: ResultPromise;
+  readonly watchdog: Watchdog;
+  /** rclone's last stderr lines (stats lines left out), once it has ended. */
+  readonly stderr: Promise<string[]>;
+  readonly args: readonly string[];
+  readonly target: string;
+}
+
+/** Stats as JSON on stderr every second: progress for the caller and for the stall watchdog. */
+const STATS = ['--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
 const STDERR_TAIL_LINES = 20;
 /** util-linux's setpriv (in every Debian-based image, ours included); without it rclone runs directly. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
@@ -107,7 +136,7 @@ export class Rclone {
   }
 
   async features(root: string): Promise<BackendFeatures> {
-    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true });
+    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true, target: `from ${root}` });
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[] };
     return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [] };
   }
@@ -116,7 +145,8 @@ export class Rclone {
    * Streams `rclone lsjson -R`: lsjson prints one object per line, so we never hold the whole JSON
    * array (hundreds of MB at a million files) in memory. Entries come in batches, one per chunk
    * of rclone's output, because a hop through an async generator per file would cost more than
-   * parsing the file's line.
+   * parsing the file's line. Names lsjson could not print (not valid UTF-8) come last, in a batch
+   * of their own, with their exact bytes (see raw-names.ts).
    */
   async *list(
     root: string,
@@ -131,26 +161,31 @@ export class Rclone {
       onlyFolders?: boolean;
     } = {},
   ): AsyncGenerator<ListedFile[]> {
-    const args = options.onlyFolders ? ['lsjson', '--dirs-only', '--no-mimetype'] : ['lsjson', '-R', ...(options.onFolder ? [] : ['--files-only']), '--no-mimetype'];
-    if (options.hashType) args.push('--hash-type', options.hashType);
+    const selection: string[] = [];
     // rclone refuses --files-from-raw together with other filters; a list of our own paths needs none.
-    if (options.onlyPaths) args.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
+    if (options.onlyPaths) selection.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
     else if (!options.onlyFolders) {
-      args.push('--exclude', PARTIAL_UPLOAD_PATTERN);
+      selection.push('--exclude', PARTIAL_UPLOAD_PATTERN);
       // --exclude rules come before --filter-from ones whatever the order of the flags: ours always win.
-      for (const pattern of options.excludes ?? []) args.push('--exclude', pattern);
-      if (options.filtersFile) args.push('--filter-from', options.filtersFile);
+      for (const pattern of options.excludes ?? []) selection.push('--exclude', pattern);
+      if (options.filtersFile) selection.push('--filter-from', options.filtersFile);
     }
-    args.push(root);
-    const subprocess = this.spawn(args, false);
-    const stderr = this.collectStderr(subprocess);
+    const what = options.onlyFolders ? ['--dirs-only'] : ['-R', ...(options.onFolder ? [] : ['--files-only'])];
+    const args = ['lsjson', ...what, '--no-mimetype', ...(options.hashType ? ['--hash-type', options.hashType] : []), ...selection, root];
+    const call = this.start(args, { target: `from ${root}` });
+    const { subprocess } = call;
+    const mangled: ListedFile[] = [];
     let completed = false;
     try {
-      for await (const lines of lineBatchesOf(subprocess.stdout)) {
+      for await (const lines of lineBatchesOf(subprocess.stdout!)) {
+        call.watchdog.activity();
         const batch: ListedFile[] = [];
         for (const line of lines) {
           const entry = parseListLine(line, options.hashType, options.onFolder);
-          if (entry) batch.push(entry);
+          if (!entry) continue;
+          // A line break already makes a name unusable in rclone's file lists (the engine skips it).
+          if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
+          else batch.push(entry);
         }
         if (batch.length > 0) yield batch;
       }
@@ -158,11 +193,49 @@ export class Rclone {
       completed = true;
     } catch (error) {
       completed = true;
-      throw this.toError(error, args, await stderr);
+      throw this.toError(error, call, await call.stderr);
     } finally {
+      call.watchdog.stop();
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
       if (!completed) subprocess.kill();
     }
+    if (mangled.length > 0) {
+      const onlyRaw = options.onlyPaths && [...options.onlyPaths].filter((path) => lossyName(path).includes(REPLACEMENT));
+      yield await this.exactNames(root, mangled, onlyRaw ? { onlyPaths: onlyRaw } : { selection });
+    }
+  }
+
+  /**
+   * The exact names behind the entries lsjson printed with U+FFFD, from `rclone lsl` (which prints
+   * names as bytes, sizes and nanosecond times) limited to those names. Metadata stays lsjson's
+   * (it has the hashes) unless two names print alike; a name gone in between is gone.
+   */
+  private async exactNames(root: string, mangled: readonly ListedFile[], from: { onlyPaths: string[] } | { selection: string[] }): Promise<ListedFile[]> {
+    const byLossy = new Map<string, ListedFile[]>();
+    for (const entry of mangled) byLossy.set(entry.path, [...(byLossy.get(entry.path) ?? []), entry]);
+    let selection: string[];
+    if ('onlyPaths' in from) selection = ['--files-from-raw', await this.writeList('only', from.onlyPaths)];
+    else {
+      // After the listing's own rules, so what they exclude stays excluded.
+      const rules = await this.writeList('exact', [...[...byLossy.keys()].map(includeRuleFor), '- **']);
+      selection = [...from.selection, '--filter-from', rules];
+    }
+    // lsl prints times in the local zone, and sizes as 2.861Mi if RCLONE_HUMAN_READABLE says so.
+    const stdout = await this.runForBytes(['lsl', '--human-readable=false', ...selection, root], { target: `from ${root}`, env: { TZ: 'UTC' } });
+    const found: ListedFile[] = [];
+    const vanished = new Set(byLossy.keys());
+    for (const { path, size, mtime } of parseLongListing(stdout)) {
+      const lossy = lossyName(path);
+      const listed = byLossy.get(lossy);
+      if (!listed) continue;
+      vanished.delete(lossy);
+      const meta = listed.length === 1 ? listed[0]!.meta : { size, mtime, hash: listed.find((e) => e.meta.size === size && e.meta.mtime === mtime)?.meta.hash ?? '' };
+      found.push({ path, meta });
+    }
+    if (vanished.size > 0) {
+      this.options.logger.warn({ root: redact(root), files: [...vanished] }, 'files whose names are not valid UTF-8 vanished while they were being listed');
+    }
+    return found;
   }
 
   /**
@@ -197,19 +270,19 @@ export class Rclone {
     // their contents differ must be copied unconditionally.
     if (options.ignoreTimes) args.push('--ignore-times');
     else if (options.checksum) args.push('--checksum');
-    await this.transfer(args, options.onProgress);
+    await this.transfer(args, `to ${to}`, options.onProgress);
   }
 
   /** Deletes exactly the listed files under root (never anything else) in one rclone process. */
   async deleteFiles(root: string, paths: Iterable<string>): Promise<void> {
     const args = ['delete', root, '--files-from-raw', await this.writeList('delete', paths)];
-    await this.transfer(args);
+    await this.transfer(args, `on ${root}`);
   }
 
   /** Removes `folder` under root and every empty folder below it; a folder still holding files stays. */
   async removeEmptyFolders(root: string, folder: string): Promise<void> {
     try {
-      await this.transfer(['rmdirs', joinRemote(root, folder)]);
+      await this.transfer(['rmdirs', joinRemote(root, folder)], `on ${root}`);
     } catch (error) {
       // Already gone (a move that emptied it removed it): that is what was wanted.
       if (error instanceof RcloneError && !error.cancelled && /no such file|not found/i.test(error.message)) return;
@@ -222,12 +295,12 @@ export class Rclone {
    * where the backend can), in one rclone process; folders the move empties are removed.
    */
   async moveFiles(root: string, toDir: string, paths: Iterable<string>): Promise<void> {
-    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--delete-empty-src-dirs', ...EXACT_NAMES]);
+    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--delete-empty-src-dirs', ...EXACT_NAMES], `on ${root}`);
   }
 
   /** Moves one file from one full rclone path to another (server-side where the backend can). */
   async moveTo(from: string, to: string): Promise<void> {
-    await this.transfer(['moveto', from, to, ...EXACT_NAMES]);
+    await this.transfer(['moveto', from, to, ...EXACT_NAMES], `to ${to}`);
   }
 
   /** The names of the folders directly under `root`; none when it does not exist. */
@@ -246,16 +319,15 @@ export class Rclone {
 
   /** Deletes the listed top-level folders of `root` with everything in them, in one rclone process. */
   async purgeFolders(root: string, names: readonly string[]): Promise<void> {
-    const rules = join(await this.workDir, `purge-${process.hrtime.bigint()}.txt`);
     // Filter rules take glob characters: escape them so each rule names exactly one folder.
     const escape = (name: string) => name.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`);
-    await writeFile(rules, `${names.map((name) => `+ /${escape(name)}/**`).join('\n')}\n- **\n`);
-    await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs']);
+    const rules = await this.writeList('purge', [...names.map((name) => `+ /${escape(name)}/**`), '- **']);
+    await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs'], `on ${root}`);
   }
 
   /** Renames one file on one side (server-side where the backend can). */
   async rename(root: string, from: string, to: string): Promise<void> {
-    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)]);
+    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)], `on ${root}`);
   }
 
   /**
@@ -268,24 +340,18 @@ export class Rclone {
     const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile, ...EXACT_NAMES];
     if (download) args.push('--download');
     try {
-      await this.run(args, { collectStdout: false });
+      await this.run([...args, ...STATS], { target: `between ${root1} and ${root2}`, reportProgress: true });
     } catch (error) {
       // Exit 1 with differences found is the normal "some differ" answer; the match file is still written.
       if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
     }
-    const text = await readFile(matchFile, 'utf8').catch(() => '');
-    return new Set(text.split('\n').filter((line) => line !== ''));
+    const bytes = await readFile(matchFile).catch(() => Buffer.alloc(0));
+    return new Set(linesOf(bytes).map(decodeName));
   }
 
-  private async transfer(args: string[], onProgress?: (p: TransferProgress) => void): Promise<void> {
-    const fullArgs = [...args, ...(this.options.transferArgs ?? []), '--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
-    await this.run(fullArgs, {
-      collectStdout: false,
-      onStderr: (line) => {
-        const stats = parseStats(line);
-        if (stats) onProgress?.(stats);
-      },
-    });
+  /** `target` says where data goes, for the stall message ("to remote:dir"). */
+  private async transfer(args: string[], target: string, onProgress?: (p: TransferProgress) => void): Promise<void> {
+    await this.run([...args, ...(this.options.transferArgs ?? []), ...STATS], { target, onProgress, reportProgress: true });
   }
 
   private async writeList(kind: string, paths: Iterable<string>): Promise<string> {
@@ -293,34 +359,62 @@ export class Rclone {
     // --files-from-raw takes each line literally: no comment handling, no trimming of spaces.
     let text = '';
     for (const path of paths) text += `${path}\n`;
-    await writeFile(file, text);
+    await writeFile(file, hasRawBytes(text) ? encodeName(text) : text);
     return file;
   }
 
-  private spawn(args: string[], bufferStdout: boolean) {
-    this.options.logger.debug({ rclone: args.map(redact) }, 'rclone');
+  /** Starts rclone under a watchdog (SYNC_STALL_TIMEOUT) that stops it when it makes no progress. */
+  private start(args: string[], options: CallOptions): Call {
+    const fullArgs = [...args, ...defaultArgs(this.options.transferArgs ?? [], { ...process.env, ...this.options.env })];
+    this.options.logger.debug({ rclone: fullArgs.map((arg) => redact(printableName(arg))) }, 'rclone');
+    // A name that is not valid UTF-8 (renamed or removed by its path) cannot travel in argv as is.
+    const command = fullArgs.some(hasRawBytes) ? viaShell([this.options.binary, ...fullArgs]) : [this.options.binary, ...fullArgs];
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
-    const [command, commandArgs] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', this.options.binary, ...args]] : [this.options.binary, args];
-    return execa(command, commandArgs, {
-      env: this.options.env,
+    const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
+    const subprocess = execa(file!, fileArgs, {
+      env: { ...this.options.env, ...options.env },
       stdin: 'ignore',
-      buffer: { stdout: bufferStdout, stderr: false },
+      buffer: { stdout: options.collectStdout === true, stderr: false },
       cancelSignal: this.options.signal,
+      // Also after a stall: SIGTERM, then SIGKILL for an rclone that does not end on its own.
       forceKillAfterDelay: 3000,
       reject: true,
     });
+    const target = redact(printableName(options.target));
+    const watchdog = new Watchdog({
+      stallMs: this.options.stallTimeoutMs ?? 0,
+      reportEveryMs: PROGRESS_REPORT_MS,
+      onStall: () => subprocess.kill('SIGTERM'),
+      ...(options.reportProgress
+        ? {
+            onReport: (p: TransferProgress, bytesPerSecond: number) =>
+              this.options.logger.info(
+                { target, bytes: p.bytes, totalBytes: p.totalBytes, files: p.transfers, totalFiles: p.totalTransfers, bytesPerSecond: Math.round(bytesPerSecond) },
+                `rclone ${args[0]} in progress`,
+              ),
+          }
+        : {}),
+    });
+    const stderr = this.collectStderr(subprocess, (stats) => {
+      watchdog.stats(stats);
+      options.onProgress?.(stats);
+    });
+    return { subprocess, watchdog, stderr, args: fullArgs, target };
   }
 
-  private collectStderr(subprocess: ResultPromise, onLine?: (line: string) => void): Promise<string[]> {
+  private collectStderr(subprocess: ResultPromise, onStats: (stats: TransferProgress) => void): Promise<string[]> {
     return (async () => {
       const tail: string[] = [];
       try {
         for await (const line of subprocess.iterable({ from: 'stderr' })) {
           const text = String(line);
           if (NOISE.test(text)) continue;
-          onLine?.(text);
-          if (parseStats(text)) continue;
+          const stats = parseStats(text);
+          if (stats) {
+            onStats(stats);
+            continue;
+          }
           tail.push(text);
           if (tail.length > STDERR_TAIL_LINES) tail.shift();
         }
@@ -331,20 +425,44 @@ export class Rclone {
     })();
   }
 
-  private async run(args: string[], options: { collectStdout: boolean; onStderr?: (line: string) => void }): Promise<{ stdout: string }> {
-    const subprocess = this.spawn(args, options.collectStdout);
-    const stderr = this.collectStderr(subprocess, options.onStderr);
-    try {
-      const result = await subprocess;
-      await stderr;
+  /** Output that may hold names in bytes that are not UTF-8 (Node would replace them when decoding). */
+  private async runForBytes(args: string[], options: CallOptions): Promise<Buffer> {
+    const call = this.start(args, options);
+    const chunks: Buffer[] = [];
+    return this.settle(call, async () => {
+      for await (const chunk of call.subprocess.stdout as AsyncIterable<Buffer>) {
+        call.watchdog.activity();
+        chunks.push(chunk);
+      }
+      await call.subprocess;
+      return Buffer.concat(chunks);
+    });
+  }
+
+  private async run(args: string[], options: CallOptions): Promise<{ stdout: string }> {
+    const call = this.start(args, options);
+    return this.settle(call, async () => {
+      const result = await call.subprocess;
       return { stdout: typeof result.stdout === 'string' ? result.stdout : '' };
+    });
+  }
+
+  /** Waits for `work` on a started rclone; its failure becomes an RcloneError. */
+  private async settle<T>(call: Call, work: () => Promise<T>): Promise<T> {
+    try {
+      const value = await work();
+      await call.stderr;
+      return value;
     } catch (error) {
-      throw this.toError(error, args, await stderr);
+      throw this.toError(error, call, await call.stderr);
+    } finally {
+      call.watchdog.stop();
     }
   }
 
-  private toError(error: unknown, args: string[], stderrTail: string[]): RcloneError {
+  private toError(error: unknown, call: Call, stderrTail: string[]): RcloneError {
     if (error instanceof RcloneError) return error;
+    const { args } = call;
     const e = error as { exitCode?: number; isCanceled?: boolean; isTerminated?: boolean; code?: string; shortMessage?: string };
     const cancelled = e.isCanceled === true || this.options.signal?.aborted === true;
     const tail = stderrTail.map((line) => redact(summarizeLogLine(line))).join('\n');
@@ -352,7 +470,11 @@ export class Rclone {
     if (e.code === 'ENOENT' || notFound) {
       return new RcloneError(`rclone executable "${this.options.binary}" not found (set SYNC_RCLONE_BINARY or install rclone)`, undefined, '', false);
     }
-    const what = `rclone ${redact(args.slice(0, 3).join(' '))}`;
+    if (call.watchdog.stalled && !cancelled) {
+      const idle = formatDuration(this.options.stallTimeoutMs ?? 0);
+      return new RcloneError(`no data moved for ${idle} ${call.target}: stopped rclone ${args[0]} (SYNC_STALL_TIMEOUT)`, e.exitCode, tail, false);
+    }
+    const what = `rclone ${redact(args.slice(0, 3).map(printableName).join(' '))}`;
     const message = cancelled
       ? `${what} was stopped`
       : `${what} failed${e.exitCode !== undefined ? ` with exit code ${e.exitCode}` : ''}${tail ? `: ${lastMeaningfulLine(stderrTail)}` : ''}`;
@@ -389,6 +511,31 @@ function parseListLine(line: string, hashType: string | undefined, onFolder?: (p
   return { path: item.Path, meta };
 }
 
+function linesOf(bytes: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    if (stop > start) lines.push(bytes.subarray(start, stop));
+    start = stop + 1;
+  }
+  return lines;
+}
+
+/** `rclone lsl` lines: size padded to 9, "2006-01-02 15:04:05.000000000" (local time), the name as bytes. */
+const LONG_LISTING_PREFIX = /^ *(-?\d+) (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+) /;
+
+function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
+  const entries: { path: string; size: number; mtime: number }[] = [];
+  for (const line of linesOf(stdout)) {
+    // The prefix is ASCII, so its length in latin1 characters is its length in bytes.
+    const prefix = LONG_LISTING_PREFIX.exec(line.subarray(0, 64).toString('latin1'));
+    if (!prefix) continue;
+    entries.push({ path: decodeName(line.subarray(prefix[0].length)), size: Number(prefix[1]), mtime: parseModTime(`${prefix[2]}T${prefix[3]}Z`) });
+  }
+  return entries;
+}
+
 /** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */
 export function parseModTime(text: string): number {
   const value = Date.parse(text);
@@ -399,9 +546,19 @@ export function parseModTime(text: string): number {
 function parseStats(line: string): TransferProgress | undefined {
   if (!line.startsWith('{') || !line.includes('"stats"')) return undefined;
   try {
-    const { stats } = JSON.parse(line) as { stats?: { bytes: number; totalBytes: number; transfers: number; totalTransfers: number; errors: number } };
+    const { stats } = JSON.parse(line) as { stats?: Partial<Record<keyof TransferProgress, number>> };
     if (!stats) return undefined;
-    return { bytes: stats.bytes, totalBytes: stats.totalBytes, transfers: stats.transfers, totalTransfers: stats.totalTransfers, errors: stats.errors };
+    const count = (key: keyof TransferProgress) => stats[key] ?? 0;
+    return {
+      bytes: count('bytes'),
+      totalBytes: count('totalBytes'),
+      transfers: count('transfers'),
+      totalTransfers: count('totalTransfers'),
+      errors: count('errors'),
+      checks: count('checks'),
+      deletes: count('deletes'),
+      renames: count('renames'),
+    };
   } catch {
     return undefined;
   }

@@ -247,6 +247,7 @@ class Engine {
       signal: AbortSignal.any([signal, this.abandon.signal]),
       transferArgs: config.rcloneArgs,
       workDir: paths.tmp,
+      stallTimeoutMs: config.stallTimeoutMs,
     });
   }
 
