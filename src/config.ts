@@ -129,7 +129,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 }
 
 const settingByEnv = new Map(SETTINGS.map((s) => [s.env, s]));
-const culprit = (env: string): string => {
+/** How messages name a setting: `SYNC_PATH2 (--path2)`. */
+export const culprit = (env: string): string => {
   const setting = settingByEnv.get(env);
   return setting ? `${env} (--${setting.flag})` : env;
 };
@@ -196,11 +197,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
 
   const schedule = wrap('SYNC_SCHEDULE', () => {
     const pattern = get('SYNC_SCHEDULE').asString() ?? '*/30 * * * *';
+    const fields = pattern.trim().split(/\s+/).length;
+    // croner also takes a 7th field (years), which a schedule that runs for ever has no use for.
+    if (!pattern.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+      throw new ConfigError(
+        `${culprit('SYNC_SCHEDULE')} has ${fields} fields (got "${pattern}"): a cron schedule has 5 (minute hour day-of-month month day-of-week) or 6 (seconds first), e.g. "*/30 * * * *"`,
+      );
+    }
+    let next: Date | null;
     try {
-      new Cron(pattern, { paused: true, timezone: merged.TZ }).stop();
+      const cron = new Cron(pattern, { paused: true, timezone: merged.TZ });
+      next = cron.nextRun();
+      cron.stop();
     } catch (error) {
       throw new ConfigError(`${culprit('SYNC_SCHEDULE')} is not a valid cron schedule (got "${pattern}"): ${(error as Error).message}`);
     }
+    if (!next) throw new ConfigError(`${culprit('SYNC_SCHEDULE')} never fires (got "${pattern}"): no date matches it (February 30th, say)`);
     return pattern;
   });
 

@@ -12,6 +12,7 @@ import { pairId, pairPaths } from './state/pair.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
 import { monitoredRun } from './appliance/monitor.ts';
+import { preflight } from './preflight.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const VERSION = packageJson.version;
@@ -49,6 +50,14 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, commandLine.overrides, process.stdout.isTTY === true);
 
   const logger = createLogger(config.log);
+  try {
+    await preflight(config.engine, { env: process.env });
+  } catch (error) {
+    // In the log too: a daemon's log is often all that is read (the daemon stops here, exit 2, rather than fail every run).
+    if (error instanceof ConfigError) logger.error({ outcome: error.outcome, exitCode: error.exitCode }, error.message);
+    await flushLogger(logger);
+    throw error;
+  }
   await prepareRcloneConfig(process.env, config.engine.stateDir, logger);
   if (command === 'daemon') {
     // Loaded only here: the schedule, HTTP server and metrics are the daemon's alone.

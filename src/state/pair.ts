@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { accessProblem, currentRunner, describeAccessProblem, nearestExisting } from '../permissions.ts';
 
 /**
  * Each pair of paths gets its own folder in the state directory, so several pairs (several
@@ -42,5 +44,13 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
 }
 
 export async function ensurePairDir(paths: PairPaths): Promise<void> {
-  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // A recursive mkdir reports a read-only or forbidden parent as ENOENT: find the real cause.
+    const blocked = await nearestExisting(paths.dir);
+    const problem = await accessProblem(blocked, 'folder', 'read-write').catch(() => undefined);
+    if (!problem) throw error;
+    throw new ConfigError(describeAccessProblem(`the state folder "${paths.dir}" cannot be created: "${blocked}"`, problem, currentRunner()), { cause: error });
+  }
 }
