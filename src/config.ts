@@ -7,6 +7,7 @@ import envVar from 'env-var';
 import { Cron } from 'croner';
 import { parse as shellParse } from 'shell-quote';
 import { ConfigError } from './errors.ts';
+import { notifyTarget } from './appliance/notify-formats.ts';
 import type { ConflictResolve } from './sync/types.ts';
 
 type Kind = 'string' | 'boolean';
@@ -43,7 +44,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_HEALTH_MAX_AGE', flag: 'health-max-age', kind: 'string', default: undefined, help: 'How old the last success may be for `health` to pass (e.g. 90m, 2h; default twice the schedule interval).', appliance: true },
   { env: 'SYNC_HTTP_PORT', flag: 'http-port', kind: 'string', default: undefined, help: 'Serve /healthz, /status and /metrics on this port (off by default).', appliance: true },
   { env: 'SYNC_PING_URL', flag: 'ping-url', kind: 'string', default: undefined, help: 'healthchecks.io-style URL: <url>/start, <url> on success, <url>/fail on failure.', appliance: true },
-  { env: 'SYNC_NOTIFY_URL', flag: 'notify-url', kind: 'string', default: undefined, help: 'JSON webhook on failure, safety stop and conflicts.', appliance: true },
+  { env: 'SYNC_NOTIFY_URL', flag: 'notify-url', kind: 'string', default: undefined, help: 'On failure, safety stop and conflicts: a JSON webhook, or a message to ntfy (ntfy://host/topic, https://ntfy.sh/topic), Gotify (gotify://host/?token=...), Discord or Slack webhook URLs.', appliance: true },
 ];
 
 export type CompareMode = 'size,modtime' | 'checksum';
@@ -268,7 +269,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       healthMaxAgeMs,
       httpPort,
       pingUrl: url('SYNC_PING_URL'),
-      notifyUrl: url('SYNC_NOTIFY_URL'),
+      notifyUrl: wrap('SYNC_NOTIFY_URL', () => {
+        const value = get('SYNC_NOTIFY_URL').asString();
+        if (value === undefined) return undefined;
+        try {
+          notifyTarget(value);
+        } catch (error) {
+          throw new ConfigError(`${culprit('SYNC_NOTIFY_URL')} ${(error as Error).message} (got "${value}")`);
+        }
+        return value.replace(/\/+$/, '');
+      }),
     },
   };
 }

@@ -3,7 +3,7 @@
  * the daemon so a CronJob's `run` does not load the schedule, HTTP and metrics code.
  */
 import type { Config } from '../config.ts';
-import { logTailOf, type Logger } from '../log.ts';
+import { logTailOf, redact, type Logger } from '../log.ts';
 import { runSync, type RunProgress, type RunReport } from '../sync/run.ts';
 import { notifyRun } from './notify.ts';
 import { RunPinger } from './ping.ts';
@@ -42,7 +42,9 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
   const logText = tail?.since(mark, { maxLines: 100, maxBytes: 10 * 1024 }) ?? '';
   await Promise.all([
     pinger?.finish(report, logText),
-    config.appliance.notifyUrl ? notifyRun(config.appliance.notifyUrl, report, logger, delivery) : undefined,
+    config.appliance.notifyUrl
+      ? notifyRun(config.appliance.notifyUrl, report, logger, { ...delivery, pairLabel: `${redact(config.engine.path1)} <-> ${redact(config.engine.path2)}` })
+      : undefined,
   ]).catch((error: unknown) => logger.warn({ err: error }, 'monitoring failed; the run is not affected'));
   return report;
 }
