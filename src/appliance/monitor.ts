@@ -5,6 +5,8 @@
 import type { Config } from '../config.ts';
 import { logTailOf, redact, type Logger } from '../log.ts';
 import { runSync, type RunProgress, type RunReport } from '../sync/run.ts';
+import { pairId, pairPaths } from '../state/pair.ts';
+import { progressWriter } from '../state/progress.ts';
 import { notifyRun } from './notify.ts';
 import { RunPinger } from './ping.ts';
 
@@ -29,11 +31,16 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
   const delivery = options.deliverySignal ? { signal: options.deliverySignal } : {};
   const pinger = config.appliance.pingUrl ? new RunPinger(config.appliance.pingUrl, logger, delivery) : undefined;
   pinger?.start();
+  const progressFile = progressWriter(pairPaths(config.engine.stateDir, pairId(config.engine.path1, config.engine.path2)));
   const report = await runSync(config.engine, {
     logger,
     ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    onProgress: (progress) => {
+      progressFile.update(progress);
+      options.onProgress?.(progress);
+    },
   });
+  await progressFile.end();
   try {
     options.onRunEnded?.(report);
   } catch (error) {
