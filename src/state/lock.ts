@@ -63,7 +63,6 @@ export interface LockOwner {
   host: string;
   since: string;
 }
-type Owner = LockOwner;
 
 /**
  * The run holding this pair's lock, as another process (`status`) sees it: the lock directory is
@@ -77,9 +76,9 @@ export async function lockHolder(paths: PairPaths, now = Date.now()): Promise<Lo
   return owner ?? { pid: 0, host: '?', since: info.mtime.toISOString() };
 }
 
-async function readOwner(file: string): Promise<Owner | undefined> {
+async function readOwner(file: string): Promise<LockOwner | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as Owner;
+    return JSON.parse(await readFile(file, 'utf8')) as LockOwner;
   } catch {
     return undefined;
   }

@@ -4,8 +4,7 @@
  * /status does from memory. Written by the lock holder only (the engine reports a phase other than
  * `locking` only once it holds the lock), at most once a second, and removed when the run ends.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { RunProgress } from '../sync/run.ts';
 import type { PairPaths } from './pair.ts';
 
