@@ -2,11 +2,14 @@
  * Every setting is an environment variable with a flag that overrides it. The table below is the
  * single source for parsing, validation messages and `--help`, so they cannot drift apart.
  */
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import envVar from 'env-var';
 import { Cron } from 'croner';
 import { parse as shellParse } from 'shell-quote';
 import { ConfigError } from './errors.ts';
+import { notifyTarget } from './appliance/notify-formats.ts';
 import type { ConflictResolve } from './sync/types.ts';
 
 type Kind = 'string' | 'boolean';
@@ -24,7 +27,7 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_PATH1', flag: 'path1', kind: 'string', default: '/data', help: 'First side: any rclone path (local folder, remote:path, :backend,opt=...:path).' },
   { env: 'SYNC_PATH2', flag: 'path2', kind: 'string', default: undefined, help: 'Second side (required): any rclone path.' },
-  { env: 'SYNC_STATE_DIR', flag: 'state-dir', kind: 'string', default: '/state', help: 'Where snapshots, the lock and run history live (one subfolder per pair).' },
+  { env: 'SYNC_STATE_DIR', flag: 'state-dir', kind: 'string', default: defaultStateDir(process.env), help: 'Where snapshots, the lock and run history live (one subfolder per pair). The image sets /state; elsewhere $XDG_STATE_HOME/rclonesync, else ~/.local/state/rclonesync.' },
   { env: 'SYNC_RESYNC', flag: 'resync', kind: 'boolean', default: 'false', help: 'Merge both sides without deleting anything (automatic on the first run of a pair).' },
   { env: 'SYNC_DRY_RUN', flag: 'dry-run', kind: 'boolean', default: 'false', help: 'Log every action a run would take; change nothing.' },
   { env: 'SYNC_MAX_DELETE', flag: 'max-delete', kind: 'string', default: '50', help: "Largest share (percent, 0-100) of a side's files one run may delete." },
@@ -47,8 +50,14 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_HEALTH_MAX_AGE', flag: 'health-max-age', kind: 'string', default: undefined, help: 'How old the last success may be for `health` to pass (e.g. 90m, 2h; default twice the schedule interval).', appliance: true },
   { env: 'SYNC_HTTP_PORT', flag: 'http-port', kind: 'string', default: undefined, help: 'Serve /healthz, /status and /metrics on this port (off by default).', appliance: true },
   { env: 'SYNC_PING_URL', flag: 'ping-url', kind: 'string', default: undefined, help: 'healthchecks.io-style URL: <url>/start, <url> on success, <url>/fail on failure.', appliance: true },
-  { env: 'SYNC_NOTIFY_URL', flag: 'notify-url', kind: 'string', default: undefined, help: 'JSON webhook on failure, safety stop and conflicts.', appliance: true },
+  { env: 'SYNC_NOTIFY_URL', flag: 'notify-url', kind: 'string', default: undefined, help: 'On failure, safety stop and conflicts: a JSON webhook, or a message to ntfy (ntfy://host/topic, https://ntfy.sh/topic), Gotify (gotify://host/?token=...), Discord or Slack webhook URLs.', appliance: true },
 ];
+
+/** Outside the image (which sets SYNC_STATE_DIR=/state): the XDG state directory. */
+export function defaultStateDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_STATE_HOME?.trim();
+  return join(xdg && isAbsolute(xdg) ? xdg : join(env.HOME?.trim() || homedir(), '.local', 'state'), 'rclonesync');
+}
 
 export type CompareMode = 'size,modtime' | 'checksum';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -139,7 +148,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 }
 
 const settingByEnv = new Map(SETTINGS.map((s) => [s.env, s]));
-const culprit = (env: string): string => {
+/** How messages name a setting: `SYNC_PATH2 (--path2)`. */
+export const culprit = (env: string): string => {
   const setting = settingByEnv.get(env);
   return setting ? `${env} (--${setting.flag})` : env;
 };
@@ -148,7 +158,7 @@ const culprit = (env: string): string => {
  * Builds the configuration from the environment with flag overrides. Throws ConfigError naming the
  * variable and its flag, the value given, and what is accepted.
  */
-export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string> = {}, isTty = false): Config {
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string> = {}, isTty = false, options: { path2Optional?: boolean } = {}): Config {
   const merged: Record<string, string | undefined> = { ...env, ...overrides };
   // env-var treats '' as set; an empty variable in a compose file means "not set" to users.
   for (const key of Object.keys(merged)) if (merged[key] === '' && settingByEnv.get(key)?.default !== '') delete merged[key];
@@ -180,12 +190,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
 
   const path1 = wrap('SYNC_PATH1', () => get('SYNC_PATH1').required().asString()).trim();
   const path2Raw = merged.SYNC_PATH2;
-  if (path2Raw === undefined || path2Raw.trim() === '') {
+  if ((path2Raw === undefined || path2Raw.trim() === '') && !options.path2Optional) {
     throw new ConfigError(
       `${culprit('SYNC_PATH2')} is required: the rclone path to keep in two-way sync with SYNC_PATH1 (${path1}), e.g. "gdrive:Backup" or "/mnt/other"`,
     );
   }
-  const path2 = path2Raw.trim();
+  // '' only for `status` and `health`, which then read the state folder's one pair.
+  const path2 = path2Raw?.trim() ?? '';
   if (path1 === path2) throw new ConfigError(`SYNC_PATH1 and SYNC_PATH2 are the same path ("${path1}"): nothing to sync`);
 
   const maxDeletePercent = wrap('SYNC_MAX_DELETE', () => {
@@ -206,11 +217,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
 
   const schedule = wrap('SYNC_SCHEDULE', () => {
     const pattern = get('SYNC_SCHEDULE').asString() ?? '*/30 * * * *';
+    const fields = pattern.trim().split(/\s+/).length;
+    // croner also takes a 7th field (years), which a schedule that runs for ever has no use for.
+    if (!pattern.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+      throw new ConfigError(
+        `${culprit('SYNC_SCHEDULE')} has ${fields} fields (got "${pattern}"): a cron schedule has 5 (minute hour day-of-month month day-of-week) or 6 (seconds first), e.g. "*/30 * * * *"`,
+      );
+    }
+    let next: Date | null;
     try {
-      new Cron(pattern, { paused: true, timezone: merged.TZ }).stop();
+      const cron = new Cron(pattern, { paused: true, timezone: merged.TZ });
+      next = cron.nextRun();
+      cron.stop();
     } catch (error) {
       throw new ConfigError(`${culprit('SYNC_SCHEDULE')} is not a valid cron schedule (got "${pattern}"): ${(error as Error).message}`);
     }
+    if (!next) throw new ConfigError(`${culprit('SYNC_SCHEDULE')} never fires (got "${pattern}"): no date matches it (February 30th, say)`);
     return pattern;
   });
 
@@ -274,7 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
     engine: {
       path1,
       path2,
-      stateDir: wrap('SYNC_STATE_DIR', () => get('SYNC_STATE_DIR').required().asString()),
+      stateDir: merged.SYNC_STATE_DIR?.trim() || defaultStateDir(merged),
       resync: bool('SYNC_RESYNC'),
       dryRun: bool('SYNC_DRY_RUN'),
       maxDeletePercent,
@@ -297,7 +319,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       healthMaxAgeMs,
       httpPort,
       pingUrl: url('SYNC_PING_URL'),
-      notifyUrl: url('SYNC_NOTIFY_URL'),
+      notifyUrl: wrap('SYNC_NOTIFY_URL', () => {
+        const value = get('SYNC_NOTIFY_URL').asString();
+        if (value === undefined) return undefined;
+        try {
+          notifyTarget(value);
+        } catch (error) {
+          throw new ConfigError(`${culprit('SYNC_NOTIFY_URL')} ${(error as Error).message} (got "${value}")`);
+        }
+        return value.replace(/\/+$/, '');
+      }),
     },
   };
 }

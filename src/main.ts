@@ -2,16 +2,14 @@
  * The command line (started by cli.ts): parses flags and settings, then hands over to the engine (run) or the
  * appliance (daemon, health, status). Exit codes are documented in README and --help.
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts';
+import { helpText, loadConfig, parseCommandLine } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
 import { createLogger } from './log.ts';
-import { readHistory, type RunRecord } from './state/history.ts';
-import { pairId, pairPaths } from './state/pair.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
+import { formatStatus, pairsOf, pairStatus, thePair } from './appliance/status.ts';
 import { monitoredRun } from './appliance/monitor.ts';
+import { preflight } from './preflight.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const VERSION = packageJson.version;
@@ -39,7 +37,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'health') {
     // Health checks speak 0 or 1 only (Docker reserves 2): a broken setting is simply unhealthy.
     try {
-      return await checkHealth(loadConfig(process.env, commandLine.overrides, false), process.stdout);
+      const config = loadConfig(process.env, commandLine.overrides, false, { path2Optional: true });
+      const pair = config.engine.path2 ? undefined : await thePair(config);
+      if (!config.engine.path2 && pair === undefined) {
+        process.stdout.write(`unhealthy: SYNC_PATH2 (--path2) is required to name the pair: the state folder ${config.engine.stateDir} holds none yet (no run has finished there)\n`);
+        return ExitCode.failed;
+      }
+      return await checkHealth(config, process.stdout, pair);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       process.stdout.write(`unhealthy: ${error.message}\n`);
@@ -49,6 +53,14 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, commandLine.overrides, process.stdout.isTTY === true);
 
   const logger = createLogger(config.log);
+  try {
+    await preflight(config.engine, { env: process.env });
+  } catch (error) {
+    // In the log too: a daemon's log is often all that is read (the daemon stops here, exit 2, rather than fail every run).
+    if (error instanceof ConfigError) logger.error({ outcome: error.outcome, exitCode: error.exitCode }, error.message);
+    await flushLogger(logger);
+    throw error;
+  }
   await prepareRcloneConfig(process.env, config.engine.stateDir, logger);
   if (command === 'daemon') {
     // Loaded only here: the schedule, HTTP server and metrics are the daemon's alone.
@@ -83,40 +95,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function status(overrides: Record<string, string>, json: boolean): Promise<number> {
-  const env = { ...process.env, ...overrides };
-  const stateDir = env.SYNC_STATE_DIR || '/state';
-  let pairs: { pair: string; runs: RunRecord[] }[];
-  if (env.SYNC_PATH2) {
-    const config: Config = loadConfig(process.env, overrides, false);
-    const id = pairId(config.engine.path1, config.engine.path2);
-    pairs = [{ pair: id, runs: await readHistory(pairPaths(config.engine.stateDir, id).history) }];
-  } else {
-    // Without a pair configured, show every pair that shares this state directory.
-    const entries = await readdir(stateDir, { withFileTypes: true }).catch(() => []);
-    pairs = await Promise.all(
-      entries.filter((e) => e.isDirectory()).map(async (e) => ({ pair: e.name, runs: await readHistory(join(stateDir, e.name, 'history.jsonl')) })),
-    );
-    pairs = pairs.filter((p) => p.runs.length > 0);
-  }
+  const config = loadConfig(process.env, overrides, false, { path2Optional: true });
+  const now = new Date();
+  const pairs = await Promise.all((await pairsOf(config)).map((pair) => pairStatus(config, config.engine.stateDir, pair, now)));
   if (json) {
     process.stdout.write(`${JSON.stringify({ pairs }, null, 2)}\n`);
     return ExitCode.ok;
   }
   if (pairs.length === 0) {
-    process.stdout.write(`no runs recorded in ${stateDir}\n`);
+    process.stdout.write(`no runs recorded in ${config.engine.stateDir}\n`);
     return ExitCode.ok;
   }
-  for (const { pair, runs } of pairs) {
-    process.stdout.write(`pair ${pair}\n`);
-    process.stdout.write(`  ${'started'.padEnd(24)} ${'outcome'.padEnd(12)} ${'secs'.padStart(7)} ${'->p1'.padStart(6)} ${'->p2'.padStart(6)} ${'del'.padStart(6)} ${'confl'.padStart(5)}  note\n`);
-    for (const r of runs.slice(-20)) {
-      const c = r.counts;
-      const note = [r.dryRun ? 'dry-run' : '', r.resync ? 'resync' : '', r.message ?? ''].filter(Boolean).join('; ');
-      process.stdout.write(
-        `  ${r.startedAt.padEnd(24)} ${r.outcome.padEnd(12)} ${(r.durationMs / 1000).toFixed(1).padStart(7)} ${String(c?.copiesToPath1 ?? 0).padStart(6)} ${String(c?.copiesToPath2 ?? 0).padStart(6)} ${String((c?.deletesOnPath1 ?? 0) + (c?.deletesOnPath2 ?? 0)).padStart(6)} ${String(c?.conflicts ?? 0).padStart(5)}  ${note}\n`,
-      );
-    }
-  }
+  process.stdout.write(formatStatus(pairs, now));
   return ExitCode.ok;
 }
 

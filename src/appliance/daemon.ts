@@ -46,10 +46,16 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
   let startPending = false;
   let job: Cron | undefined;
 
+  // Set once the schedule exists: the daemon never ends on its own with exit 0 (a schedule that
+  // stops firing would otherwise leave a process with nothing to wait for).
+  let scheduleExhausted = () => {};
   const nextRun = (): Date | null => (stopping || !job ? null : job.nextRun());
   const logNextRun = () => {
     const next = nextRun();
-    if (!next) return;
+    if (!next) {
+      if (!stopping) scheduleExhausted();
+      return;
+    }
     const when = timezone ? `${next.toLocaleString('sv-SE', { timeZone: timezone })} ${timezone}` : next.toISOString();
     log.info({ nextRun: next.toISOString(), in: formatDuration(Math.max(0, next.getTime() - Date.now())) }, `next run at ${when}`);
   };
@@ -125,7 +131,7 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
   }
 
   return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: NodeJS.Signals | 'schedule-exhausted') => {
       if (stopping) {
         log.warn({ signal }, 'already stopping');
         return;
@@ -133,7 +139,7 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
       stopping = true;
       job?.stop();
       void (async () => {
-        let code = 0;
+        let code = signal === 'schedule-exhausted' ? 1 : 0;
         const run = current;
         if (run) {
           log.warn({ signal }, 'stopping: cancelling the run in progress (rclone is stopped, snapshots stay as they were)');
@@ -165,6 +171,10 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
     // Installed before anything can run: as PID 1 (no tini) Node has no default SIGTERM action.
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    scheduleExhausted = () => {
+      log.error({ schedule: appliance.schedule }, 'SYNC_SCHEDULE has no next run time: stopping the daemon with exit 1');
+      stop('schedule-exhausted');
+    };
 
     job = new Cron(
       appliance.schedule,

@@ -100,15 +100,16 @@ export function maxAgeOf(config: Config, now: Date = new Date()): number {
   return config.appliance.healthMaxAgeMs ?? defaultMaxAgeMs(config.appliance.schedule, scheduleTimezone(), now);
 }
 
-export async function readVerdict(config: Config, now: Date = new Date()): Promise<HealthVerdict> {
-  const paths = pairPaths(config.engine.stateDir, pairId(config.engine.path1, config.engine.path2));
+/** `pair`: the pair folder's name; by default the configured pair's. */
+export async function readVerdict(config: Config, now: Date = new Date(), pair = pairId(config.engine.path1, config.engine.path2)): Promise<HealthVerdict> {
+  const paths = pairPaths(config.engine.stateDir, pair);
   return healthVerdict(await readHistory(paths.history), now, maxAgeOf(config, now));
 }
 
-export async function checkHealth(config: Config, out: NodeJS.WritableStream): Promise<number> {
+export async function checkHealth(config: Config, out: NodeJS.WritableStream, pair?: string): Promise<number> {
   let verdict: HealthVerdict;
   try {
-    verdict = await readVerdict(config);
+    verdict = await readVerdict(config, new Date(), pair);
   } catch (error) {
     out.write(`unhealthy: cannot read the run history: ${(error as Error).message}\n`);
     return 1;

@@ -3,8 +3,10 @@
  * the daemon so a CronJob's `run` does not load the schedule, HTTP and metrics code.
  */
 import type { Config } from '../config.ts';
-import { logTailOf, type Logger } from '../log.ts';
+import { logTailOf, redact, type Logger } from '../log.ts';
 import { runSync, type RunProgress, type RunReport } from '../sync/run.ts';
+import { pairId, pairPaths } from '../state/pair.ts';
+import { progressWriter } from '../state/progress.ts';
 import { notifyRun } from './notify.ts';
 import { RunPinger } from './ping.ts';
 
@@ -29,11 +31,16 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
   const delivery = options.deliverySignal ? { signal: options.deliverySignal } : {};
   const pinger = config.appliance.pingUrl ? new RunPinger(config.appliance.pingUrl, logger, delivery) : undefined;
   pinger?.start();
+  const progressFile = progressWriter(pairPaths(config.engine.stateDir, pairId(config.engine.path1, config.engine.path2)));
   const report = await runSync(config.engine, {
     logger,
     ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    onProgress: (progress) => {
+      progressFile.update(progress);
+      options.onProgress?.(progress);
+    },
   });
+  await progressFile.end();
   try {
     options.onRunEnded?.(report);
   } catch (error) {
@@ -42,7 +49,9 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
   const logText = tail?.since(mark, { maxLines: 100, maxBytes: 10 * 1024 }) ?? '';
   await Promise.all([
     pinger?.finish(report, logText),
-    config.appliance.notifyUrl ? notifyRun(config.appliance.notifyUrl, report, logger, delivery) : undefined,
+    config.appliance.notifyUrl
+      ? notifyRun(config.appliance.notifyUrl, report, logger, { ...delivery, pairLabel: `${redact(config.engine.path1)} <-> ${redact(config.engine.path2)}` })
+      : undefined,
   ]).catch((error: unknown) => logger.warn({ err: error }, 'monitoring failed; the run is not affected'));
   return report;
 }

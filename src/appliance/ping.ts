@@ -27,7 +27,7 @@ const DEFAULTS = { timeoutMs: 10_000, attempts: 3, backoffMs: [1_000, 3_000] } a
 export async function deliver(
   what: string,
   url: string,
-  init: { method: 'GET' | 'POST'; body?: string; contentType?: string },
+  init: { method: 'GET' | 'POST'; body?: string; contentType?: string; headers?: Record<string, string> },
   logger: Logger,
   options: DeliveryOptions = {},
 ): Promise<boolean> {
@@ -37,7 +37,7 @@ export async function deliver(
   const target = redact(url);
   // fetch refuses credentials in the URL: send them as Basic authentication instead.
   const parsed = new URL(url);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...init.headers };
   if (parsed.username || parsed.password) {
     headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}`;
     parsed.username = '';

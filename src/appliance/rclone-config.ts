@@ -8,11 +8,21 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
-export type RcloneConfigAction = 'none' | 'unset' | 'missing' | 'writable' | 'copied' | 'recopied' | 'kept';
+export type RcloneConfigAction = 'none' | 'unset' | 'memory-only' | 'missing' | 'writable' | 'copied' | 'recopied' | 'kept';
+
+/**
+ * rclone keeps its configuration in memory only when --config (RCLONE_CONFIG) is empty, the null
+ * device, or a file named "notfound" (rclone docs, --config): the usual choice when every remote
+ * is defined by RCLONE_CONFIG_<NAME>_* variables.
+ */
+export function isMemoryOnlyConfig(value: string): boolean {
+  const trimmed = value.trim();
+  return trimmed === '' || trimmed === '/dev/null' || basename(trimmed) === 'notfound';
+}
 
 export interface RcloneConfigResult {
   readonly action: RcloneConfigAction;
@@ -33,6 +43,7 @@ export async function prepareRcloneConfig(
 ): Promise<RcloneConfigResult> {
   const configured = env.RCLONE_CONFIG?.trim();
   if (!configured) return { action: 'unset' };
+  if (isMemoryOnlyConfig(configured)) return { action: 'memory-only' };
   const source = resolve(configured);
   try {
     const info = await stat(source);

@@ -6,7 +6,7 @@
  */
 import lockfile from 'proper-lockfile';
 import { hostname } from 'node:os';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { LockHeld } from '../errors.ts';
 import type { PairPaths } from './pair.ts';
 
@@ -21,8 +21,8 @@ export interface HeldLock {
 }
 
 export async function acquireLock(paths: PairPaths, onCompromised: (error: Error) => void): Promise<HeldLock> {
-  const ownerFile = `${paths.lockTarget}.owner`;
-  const lockDir = `${paths.lockTarget}.lock`;
+  const ownerFile = paths.lockOwner;
+  const lockDir = paths.lockDir;
   await removeLockOfDeadProcess(ownerFile, lockDir);
   let release: () => Promise<void>;
   try {
@@ -58,15 +58,27 @@ export async function acquireLock(paths: PairPaths, onCompromised: (error: Error
   };
 }
 
-interface Owner {
+export interface LockOwner {
   pid: number;
   host: string;
   since: string;
 }
 
-async function readOwner(file: string): Promise<Owner | undefined> {
+/**
+ * The run holding this pair's lock, as another process (`status`) sees it: the lock directory is
+ * there and fresh (proper-lockfile refreshes its mtime), and its owner record says who.
+ */
+export async function lockHolder(paths: PairPaths, now = Date.now()): Promise<LockOwner | undefined> {
+  const info = await stat(paths.lockDir).catch(() => undefined);
+  if (!info || now - info.mtimeMs > STALE_MS) return undefined;
+  const owner = await readOwner(paths.lockOwner);
+  if (owner && owner.host === hostname() && !isAlive(owner.pid)) return undefined;
+  return owner ?? { pid: 0, host: '?', since: info.mtime.toISOString() };
+}
+
+async function readOwner(file: string): Promise<LockOwner | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as Owner;
+    return JSON.parse(await readFile(file, 'utf8')) as LockOwner;
   } catch {
     return undefined;
   }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { accessProblem, currentRunner, describeAccessProblem, nearestExisting } from '../permissions.ts';
 
 /**
  * Each pair of paths gets its own folder in the state directory, so several pairs (several
@@ -27,6 +29,11 @@ export interface PairPaths {
   readonly journal: string;
   /** Scratch space of the run holding the lock (file lists for rclone); emptied at each start. */
   readonly tmp: string;
+  /** The running run's phase and counts, for `status` in another process (progress.ts). */
+  readonly progress: string;
+  /** Who holds the lock (lock.ts). */
+  readonly lockOwner: string;
+  readonly lockDir: string;
 }
 
 export function pairPaths(stateDir: string, id: string): PairPaths {
@@ -38,9 +45,35 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     lockTarget: join(dir, 'run'),
     journal: join(dir, 'journal.jsonl'),
     tmp: join(dir, 'tmp'),
+    progress: join(dir, 'progress.json'),
+    lockOwner: join(dir, 'run.owner'),
+    lockDir: join(dir, 'run.lock'),
   };
 }
 
 export async function ensurePairDir(paths: PairPaths): Promise<void> {
-  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // A recursive mkdir reports a read-only or forbidden parent as ENOENT: find the real cause.
+    const blocked = await nearestExisting(paths.dir);
+    const problem = await accessProblem(blocked, 'folder', 'read-write').catch(() => undefined);
+    if (!problem) throw error;
+    throw new ConfigError(describeAccessProblem(`the state folder "${paths.dir}" cannot be created: "${blocked}"`, problem, currentRunner()), { cause: error });
+  }
 }
+
+/** The pair folders in a state directory: those holding a snapshot, a run history or a run's lock (a first run). */
+export async function pairDirsIn(stateDir: string): Promise<string[]> {
+  const entries = await readdir(stateDir, { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const paths = pairPaths(stateDir, entry.name);
+    const marks = await Promise.all([paths.history, paths.snapshot, paths.lockOwner].map(exists));
+    if (marks.some(Boolean)) found.push(entry.name);
+  }
+  return found.sort();
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);

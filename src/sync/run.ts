@@ -161,7 +161,10 @@ function classify(error: unknown, signal: AbortSignal): SyncError {
     return new SafetyStop('state-corrupt', `${error.message}; run once with SYNC_RESYNC=true to rebuild it (a resync deletes nothing)`);
   }
   const e = error as NodeJS.ErrnoException;
-  return new RunFailed(`${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(error)}`, { cause: error });
+  const message = e?.message ?? String(error);
+  // Node's own messages already start with their code ("ENOSPC: no space left on device, write").
+  const code = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
+  return new RunFailed(`${code}${message}`, { cause: error });
 }
 
 function logSummary(logger: Logger, report: RunRecord): void {

@@ -11,7 +11,8 @@ export function checkSideNotVanished(side: Side, root: string, state: 'missing' 
   throw new SafetyStop(
     state === 'missing' ? 'side-missing' : 'side-empty',
     `${side} (${root}) is ${state === 'missing' ? 'missing' : 'empty'} but had ${previousCount} files at the last run; ` +
-      `refusing to treat that as deleting everything. If it is intended, run once with SYNC_RESYNC=true.`,
+      `refusing to treat that as deleting everything. Look first: is the folder or mount there? rclonesync run --dry-run lists what a run would do. ` +
+      `If it is intended, run once with SYNC_RESYNC=true: it copies the other side's files back and deletes nothing.`,
   );
 }
 
@@ -46,8 +47,9 @@ export function checkMaxDelete(counts: PlanCounts, previous: { path1: number; pa
     if (percent > maxPercent) {
       throw new SafetyStop(
         'max-delete',
-        `this run would delete ${deletes} of ${total} files (${percent.toFixed(1)}%) on ${side}, more than SYNC_MAX_DELETE=${maxPercent}%; ` +
-          `if that is intended, run once with SYNC_FORCE=true`,
+        `this run would delete ${deletes} of ${total} files (${percent.toFixed(1)}%) on ${side}, more than SYNC_MAX_DELETE=${maxPercent}%. ` +
+          `Look first: rclonesync run --dry-run lists every action. Then either run once with SYNC_FORCE=true to carry the deletions out, ` +
+          `or once with SYNC_RESYNC=true to restore the deleted files from the other side (a resync deletes nothing)`,
       );
     }
   }

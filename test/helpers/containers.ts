@@ -121,18 +121,52 @@ export function buildArgs(): Record<string, string> {
  * ignores the build's error output and only checks that the tag exists afterwards: an old image
  * under a fixed tag would hide a broken build.
  */
-export async function buildImage(): Promise<{ image: string; ms: number }> {
+export async function buildImage(client?: ContainerRuntimeClient): Promise<{ image: string; ms: number }> {
   const image = `${IMAGE_REPO}:run-${process.pid}-${Date.now().toString(36)}`;
   const started = Date.now();
   try {
     await GenericContainer.fromDockerfile(REPO_ROOT).withBuildArgs(buildArgs()).build(image, { deleteOnExit: false });
   } catch (error) {
-    throw new Error(
-      `building the image from ${join(REPO_ROOT, 'Dockerfile')} failed (${describeError(error)}); build args ${JSON.stringify(buildArgs())}. ` +
-        'Run `docker build --build-arg NODE_IMAGE=$NODE_IMAGE --build-arg RCLONE_IMAGE=$RCLONE_IMAGE .` or set DEBUG=testcontainers:build to see why.',
-    );
+    const missing = client ? await missingBaseImages(client) : [];
+    throw new Error(buildFailureMessage(describeError(error), missing, buildArgs()));
   }
   return { image, ms: Date.now() - started };
+}
+
+/** The Dockerfile's base images (its ARG defaults, or the build args that replace them). */
+export async function baseImages(args: Record<string, string> = buildArgs()): Promise<string[]> {
+  const dockerfile = await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const images: string[] = [];
+  for (const match of dockerfile.matchAll(/^ARG\s+(NODE_IMAGE|RCLONE_IMAGE)=(\S+)/gm)) images.push(args[match[1]!] ?? match[2]!);
+  return images;
+}
+
+/** Base images the engine does not have: a build then needs a registry, often the real cause. */
+async function missingBaseImages(client: ContainerRuntimeClient): Promise<string[]> {
+  const missing: string[] = [];
+  for (const name of await baseImages()) {
+    const present = await client.container.dockerode
+      .getImage(name)
+      .inspect()
+      .then(() => true, () => false);
+    if (!present) missing.push(name);
+  }
+  return missing;
+}
+
+/** Why the build failed, and the one thing to do about it: a missing base image is named as such. */
+export function buildFailureMessage(problem: string, missingBaseImages: readonly string[], args: Record<string, string>): string {
+  if (missingBaseImages.length > 0) {
+    return (
+      `the image cannot be built: the base image${missingBaseImages.length === 1 ? '' : 's'} ${missingBaseImages.join(', ')} ` +
+      `${missingBaseImages.length === 1 ? 'is' : 'are'} not in the container engine and could not be pulled (${problem}). ` +
+      'Pull or load them, or set NODE_IMAGE / RCLONE_IMAGE to images the engine has (scripts/setup-env.sh --containers provides local stand-ins).'
+    );
+  }
+  return (
+    `building the image from ${join(REPO_ROOT, 'Dockerfile')} failed (${problem}); build args ${JSON.stringify(args)}. ` +
+    'Run `docker build --build-arg NODE_IMAGE=$NODE_IMAGE --build-arg RCLONE_IMAGE=$RCLONE_IMAGE .` or set DEBUG=testcontainers:build to see why.'
+  );
 }
 
 /** Removes a tag (the layers stay in the engine's cache for the next build). */
@@ -166,7 +200,7 @@ export async function prepareContainerSuite(): Promise<{ suite: ContainerSuite; 
   if (!probe.ok) return { suite: { status: 'no-engine', reason: probe.reason }, teardown: async () => {} };
   let built: { image: string; ms: number };
   try {
-    built = await buildImage();
+    built = await buildImage(probe.client);
   } catch (error) {
     return { suite: { status: 'build-failed', reason: describeError(error), engine: probe.kind }, teardown: async () => {} };
   }

@@ -230,6 +230,7 @@ describe('rclonesync daemon', () => {
     try {
       const dir = join(root, 'port');
       await mkdir(join(dir, 'a'), { recursive: true });
+      await mkdir(join(dir, 'b'), { recursive: true });
       const result = await cli(['daemon'], { ...baseEnv(), SYNC_PATH1: join(dir, 'a'), SYNC_PATH2: join(dir, 'b'), SYNC_STATE_DIR: join(dir, 'state'), SYNC_HTTP_PORT: String(port) });
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(`rclonesync: SYNC_HTTP_PORT (--http-port): cannot listen on port ${port} (EADDRINUSE: another program uses it)\n`);
