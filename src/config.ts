@@ -115,6 +115,9 @@ export interface ParsedCommandLine {
   readonly json: boolean;
   readonly help: boolean;
   readonly version: boolean;
+  /** `trash` only: which side, and which run's version. */
+  readonly side: string | undefined;
+  readonly from: string | undefined;
 }
 
 /** Parses argv; flags for settings become overrides of the matching environment variables. */
@@ -123,6 +126,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     help: { type: 'boolean' },
     version: { type: 'boolean' },
     json: { type: 'boolean' },
+    side: { type: 'string' },
+    from: { type: 'string' },
   };
   for (const setting of SETTINGS) options[setting.flag] = { type: setting.kind };
   let parsed;
@@ -144,6 +149,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     json: parsed.values.json === true,
     help: parsed.values.help === true,
     version: parsed.values.version === true,
+    side: parsed.values.side as string | undefined,
+    from: parsed.values.from as string | undefined,
   };
 }
 
@@ -396,6 +403,10 @@ export function helpText(): string {
     '  run       one sync cycle, then exit (exit codes below)',
     '  daemon    run on the SYNC_SCHEDULE schedule until stopped',
     '  status    recent runs of this pair (--json for machines)',
+    '  trash list [--json] [--side path1|path2]',
+    '            what the sync moved to each side\'s trash, newest first',
+    '  trash restore PATH [--side path1|path2] [--from STAMP]',
+    '            move the newest (or that run\'s) trashed version back (beside PATH if taken)',
     '  health    exit 0 if the last run succeeded recently, 1 otherwise',
     '',
     'Settings (environment variable, flag; flags override the environment):',

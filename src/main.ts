@@ -10,6 +10,7 @@ import { checkHealth } from './appliance/health.ts';
 import { formatStatus, pairsOf, pairStatus, thePair } from './appliance/status.ts';
 import { monitoredRun } from './appliance/monitor.ts';
 import { preflight } from './preflight.ts';
+import { parseTrashRequest, trashCommand } from './commands/trash.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const VERSION = packageJson.version;
@@ -25,9 +26,18 @@ async function main(argv: string[]): Promise<number> {
     return commandLine.help || commandLine.command === 'help' ? ExitCode.ok : ExitCode.usage;
   }
   const command = commandLine.command;
-  if (!['run', 'daemon', 'status', 'health'].includes(command)) {
-    throw new ConfigError(`unknown command "${command}": use run, daemon, status or health (rclonesync --help)`);
+  if (!['run', 'daemon', 'status', 'health', 'trash'].includes(command)) {
+    throw new ConfigError(`unknown command "${command}": use run, daemon, status, health or trash (rclonesync --help)`);
   }
+  if (command === 'trash') {
+    const request = parseTrashRequest(commandLine.positionals, { json: commandLine.json, side: commandLine.side, from: commandLine.from });
+    const config = loadConfig(process.env, commandLine.overrides, false);
+    // stdout is the command's answer (often JSON): rclone's warnings go to stderr.
+    const logger = createLogger({ ...config.log, level: 'warn' }, process.stderr);
+    await prepareRcloneConfig(process.env, config.engine.stateDir, logger);
+    return trashCommand(config.engine, request, logger, process.stdout);
+  }
+  if (commandLine.side !== undefined || commandLine.from !== undefined) throw new ConfigError(`--side and --from belong to the trash command, not to "${command}"`);
   if (commandLine.positionals.length > 0) {
     throw new ConfigError(`unexpected argument "${commandLine.positionals[0]}" after "${command}"; settings are flags such as --path2 remote:dir`);
   }
