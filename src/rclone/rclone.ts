@@ -303,6 +303,18 @@ export class Rclone {
     await this.transfer(['moveto', from, to, ...EXACT_NAMES], `to ${to}`);
   }
 
+  /** How many files and bytes `root` holds (nothing when it does not exist). */
+  async size(root: string): Promise<{ files: number; bytes: number }> {
+    try {
+      const { stdout } = await this.run(['size', '--json', root], { target: `on ${root}`, collectStdout: true });
+      const parsed = JSON.parse(stdout) as { count?: number; bytes?: number };
+      return { files: parsed.count ?? 0, bytes: parsed.bytes ?? 0 };
+    } catch (error) {
+      if (error instanceof RcloneError && error.directoryNotFound) return { files: 0, bytes: 0 };
+      throw error;
+    }
+  }
+
   /** The names of the folders directly under `root`; none when it does not exist. */
   async folderNames(root: string): Promise<string[]> {
     const names: string[] = [];

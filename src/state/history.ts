@@ -22,6 +22,8 @@ export interface RunRecord {
   readonly resync: boolean;
   /** What the plan held (and, on success, what was done). Absent when the run stopped before planning. */
   readonly counts?: PlanCounts;
+  /** Files moved to each side's trash by what was done (absent with the trash off or nothing done). */
+  readonly trashed?: { readonly path1: number; readonly path2: number };
   readonly message?: string;
   readonly gate?: SafetyGate;
 }

@@ -34,6 +34,8 @@ export interface PairPaths {
   /** Who holds the lock (lock.ts). */
   readonly lockOwner: string;
   readonly lockDir: string;
+  /** What each side's trash holds, for /status and /metrics (trash-stats.ts). */
+  readonly trashStats: string;
 }
 
 export function pairPaths(stateDir: string, id: string): PairPaths {
@@ -48,6 +50,7 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     progress: join(dir, 'progress.json'),
     lockOwner: join(dir, 'run.owner'),
     lockDir: join(dir, 'run.lock'),
+    trashStats: join(dir, 'trash.json'),
   };
 }
 

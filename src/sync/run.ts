@@ -10,8 +10,7 @@
  *   commit     the new snapshot, from what each side really holds afterwards, atomically
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
@@ -29,6 +28,7 @@ import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot, type Snaps
 import { propagate, stepsOf } from './propagate.ts';
 import { rootsStillListed, pickSentinels, snapshotAfter, touchedPaths, versionsWritten } from './commit.ts';
 import { expiredStamps, isStamp, trashExcludes, trashRoot } from './trash.ts';
+import { readTrashStats, writeTrashStats, type SideTrash } from '../state/trash-stats.ts';
 import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type FileMeta, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
 
 export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
@@ -54,6 +54,8 @@ export interface RunReport extends RunRecord {
 /** What a run did, however it ended: the counts of what was done (absent before planning). */
 interface RunResult {
   readonly counts: PlanCounts | undefined;
+  /** Files moved to each side's trash (absent when nothing was done). */
+  readonly trashed: Record<Side, number> | undefined;
   readonly resync: boolean;
 }
 
@@ -79,7 +81,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
   const id = pairId(config.path1, config.path2);
   const paths = pairPaths(config.stateDir, id);
   const logger = options.logger.child({ run: runId.slice(0, 8), pair: id });
-  let result: RunResult = { counts: undefined, resync: config.resync };
+  let result: RunResult = { counts: undefined, trashed: undefined, resync: config.resync };
   let lock: HeldLock | undefined;
 
   const finish = async (outcome: Outcome, exitCode: number, extra: { message?: string; gate?: SafetyGate } = {}): Promise<RunReport> => {
@@ -95,6 +97,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
       dryRun: config.dryRun,
       resync: result.resync,
       ...(result.counts ? { counts: result.counts } : {}),
+      ...(result.trashed ? { trashed: result.trashed } : {}),
       ...extra,
     };
     if (lock) {
@@ -181,6 +184,8 @@ function logSummary(logger: Logger, report: RunRecord): void {
       deletesOnPath1: c?.deletesOnPath1 ?? 0,
       deletesOnPath2: c?.deletesOnPath2 ?? 0,
       conflicts: c?.conflicts ?? 0,
+      trashedOnPath1: report.trashed?.path1 ?? 0,
+      trashedOnPath2: report.trashed?.path2 ?? 0,
       bytes: (c?.bytesToPath1 ?? 0) + (c?.bytesToPath2 ?? 0),
       durationMs: report.durationMs,
     },
@@ -228,6 +233,7 @@ interface Detected {
 class Engine {
   private resync: boolean;
   private done: PlanCounts | undefined;
+  private trashed: Record<Side, number> | undefined;
   private readonly abandon = new AbortController();
   private readonly rclone: Rclone;
   private readonly roots: Record<Side, string>;
@@ -279,7 +285,7 @@ class Engine {
   }
 
   private result(): RunResult {
-    return { counts: this.done, resync: this.resync };
+    return { counts: this.done, trashed: this.trashed, resync: this.resync };
   }
 
   private report(phase: RunPhase, counts?: PlanCounts): void {
@@ -589,7 +595,7 @@ class Engine {
       // action (both sides changed identically), or this was a resync, so the next run starts clean.
       if (this.resync || changed || previous?.header.hashType !== observed.hashType) await this.save(observed, current);
       await removeJournal(paths.journal);
-      await this.purgeTrash(false);
+      await this.tendTrash(false);
       return;
     }
     logger.info('committing');
@@ -621,6 +627,7 @@ class Engine {
 
     const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
     this.done = countPlan({ actions: done });
+    if (this.options.config.trashDays > 0) this.trashed = trashedBy(done, current);
     signal.throwIfAborted();
     await this.save(observed, snapshot);
     // Killed runs' half-written files that this run did not manage to replace stay in the journal;
@@ -634,7 +641,7 @@ class Engine {
     else await removeJournal(paths.journal);
 
     if (incomplete.length === 0 && outcome.failure === undefined) {
-      await this.purgeTrash(true);
+      await this.tendTrash(true);
       return;
     }
     const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
@@ -659,31 +666,45 @@ class Engine {
   }
 
   /**
-   * Retention: run folders whose stamp is older than SYNC_TRASH_DAYS go. A failure is a warning,
-   * never a failed run. Looked at after every run that changed something, otherwise hourly: a run
-   * that changes nothing should cost little more than listing.
+   * Retention: run folders whose stamp is older than SYNC_TRASH_DAYS go; then what each trash holds
+   * is written down for /status and /metrics. A failure is a warning, never a failed run. Looked at
+   * after every run that trashed something, otherwise hourly: a run that changes nothing should
+   * cost little more than listing.
    */
-  private async purgeTrash(trashedSomething: boolean): Promise<void> {
+  private async tendTrash(trashedSomething: boolean): Promise<void> {
     const { config, logger, paths } = this.options;
-    const marker = join(paths.dir, 'trash-checked');
-    const lastChecked = await stat(marker).then((info) => info.mtimeMs, () => 0);
-    if (!trashedSomething && Date.now() - lastChecked < TRASH_CHECK_INTERVAL_MS) return;
-    await writeFile(marker, '').catch(() => {});
-    await Promise.all(
-      SIDES.map(async (side) => {
+    const previous = await readTrashStats(paths.trashStats);
+    if (!trashedSomething && previous && Date.now() - Date.parse(previous.checkedAt) < TRASH_CHECK_INTERVAL_MS) return;
+    const [path1, path2] = await Promise.all(
+      SIDES.map(async (side): Promise<SideTrash> => {
         try {
           const names = await this.rclone.folderNames(this.trash[side]);
           // Turning the trash off empties it.
           const expired = config.trashDays === 0 ? names.filter(isStamp) : expiredStamps(names, this.options.startedAt.getTime(), config.trashDays);
-          if (expired.length === 0) return;
-          await this.rclone.purgeFolders(this.trash[side], expired);
-          logger.info({ side, folders: expired.length }, 'purged expired trash folders');
+          if (expired.length > 0) {
+            await this.rclone.purgeFolders(this.trash[side], expired);
+            logger.info({ side, folders: expired.length }, 'purged expired trash folders');
+          }
+          const kept = names.filter((name) => isStamp(name) && !expired.includes(name)).sort();
+          return { ...(await this.rclone.size(this.trash[side])), oldestStamp: kept[0] ?? null };
         } catch (error) {
           logger.warn({ side, err: (error as Error).message }, 'could not purge the trash; will try again after the next run');
+          return previous?.[side] ?? { files: 0, bytes: 0, oldestStamp: null };
         }
       }),
     );
+    await writeTrashStats(paths.trashStats, { path1: path1!, path2: path2!, checkedAt: new Date().toISOString() }).catch(() => {});
   }
+}
+
+/** Files the done actions moved to each side's trash: removals, and the old versions copies replaced. */
+function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): Record<Side, number> {
+  const trashed = { path1: 0, path2: 0 };
+  for (const action of actions) {
+    if (action.kind === 'delete') trashed[action.side]++;
+    else if (action.kind === 'copy' && listed[otherSide(action.from)].has(action.path)) trashed[otherSide(action.from)]++;
+  }
+  return trashed;
 }
 
 function chooseHash(a: BackendFeatures, b: BackendFeatures): string {
