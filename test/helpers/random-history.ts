@@ -419,8 +419,13 @@ const locationKey = (side: Side, path: string) => `${side}\0${path}`;
 export class Ledger {
   /** Paths each side's user changed since the last successful run. */
   readonly touched: Record<Side, Set<string>> = { path1: new Set(), path2: new Set() };
-  /** Every content seen at a location just before a run since the last success (or written there during one). */
-  private readonly required = new Map<string, Set<string>>();
+  /**
+   * Every content seen at a location just before a run since the last success (or written there
+   * during one), and whether it may go: it was, before one of those runs, that side's unchanged
+   * version of a path only the other side had changed. Judged when recorded, not at the check: a
+   * killed run may rightly have replaced it before the user touched the path too.
+   */
+  private readonly required = new Map<string, Map<string, boolean>>();
 
   markTouched(side: Side, path: string): void {
     this.touched[side].add(path);
@@ -431,20 +436,22 @@ export class Ledger {
     if (digest !== undefined) this.required.get(locationKey(side, path))?.delete(digest);
   }
 
-  /** A content that must survive (not the unchanged version of a path only the other side changed). */
-  require(side: Side, path: string, digest: string): void {
+  /** A content that must survive unless `mayGo`. */
+  require(side: Side, path: string, digest: string, mayGo = false): void {
     const key = locationKey(side, path);
-    let set = this.required.get(key);
-    if (!set) this.required.set(key, (set = new Set()));
-    set.add(digest);
+    let digests = this.required.get(key);
+    if (!digests) this.required.set(key, (digests = new Map()));
+    digests.set(digest, mayGo || (digests.get(digest) ?? false));
   }
 
   /** Records both sides as they are just before a run. */
   beforeRun(trees: Record<Side, Record<string, string>>): void {
-    for (const side of SIDES) for (const [path, digest] of Object.entries(trees[side])) this.require(side, path, digest);
+    for (const side of SIDES) {
+      for (const [path, digest] of Object.entries(trees[side])) this.require(side, path, digest, this.mayGo(side, path));
+    }
   }
 
-  private exempt(side: Side, path: string): boolean {
+  private mayGo(side: Side, path: string): boolean {
     return !this.touched[side].has(path) && this.touched[other(side)].has(path);
   }
 
@@ -454,8 +461,7 @@ export class Ledger {
     const lost: string[] = [];
     for (const [key, digests] of this.required) {
       const [side, path] = key.split('\0') as [Side, string];
-      if (this.exempt(side, path)) continue;
-      for (const digest of digests) if (!present.has(digest)) lost.push(`${side}:${path} (sha256 ${digest.slice(0, 12)})`);
+      for (const [digest, mayGo] of digests) if (!mayGo && !present.has(digest)) lost.push(`${side}:${path} (sha256 ${digest.slice(0, 12)})`);
     }
     return lost.sort();
   }
@@ -764,7 +770,9 @@ class HistoryRun {
         const before = await stat(full).catch(() => undefined);
         if (!before?.isFile()) return false;
         ledger.forget(op.side, op.path, await this.digestAt(op.side, op.path));
-        await this.write(op.side, op.path, contentOf(op.tag, op.size === 'same' ? before.size : op.size), op.mtime, before.mtime);
+        // Keeping the mtime and the size would make the edit invisible to size,modtime by definition.
+        const size = op.size === 'same' ? before.size : op.size === before.size && op.mtime === 'keep' ? op.size + 1 : op.size;
+        await this.write(op.side, op.path, contentOf(op.tag, size), op.mtime, before.mtime);
         return true;
       }
       case 'twin-edit': {
