@@ -421,14 +421,18 @@ export class Ledger {
   readonly touched: Record<Side, Set<string>> = { path1: new Set(), path2: new Set() };
   /**
    * Every content seen at a location just before a run since the last success (or written there
-   * during one), and whether it may go: it was, before one of those runs, that side's unchanged
-   * version of a path only the other side had changed. Judged when recorded, not at the check: a
-   * killed run may rightly have replaced it before the user touched the path too.
+   * during one), and whether it may go: at some moment since, it was that side's unchanged version
+   * of a path only the other side had changed. Once it may go, it stays so: a killed run may rightly
+   * have replaced it before the user then touched the path on its side too.
    */
   private readonly required = new Map<string, Map<string, boolean>>();
 
   markTouched(side: Side, path: string): void {
     this.touched[side].add(path);
+    const otherSide = other(side);
+    if (this.touched[otherSide].has(path)) return;
+    const theirs = this.required.get(locationKey(otherSide, path));
+    for (const digest of theirs?.keys() ?? []) theirs!.set(digest, true);
   }
 
   /** The user overwrote or deleted the version at this location: it need not survive. */

@@ -13,7 +13,7 @@
  *   RANDOM_STEPS=<n>       random steps per history (default 20)
  *   RANDOM_OPS=all | <class>,<class>   add operation classes that hit known bugs (below)
  *   RANDOM_SCRIPT=<file>   replay a step list (JSON, as written next to a failure)
- *   RANDOM_MINIMISE=1      after a failure, shorten its step list and print it (slow)
+ *   RANDOM_MINIMISE=<n>    after a failure, shorten its step list and print it (slow; each candidate tried up to n times)
  *
  * The default set of operations leaves out what issue 6 lists as not yet fixed, so that this test
  * is green on the code it runs against; each class below exposes one of those items. Once an item
@@ -142,6 +142,8 @@ describe.each(backends)('random histories, local <-> %s', (backend) => {
     let text = report(result, `${backend} ${label}`, replay, scriptFile);
     if (env.RANDOM_MINIMISE) {
       const shortest = await minimise(result.steps, result.failure.kind, (candidate) => withTarget(backend, (target) => replayHistory(candidate, { target, classes })), {
+        // RANDOM_MINIMISE=<n> replays each candidate up to n times (failures that hinge on timing).
+        tries: Math.max(1, Number.parseInt(env.RANDOM_MINIMISE, 10) || 1),
         log: (l) => console.log(l),
       });
       const minimalFile = scriptFile.replace(/\.json$/, '.min.json');
