@@ -14,7 +14,8 @@
  *       success: a killed or failed run may already have moved things), or was written by the user
  *       while a run was going, exists somewhere on either side afterwards — except a side's
  *       unchanged version of a path that the other side alone deleted or modified since the last
- *       successful run, and except versions the user overwrote or deleted themselves.
+ *       successful run, and except versions the user overwrote or deleted themselves;
+ *   (c) every file on either side holds bytes a user wrote (no half-written copy is left standing).
  * Files under `.rclonesync-trash/` count as "somewhere" for (b) and are ignored for (a).
  */
 import { existsSync, statSync } from 'node:fs';
@@ -116,7 +117,8 @@ export type Step =
   | UserOp
   | { readonly kind: 'sync' }
   | { readonly kind: 'sync-injected'; readonly slow: SlowFile; readonly trigger: Trigger; readonly inject: UserOp }
-  | { readonly kind: 'sync-killed'; readonly slow: SlowFile; readonly trigger: Trigger };
+  /** `startAfterMs`: a pause first, so that what an earlier killed run left is older than this run's start. */
+  | { readonly kind: 'sync-killed'; readonly slow: SlowFile; readonly trigger: Trigger; readonly startAfterMs?: number };
 
 /** The bytes of a created or edited file: unique to its tag, exactly `size` long. */
 export function contentOf(tag: string, size: number): Buffer {
@@ -149,7 +151,7 @@ export function describeStep(step: Step): string {
     case 'sync-injected':
       return `sync (slow ${step.slow.side}:${step.slow.path}), ${step.trigger.delayMs} ms after ${step.trigger.after}: ${describeStep(step.inject)}`;
     case 'sync-killed':
-      return `sync (slow ${step.slow.side}:${step.slow.path}), SIGKILL ${step.trigger.delayMs} ms after ${step.trigger.after}`;
+      return `${step.startAfterMs ? `after ${step.startAfterMs} ms, ` : ''}sync (slow ${step.slow.side}:${step.slow.path}), SIGKILL ${step.trigger.delayMs} ms after ${step.trigger.after}`;
   }
 }
 
@@ -264,12 +266,12 @@ export function nextStep(state: GeneratorState, index: number, view: View): Step
     edit: 4,
     delete: 2,
     rename: 2,
-    'rename-folder': 1,
+    'rename-folder': state.classes.has('file-named-like-folder') ? 2 : 1,
     touch: 1,
     'twin-edit': state.classes.has('same-size-same-mtime') ? 1.5 : 0,
     sync: 4,
     'sync-injected': 1.2,
-    'sync-killed': canKill ? 1.2 : 0,
+    'sync-killed': !canKill ? 0 : state.killedSinceSuccess ? 4 : 1.2,
   };
   for (let attempt = 0; attempt < 20; attempt++) {
     const kind = rng.weighted(weights);
@@ -283,6 +285,9 @@ export function nextStep(state: GeneratorState, index: number, view: View): Step
           kind: 'sync-killed',
           slow: slowFile(rng, view, tag('slow')),
           trigger: rng.chance(0.5) ? { after: 'journal', delayMs: rng.int(0, 1000) } : { after: 'start', delayMs: rng.int(0, 2500) },
+          // A second kill in a row (issue 6 item 5) bites when the first run's half-written files
+          // are older than the second run's journal window.
+          ...(state.killedSinceSuccess ? { startAfterMs: rng.int(2500, 4000) } : {}),
         };
         break;
       case 'sync-injected': {
@@ -304,7 +309,7 @@ function userOp(kind: UserOp['kind'], rng: Rng, state: GeneratorState, view: Vie
   const { files } = view[side];
   switch (kind) {
     case 'create': {
-      const path = freePath(rng, state, view[side]);
+      const path = freePath(rng, state, view, side);
       return path === undefined ? undefined : { kind, side, path, size: fileSize(rng), tag, mtime };
     }
     case 'edit': {
@@ -325,7 +330,7 @@ function userOp(kind: UserOp['kind'], rng: Rng, state: GeneratorState, view: Vie
     case 'rename': {
       if (files.length === 0) return undefined;
       const from = rng.pick(files);
-      const to = freePath(rng, state, view[side]);
+      const to = freePath(rng, state, view, side);
       return to === undefined || to === from ? undefined : { kind, side, from, to };
     }
     case 'rename-folder': {
@@ -355,7 +360,7 @@ function injectedOp(rng: Rng, state: GeneratorState, view: View, slow: SlowFile,
     : view[side].files.filter((p) => !inPlan(p));
   const what = rng.weighted({ edit: 4, create: 1, delete: candidates.length > 3 ? 1 : 0 });
   if (what === 'create') {
-    const path = freePath(rng, state, view[side]);
+    const path = freePath(rng, state, view, side);
     return path === undefined || path === slow.path ? undefined : { kind: 'create', side, path, size: fileSize(rng), tag, mtime: 'now' };
   }
   if (candidates.length === 0) return undefined;
@@ -371,13 +376,19 @@ function slowFile(rng: Rng, view: View, tag: string): SlowFile {
 }
 
 /** A path for a new file on a side: nothing there yet, no file where a folder of it must be. */
-function freePath(rng: Rng, state: GeneratorState, side: SideView): string | undefined {
+function freePath(rng: Rng, state: GeneratorState, view: View, side: Side): string | undefined {
+  const here = view[side];
+  const folderNames = state.classes.has('file-named-like-folder');
+  // Where a folder rename left an empty folder on the other side, a file of that name is the case to try.
+  const folderElsewhere = [...view[other(side)].folders].filter((f) => !blocked(f, here, true)).sort();
   for (let i = 0; i < 10; i++) {
     const path =
-      state.classes.has('file-named-like-folder') && rng.chance(0.15)
-        ? rng.pick([...FOLDERS, ...FOLDER_RENAME_TARGETS])
-        : joinPath(rng.pick(['', ...FOLDERS, ...FOLDER_RENAME_TARGETS]), rng.pick(FILE_NAMES));
-    if (!blocked(path, side, true)) return path;
+      folderNames && folderElsewhere.length > 0 && rng.chance(0.4)
+        ? rng.pick(folderElsewhere)
+        : folderNames && rng.chance(0.15)
+          ? rng.pick([...FOLDERS, ...FOLDER_RENAME_TARGETS])
+          : joinPath(rng.pick(['', ...FOLDERS, ...FOLDER_RENAME_TARGETS]), rng.pick(FILE_NAMES));
+    if (!blocked(path, here, true)) return path;
   }
   return undefined;
 }
@@ -426,6 +437,8 @@ export class Ledger {
    * have replaced it before the user then touched the path on its side too.
    */
   private readonly required = new Map<string, Map<string, boolean>>();
+  /** Every content the user ever wrote, on either side. */
+  readonly written = new Set<string>();
 
   markTouched(side: Side, path: string): void {
     this.touched[side].add(path);
@@ -482,7 +495,7 @@ export class Ledger {
 // Running a history
 // ---------------------------------------------------------------------------------------------
 
-export type FailureKind = 'exit-code' | 'sides-differ' | 'content-lost' | 'mtimes-differ' | 'harness';
+export type FailureKind = 'exit-code' | 'sides-differ' | 'content-lost' | 'junk' | 'mtimes-differ' | 'harness';
 
 export interface HistoryFailure {
   readonly kind: FailureKind;
@@ -622,6 +635,9 @@ class HistoryRun {
     if (differ.length > 0) throw new Failed({ kind: 'sides-differ', message: `after a run that exited 0 the sides differ:\n  ${differ.join('\n  ')}`, detail: dump(result) });
     const lost = this.ledger.missing(all);
     if (lost.length > 0) throw new Failed({ kind: 'content-lost', message: `after a run that exited 0 these versions exist on neither side:\n  ${lost.join('\n  ')}`, detail: dump(result) });
+    // The engine only ever moves what people wrote: anything else is a half-written copy left standing.
+    const junk = SIDES.flatMap((side) => Object.entries(all[side]).filter(([, digest]) => !this.ledger.written.has(digest)).map(([path]) => `${side}:${path}`));
+    if (junk.length > 0) throw new Failed({ kind: 'junk', message: `after a run that exited 0 these files hold bytes nobody wrote (half-written copies?):\n  ${junk.join('\n  ')}`, detail: dump(result) });
     if (this.options.classes.has('touch-times')) {
       const [s1, s2] = [await statTree(this.target.dirs.path1), await statTree(this.target.dirs.path2)];
       const off = Object.keys(files.path1).filter((p) => Math.abs(s1[p]!.mtimeMs - s2[p]!.mtimeMs) >= 1000);
@@ -642,6 +658,7 @@ class HistoryRun {
   }
 
   private async killedSync(step: Extract<Step, { kind: 'sync-killed' }>): Promise<boolean> {
+    if (step.startAfterMs) await sleep(step.startAfterMs);
     await this.writeSlowFile(step.slow);
     await this.recordBeforeRun();
     const journalBefore = await this.journalIdentity();
@@ -839,7 +856,9 @@ class HistoryRun {
     if (mtime === 'keep' && previous) await utimes(full, previous, previous);
     else if (typeof mtime === 'number') await utimes(full, new Date(mtime), new Date(mtime));
     this.ledger.markTouched(side, path);
-    this.ledger.require(side, path, sha256(bytes));
+    const digest = sha256(bytes);
+    this.ledger.written.add(digest);
+    this.ledger.require(side, path, digest);
   }
 }
 
