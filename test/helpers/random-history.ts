@@ -15,7 +15,8 @@
  *       while a run was going, exists somewhere on either side afterwards — except a side's
  *       unchanged version of a path that the other side alone deleted or modified since the last
  *       successful run, and except versions the user overwrote or deleted themselves;
- *   (c) every file on either side holds bytes a user wrote (no half-written copy is left standing).
+ *   (c) with the class half-written-junk: every file on either side holds bytes a user wrote (no
+ *       half-written copy of a killed run is left standing).
  * Files under `.rclonesync-trash/` count as "somewhere" for (b) and are ignored for (a).
  */
 import { existsSync, statSync } from 'node:fs';
@@ -172,6 +173,12 @@ export const EXTRA_OP_CLASSES = {
   'edits-in-plan': 'edits injected during a run hit files the run is copying or deleting (items 1, 2, 3)',
   /** [5] A killed run followed by another killed run. */
   'kills-in-a-row': 'two killed runs without a successful one between them (item 5)',
+  /**
+   * After each successful run, no file holds bytes nobody wrote: a half-written copy left by a
+   * killed run must never stand as a file or a conflict copy (item 5; and a killed run's
+   * half-written copy whose source is edited again before the next run, found by these histories).
+   */
+  'half-written-junk': 'after each successful run, every file holds bytes a user wrote: no half-written copy left as a file or conflict copy (item 5 and a kill followed by an edit of the source)',
   /** [10] After each successful run, modification times agree too (to the second). */
   'touch-times': 'after each successful run, modification times must agree too: a one-sided touch must be carried (item 10)',
 } as const;
@@ -437,7 +444,10 @@ export class Ledger {
    * have replaced it before the user then touched the path on its side too.
    */
   private readonly required = new Map<string, Map<string, boolean>>();
-  /** Every content the user ever wrote, on either side. */
+  /**
+   * Every content the user ever wrote, on either side, or adopted: a file they renamed or touched
+   * is theirs even if a killed run had left it half-written.
+   */
   readonly written = new Set<string>();
 
   markTouched(side: Side, path: string): void {
@@ -636,7 +646,7 @@ class HistoryRun {
     const lost = this.ledger.missing(all);
     if (lost.length > 0) throw new Failed({ kind: 'content-lost', message: `after a run that exited 0 these versions exist on neither side:\n  ${lost.join('\n  ')}`, detail: dump(result) });
     // The engine only ever moves what people wrote: anything else is a half-written copy left standing.
-    const junk = SIDES.flatMap((side) => Object.entries(all[side]).filter(([, digest]) => !this.ledger.written.has(digest)).map(([path]) => `${side}:${path}`));
+    const junk = !this.options.classes.has('half-written-junk') ? [] : SIDES.flatMap((side) => Object.entries(all[side]).filter(([, digest]) => !this.ledger.written.has(digest)).map(([path]) => `${side}:${path}`));
     if (junk.length > 0) throw new Failed({ kind: 'junk', message: `after a run that exited 0 these files hold bytes nobody wrote (half-written copies?):\n  ${junk.join('\n  ')}`, detail: dump(result) });
     if (this.options.classes.has('touch-times')) {
       const [s1, s2] = [await statTree(this.target.dirs.path1), await statTree(this.target.dirs.path2)];
@@ -818,6 +828,7 @@ class HistoryRun {
         const root = this.target.dirs[op.side];
         if (digest === undefined || existsSync(join(root, op.to)) || (await this.blockedOnDisk(op.side, op.to))) return false;
         ledger.forget(op.side, op.from, digest);
+        ledger.written.add(digest);
         ledger.markTouched(op.side, op.from);
         ledger.markTouched(op.side, op.to);
         await mkdir(dirname(join(root, op.to)), { recursive: true });
@@ -830,7 +841,9 @@ class HistoryRun {
         const moved = await listFiles(join(root, op.from));
         for (const file of moved) {
           const from = `${op.from}/${file}`;
-          ledger.forget(op.side, from, await this.digestAt(op.side, from));
+          const digest = await this.digestAt(op.side, from);
+          ledger.forget(op.side, from, digest);
+          if (digest !== undefined) ledger.written.add(digest);
           ledger.markTouched(op.side, from);
           ledger.markTouched(op.side, `${op.to}/${file}`);
         }
@@ -840,7 +853,9 @@ class HistoryRun {
       }
       case 'touch': {
         const full = join(this.target.dirs[op.side], op.path);
-        if (!(await stat(full).catch(() => undefined))?.isFile()) return false;
+        const digest = await this.digestAt(op.side, op.path);
+        if (digest === undefined) return false;
+        ledger.written.add(digest);
         ledger.markTouched(op.side, op.path);
         await utimes(full, new Date(op.mtime), new Date(op.mtime));
         return true;
