@@ -20,9 +20,13 @@ export function detectChanges(snapshot: Listing, current: Listing, useHash: bool
 
 /**
  * After a run died mid-propagation (see state/journal.ts), a destination file it was writing may be
- * half-written. Such a file is recognised — the journal names it, its source has not changed since,
- * it does not match the source, and it was last written while the dead run was alive — and is
- * treated as not changed by the user, so the copy is simply made again instead of raising a conflict.
+ * half-written. Such a file is recognised — the journal names it, it is not the version the copy was
+ * writing, and it was last written while the dead run was alive — and is treated as not changed
+ * by the user, so the copy is simply made again instead of raising a conflict: a half-written new
+ * file is as good as absent, a half-overwritten one as its old self. That holds even when the
+ * source changed since (the copy is then made with the new version): the bytes there are still
+ * nobody's. When the source of a half-written new file is gone altogether (renamed, deleted),
+ * nothing will overwrite it: it is planned for removal, as a deletion on the source side.
  */
 export function discountInterruptedCopies(
   changes: ChangeSet,
@@ -31,20 +35,22 @@ export function discountInterruptedCopies(
   journalCopies: ReadonlyMap<string, FileMeta>,
   keyOf: (path: string) => string,
   window: { readonly from: number; readonly to: number },
+  sourceChanges?: ChangeSet,
 ): string[] {
   const discounted: string[] = [];
   for (const [path, change] of changes) {
     if (change.kind === 'deleted') continue;
     const source = journalCopies.get(keyOf(path));
     if (!source) continue;
-    const sourceNow = sourceCurrent.get(path);
-    if (!sourceNow || sourceNow.size !== source.size || sourceNow.mtime !== source.mtime) continue;
+    // The copy completed: this is the version it was writing, not junk.
+    if (change.now.size === source.size && change.now.mtime === source.mtime) continue;
     const written = change.now.mtime;
     if (written < window.from || written > window.to) continue;
     discounted.push(path);
     changes.delete(path);
-    // A half-written new file is as good as absent; a half-overwritten one as its old self.
-    if (change.kind === 'new') current.delete(path);
+    if (change.kind !== 'new') continue;
+    if (sourceCurrent.has(path) || !sourceChanges) current.delete(path);
+    else if (!sourceChanges.has(path)) sourceChanges.set(path, { kind: 'deleted', before: source });
   }
   return discounted;
 }

@@ -439,7 +439,15 @@ class Engine {
           const change = to === side ? changes[side].get(path) : undefined;
           if (change && change.kind !== 'deleted') listed.set(path, change.now);
         }
-        const paths = discountInterruptedCopies(changes[side], current[side], current[otherSide(side)], window.copies, (path) => journalKey(side, path), writeSpan(window));
+        const paths = discountInterruptedCopies(
+          changes[side],
+          current[side],
+          current[otherSide(side)],
+          window.copies,
+          (path) => journalKey(side, path),
+          writeSpan(window),
+          changes[otherSide(side)],
+        );
         for (const path of paths) {
           redone.push({ to: side, path, source: window.copies.get(journalKey(side, path))! });
           halfWritten[side].set(path, listed.get(path)!);

@@ -458,9 +458,14 @@ export class Ledger {
     for (const digest of theirs?.keys() ?? []) theirs!.set(digest, true);
   }
 
-  /** The user overwrote or deleted the version at this location: it need not survive. */
+  /**
+   * The user overwrote or deleted the version at this location: it need not survive — wherever it
+   * was first recorded (a killed run may have renamed it there, say as a conflict copy).
+   */
   forget(side: Side, path: string, digest: string | undefined): void {
-    if (digest !== undefined) this.required.get(locationKey(side, path))?.delete(digest);
+    if (digest === undefined) return;
+    this.required.get(locationKey(side, path))?.delete(digest);
+    for (const digests of this.required.values()) digests.delete(digest);
   }
 
   /** A content that must survive unless `mayGo`. */

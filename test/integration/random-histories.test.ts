@@ -48,7 +48,7 @@ import {
 import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
 
 /** Classes in every run of this file; RANDOM_OPS adds to them. */
-const DEFAULT_CLASSES: readonly OpClass[] = [];
+const DEFAULT_CLASSES: readonly OpClass[] = ['edits-in-plan', 'kills-in-a-row', 'same-size-same-mtime', 'file-named-like-folder', 'touch-times', 'half-written-junk'];
 /** The histories CI runs: fixed seeds, so that a red CI is a change in the code, not in the dice. */
 // Picked (and checked) so that each has killed runs, injected edits and conflicts: local 5 (2 kills,
 // 3 conflicts), local 7 (1 kill, 2 injected edits, 2 conflicts), sftp 10 (2 kills, 1 injected edit,

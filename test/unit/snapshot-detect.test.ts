@@ -139,8 +139,23 @@ describe('discountInterruptedCopies', () => {
     expect(scenario(meta(40, 25_000), 'modified').redone).toEqual([]);
   });
 
-  it('a source changed since the journal was written means the copy is no longer the plan', () => {
-    expect(scenario(meta(40, 15_000), 'new', meta(101, 6000)).redone).toEqual([]);
+  it('a source changed since the journal was written: the bytes there are still nobody`s, the copy is made anew', () => {
+    expect(scenario(meta(40, 15_000), 'new', meta(101, 6000)).redone).toEqual(['f']);
+  });
+
+  it('a completed copy (the journaled version itself) is not junk', () => {
+    expect(scenario(source, 'new').redone).toEqual([]);
+  });
+
+  it('a half-written new file whose source is gone is planned for removal, as a deletion on the source side', () => {
+    const destination = meta(40, 15_000);
+    const current: Listing = new Map([['f', destination]]);
+    const changes = new Map([['f', { kind: 'new' as const, now: destination }]]);
+    const sourceChanges = new Map();
+    const redone = discountInterruptedCopies(changes, current, new Map(), journal, key, window, sourceChanges);
+    expect(redone).toEqual(['f']);
+    expect(current.get('f')).toEqual(destination);
+    expect(sourceChanges.get('f')).toEqual({ kind: 'deleted', before: source });
   });
 });
 
