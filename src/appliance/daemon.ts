@@ -37,7 +37,7 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
   const paths = pairPaths(engine.stateDir, id);
   const log = logger.child({ pair: id });
 
-  const metrics = new SyncMetrics(id, { processMetrics: true });
+  const metrics = new SyncMetrics(id, { processMetrics: true, trashStatsFile: paths.trashStats });
   metrics.loadHistory(await readHistory(paths.history).catch(() => []));
 
   let current: CurrentRun | undefined;
@@ -114,6 +114,7 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
     schedule: appliance.schedule,
     timezone,
     historyFile: paths.history,
+    trashStatsFile: paths.trashStats,
     maxAgeMs: () => maxAgeOf(config),
     nextRun,
     current: () => (current && !current.ended ? { startedAt: current.startedAt.toISOString(), progress: current.progress } : null),

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { redact, type Logger } from '../log.ts';
 import { readHistory, type RunRecord } from '../state/history.ts';
+import { readTrashStats } from '../state/trash-stats.ts';
+import { stampTime } from '../sync/trash.ts';
 import type { RunProgress } from '../sync/run.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
 
@@ -32,7 +34,8 @@ export class SyncMetrics {
   private readonly healthy: Gauge;
   private verdict: (() => Promise<HealthVerdict>) | undefined;
 
-  constructor(pair: string, options: { processMetrics?: boolean } = {}) {
+  /** `trashStatsFile`: what each side's trash holds, as the last run saw it (state/trash-stats.ts). */
+  constructor(pair: string, options: { processMetrics?: boolean; trashStatsFile?: string } = {}) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ pair });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
@@ -64,6 +67,23 @@ export class SyncMetrics {
         if (self.verdict) this.set((await self.verdict()).healthy ? 1 : 0);
       },
     });
+    const trashFile = options.trashStatsFile;
+    const trashGauge = (name: string, help: string, value: (side: { files: number; bytes: number; oldestStamp: string | null }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['side'],
+        registers,
+        async collect() {
+          const stats = trashFile ? await readTrashStats(trashFile) : undefined;
+          for (const side of ['path1', 'path2'] as const) this.set({ side }, stats ? value(stats[side]) : 0);
+        },
+      });
+    trashGauge('rclonesync_trash_files', "Files in each side's trash, as the last run that looked saw it.", (t) => t.files);
+    trashGauge('rclonesync_trash_bytes', "Bytes in each side's trash, as the last run that looked saw it.", (t) => t.bytes);
+    trashGauge('rclonesync_trash_oldest_timestamp_seconds', "The oldest run folder in each side's trash (Unix time of its stamp); 0 if none.", (t) =>
+      t.oldestStamp ? (stampTime(t.oldestStamp) ?? 0) / 1000 : 0,
+    );
     this.lastRunExitCode.set(-1);
     this.lastSuccess.set(0);
     this.lastRunEnd.set(0);
@@ -153,6 +173,8 @@ export interface DaemonView {
   readonly schedule: string;
   readonly timezone: string | undefined;
   readonly historyFile: string;
+  /** What each side's trash holds (state/trash-stats.ts); absent: not reported. */
+  readonly trashStatsFile?: string;
   maxAgeMs(): number;
   nextRun(): Date | null;
   /** The run in progress, or null. */
@@ -182,6 +204,7 @@ export async function statusOf(view: DaemonView): Promise<Record<string, unknown
     running: current !== null,
     current,
     health: healthVerdict(history, Date.now(), view.maxAgeMs()),
+    trash: (view.trashStatsFile ? await readTrashStats(view.trashStatsFile) : undefined) ?? null,
     runs: history.slice(-20),
   };
 }

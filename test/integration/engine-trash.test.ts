@@ -4,10 +4,10 @@
  * keeping its modification time; run folders are purged by their stamp after SYNC_TRASH_DAYS;
  * the trash is never synced, counted or a conflict; a dry run and SYNC_TRASH_DAYS=0 leave none.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, minutesAgo, readTree, removeFile, TRASH_FOLDER, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
+import { actionsOf, summaryOf, minutesAgo, readTree, removeFile, TRASH_FOLDER, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
 import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-trash-', { runEnv: backendRunEnv, failureDetail: backendDetail });
@@ -34,7 +34,13 @@ describe.each(BACKENDS)('the trash ($name)', ({ kind }) => {
     await removeFile(sb.path1, 'a.txt');
     await removeFile(sb.path1, 'sub/c.txt');
     await writeTreeFile(sb.path1, 'b.txt', 'b v2', minutesAgo(1, { wholeSeconds: true }));
-    await ok({ SYNC_MAX_DELETE: '100' });
+    const run = await ok({ SYNC_MAX_DELETE: '100' });
+    // The summary counts what went to each trash; the pair's state says what each trash holds.
+    expect(summaryOf(run.logs)).toMatchObject({ trashedOnPath1: 0, trashedOnPath2: 3 });
+    const stats = JSON.parse(await readFile(join(await sb.pairDir(), 'trash.json'), 'utf8')) as Record<string, { files: number; bytes: number; oldestStamp: string | null }>;
+    expect(stats.path2).toMatchObject({ files: 3, bytes: 1 + 4 + 1 });
+    expect(stats.path2!.oldestStamp).toMatch(STAMP);
+    expect(stats.path1).toEqual({ files: 0, bytes: 0, oldestStamp: null });
 
     expect(await readTree(dir2())).toEqual({ 'b.txt': 'b v2', 'keep.txt': 'k' });
     const stamps = await stampsIn(dir2());

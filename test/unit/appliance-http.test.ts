@@ -7,6 +7,7 @@ import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } 
 import type { Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
+import { writeTrashStats } from '../../src/state/trash-stats.ts';
 import { emptyCounts, type PlanCounts } from '../../src/sync/types.ts';
 
 const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
@@ -111,11 +112,12 @@ describe('HTTP endpoints', () => {
       schedule: '*/5 * * * *',
       timezone: 'UTC',
       historyFile: join(dir, 'history.jsonl'),
+      trashStatsFile: join(dir, 'trash.json'),
       maxAgeMs: () => 600_000,
       nextRun: () => next,
       current: () => current,
     };
-    const metrics = new SyncMetrics('pair-1');
+    const metrics = new SyncMetrics('pair-1', { trashStatsFile: join(dir, 'trash.json') });
     metrics.setVerdictSource(async () => ({ healthy: true, reason: 'x', maxAgeMs: 1 }));
     server = await startHttpServer(0, view, metrics, quietLogger(), '127.0.0.1');
     base = `http://127.0.0.1:${server.port}`;
@@ -157,6 +159,22 @@ describe('HTTP endpoints', () => {
     const text = await response.text();
     expect(sample(text, 'rclonesync_next_run_timestamp_seconds')).toBe(next.getTime() / 1000);
     expect(sample(text, 'rclonesync_healthy')).toBe(1);
+  });
+
+  it('/status and /metrics report each side`s trash as the last run saw it', async () => {
+    expect(await (await fetch(`${base}/status`)).json()).toMatchObject({ trash: null });
+    const trash = {
+      path1: { files: 0, bytes: 0, oldestStamp: null },
+      path2: { files: 3, bytes: 1234, oldestStamp: '20261201T083000Z' },
+      checkedAt: '2026-12-01T09:00:00.000Z',
+    };
+    await writeTrashStats(join(dir, 'trash.json'), trash);
+    expect(await (await fetch(`${base}/status`)).json()).toMatchObject({ trash });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/rclonesync_trash_files\{side="path2",pair="pair-1"\} 3/);
+    expect(text).toMatch(/rclonesync_trash_bytes\{side="path2",pair="pair-1"\} 1234/);
+    expect(text).toMatch(/rclonesync_trash_files\{side="path1",pair="pair-1"\} 0/);
+    expect(text).toMatch(new RegExp(`rclonesync_trash_oldest_timestamp_seconds\\{side="path2",pair="pair-1"\\} ${Date.parse('2026-12-01T08:30:00Z') / 1000}`));
   });
 
   it('refuses other paths and methods', async () => {
