@@ -493,7 +493,9 @@ export class Ledger {
     const lost: string[] = [];
     for (const [key, digests] of this.required) {
       const [side, path] = key.split('\0') as [Side, string];
-      for (const [digest, mayGo] of digests) if (!mayGo && !present.has(digest)) lost.push(`${side}:${path} (sha256 ${digest.slice(0, 12)})`);
+      // Only what the user wrote must survive: a killed run's half-written bytes (often an empty
+      // file) are nobody's, and the next run may rightly replace or remove them.
+      for (const [digest, mayGo] of digests) if (!mayGo && !present.has(digest) && this.written.has(digest)) lost.push(`${side}:${path} (sha256 ${digest.slice(0, 12)})`);
     }
     return lost.sort();
   }
