@@ -28,8 +28,10 @@ import {
   readTree,
   readTreeFile,
   removeFile,
+  runCli,
   statTree,
   summaryOf,
+  TRASH_FOLDER,
   useSandbox,
   writeTree,
   writeTreeFile,
@@ -452,5 +454,37 @@ describe('safety gates against S3', () => {
     } finally {
       await own.stop();
     }
+  });
+});
+
+describe('the trash on S3 (a move is a server-side copy plus delete; folders do not exist)', () => {
+  const STAMP = /^\d{8}T\d{6}Z$/;
+  const trashTree = () => server.readTree(`${prefix}/${TRASH_FOLDER}`);
+
+  it('a carried deletion and an overwritten version go to the trash prefix; retention purges by stamp; restore brings one back', async () => {
+    await writeTree(sb.path1, { 'a.txt': 'a', 'b.txt': 'b v1', 'dir/c.txt': 'c', 'keep.txt': 'k' });
+    await ok();
+    await server.writeTree(prefix, { [`${TRASH_FOLDER}/20200101T000000Z/expired.txt`]: 'old run', [`${TRASH_FOLDER}/not-a-stamp/mine.txt`]: 'mine' });
+    await removeFile(sb.path1, 'a.txt');
+    await removeFile(sb.path1, 'dir/c.txt');
+    await writeTreeFile(sb.path1, 'b.txt', 'b v2', minutesAgo(1));
+    const run = await ok({ SYNC_MAX_DELETE: '100' });
+    expect(summaryOf(run.logs)).toMatchObject({ trashedOnPath2: 3 });
+    expect(await remoteTree()).toEqual({ 'b.txt': 'b v2', 'keep.txt': 'k' });
+    const trash = await trashTree();
+    const stamps = [...new Set(Object.keys(trash).map((p) => p.split('/')[0]!))].sort();
+    expect(stamps).toHaveLength(2);
+    const [own, other] = [stamps.find((s) => STAMP.test(s))!, stamps.find((s) => !STAMP.test(s))];
+    expect(other).toBe('not-a-stamp');
+    expect(trash).toEqual({ [`${own}/a.txt`]: 'a', [`${own}/b.txt`]: 'b v1', [`${own}/dir/c.txt`]: 'c', 'not-a-stamp/mine.txt': 'mine' });
+    // The trash never reaches the other side, and the next run has nothing to do.
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+
+    const restored = await runCli(['trash', 'restore', 'dir/c.txt'], sb.env(remoteEnv));
+    expect(restored.exitCode, dump(restored)).toBe(0);
+    expect((await remoteTree())['dir/c.txt']).toBe('c');
+    const carried = await ok();
+    expect(copiesOf(carried.logs).map((l) => `${l.from}:${l.path}`)).toEqual(['path2:dir/c.txt']);
+    expect(await readTree(sb.path1)).toEqual({ 'b.txt': 'b v2', 'keep.txt': 'k', 'dir/c.txt': 'c' });
   });
 });
