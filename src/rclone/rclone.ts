@@ -295,7 +295,7 @@ export class Rclone {
    * where the backend can), in one rclone process; folders the move empties are removed.
    */
   async moveFiles(root: string, toDir: string, paths: Iterable<string>): Promise<void> {
-    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--delete-empty-src-dirs', ...EXACT_NAMES], `on ${root}`);
+    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--no-check-dest', '--delete-empty-src-dirs', ...EXACT_NAMES], `on ${root}`);
   }
 
   /** Moves one file from one full rclone path to another (server-side where the backend can). */
