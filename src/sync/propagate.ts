@@ -219,7 +219,9 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
   // with the other files and then reports) does not hold back the removals, which never depend
   // on a copy; only a failed conflict rename stops everything, since its copies would overwrite
   // the version the rename was to keep.
-  const copying = Promise.all(
+  // allSettled: one direction failing must not leave the other copying on while the run moves on
+  // (it would be stopped mid-file, and its half-written file taken for a person's).
+  const copying = Promise.allSettled(
     SIDES.map(async (from) => {
       const paths = copies[from];
       if (paths.length === 0) return;
@@ -238,10 +240,8 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       }
     }),
   );
-  const copyFailure = await copying.then(
-    () => undefined,
-    (error: unknown) => ({ error }),
-  );
+  const failed = (await copying).find((result) => result.status === 'rejected');
+  const copyFailure = failed ? { error: failed.reason as unknown } : undefined;
   options.signal?.throwIfAborted();
   for (const side of SIDES) {
     if (steps.deletes[side].length === 0) continue;
