@@ -73,7 +73,8 @@ const HASH_PREFERENCE = ['md5', 'sha1', 'crc32', 'sha256', 'dropbox', 'quickxor'
 const NEWLINE = /[\n\r]/;
 /** Untouched files per side whose presence after propagation proves the root is still the one listed. */
 const SENTINELS = 8;
-const TRASH_CHECK_INTERVAL_MS = 3_600_000;
+/** How often a run that trashed nothing counts what the trash holds (for /status and /metrics). */
+const TRASH_COUNT_INTERVAL_MS = 3_600_000;
 
 export async function runSync(config: EngineConfig, options: RunOptions): Promise<RunReport> {
   let startedAt = new Date();
@@ -674,17 +675,19 @@ class Engine {
   }
 
   /**
-   * Retention: run folders whose stamp is older than SYNC_TRASH_DAYS go; then what each trash holds
-   * is written down for /status and /metrics. A failure is a warning, never a failed run. Looked at
-   * after every run that trashed something, otherwise hourly: a run that changes nothing should
-   * cost little more than listing.
+   * Retention, at the end of every successful run: run folders whose stamp is older than
+   * SYNC_TRASH_DAYS go (one folder listing per side). Then what each trash holds is written down
+   * for /status and /metrics — counted again only when this run trashed or purged something, or
+   * hourly: a run that changes nothing should cost little more than listing. A failure is a
+   * warning, never a failed run.
    */
   private async tendTrash(trashedSomething: boolean): Promise<void> {
     const { config, logger, paths } = this.options;
     const previous = await readTrashStats(paths.trashStats);
-    if (!trashedSomething && previous && Date.now() - Date.parse(previous.checkedAt) < TRASH_CHECK_INTERVAL_MS) return;
-    const [path1, path2] = await Promise.all(
-      SIDES.map(async (side): Promise<SideTrash> => {
+    const stale = !previous || Date.now() - Date.parse(previous.checkedAt) >= TRASH_COUNT_INTERVAL_MS;
+    let changed = false;
+    const sides = await Promise.all(
+      SIDES.map(async (side): Promise<SideTrash | undefined> => {
         try {
           const names = await this.rclone.folderNames(this.trash[side]);
           // Turning the trash off empties it.
@@ -692,16 +695,22 @@ class Engine {
           if (expired.length > 0) {
             await this.rclone.purgeFolders(this.trash[side], expired);
             logger.info({ side, folders: expired.length }, 'purged expired trash folders');
+            changed = true;
           }
           const kept = names.filter((name) => isStamp(name) && !expired.includes(name)).sort();
+          if (!(trashedSomething || changed || stale) && previous) return { ...previous[side], oldestStamp: kept[0] ?? null };
           return { ...(await this.rclone.size(this.trash[side])), oldestStamp: kept[0] ?? null };
         } catch (error) {
           logger.warn({ side, err: (error as Error).message }, 'could not purge the trash; will try again after the next run');
-          return previous?.[side] ?? { files: 0, bytes: 0, oldestStamp: null };
+          return previous?.[side];
         }
       }),
     );
-    await writeTrashStats(paths.trashStats, { path1: path1!, path2: path2!, checkedAt: new Date().toISOString() }).catch(() => {});
+    const [path1, path2] = sides;
+    if (!path1 || !path2) return;
+    const recounted = trashedSomething || changed || stale;
+    const checkedAt = recounted || !previous ? new Date().toISOString() : previous.checkedAt;
+    await writeTrashStats(paths.trashStats, { path1, path2, checkedAt }).catch(() => {});
   }
 }
 

@@ -99,6 +99,14 @@ describe.each(BACKENDS)('the trash ($name)', ({ kind }) => {
     expect(stamps.filter((s) => STAMP.test(s) && s !== recent)).toHaveLength(1);
   });
 
+  it('retention runs at the end of every successful run, also one that changes nothing', async () => {
+    await writeTree(sb.path1, { 'a.txt': 'a' });
+    await ok();
+    await writeTree(dir2(), { [`${TRASH_FOLDER}/20200101T000000Z/expired.txt`]: 'old run' });
+    expect(actionsOf((await ok()).logs)).toEqual([]);
+    expect(await stampsIn(dir2())).toEqual([]);
+  });
+
   it('SYNC_TRASH_DAYS=0: removals are final, and the trash is emptied; a dry run touches no trash', async () => {
     await writeTree(sb.path1, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'keep.txt': 'k' });
     await ok();
