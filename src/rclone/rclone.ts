@@ -48,6 +48,8 @@ export interface BackendFeatures {
   /** Modtime precision in nanoseconds, as rclone reports it. */
   readonly precisionNs: number;
   readonly hashes: readonly string[];
+  /** The backend can move or copy a file server-side (what a trash and --backup-dir need). */
+  readonly serverSideMove: boolean;
 }
 
 export interface TransferProgress {
@@ -137,8 +139,10 @@ export class Rclone {
 
   async features(root: string): Promise<BackendFeatures> {
     const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true, target: `from ${root}` });
-    const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[] };
-    return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [] };
+    const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[]; Features?: Record<string, boolean> };
+    // Older or unusual outputs without a Features map: assume it can, rclone says so if not.
+    const serverSideMove = parsed.Features ? parsed.Features.Move === true || parsed.Features.Copy === true : true;
+    return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [], serverSideMove };
   }
 
   /**

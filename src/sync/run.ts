@@ -496,6 +496,16 @@ class Engine {
         }
       }
       if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
+      if (config.trashDays > 0) {
+        for (const side of SIDES) {
+          if (observed.features[side].serverSideMove) continue;
+          const name = side === 'path1' ? 'SYNC_PATH1' : 'SYNC_PATH2';
+          throw new ConfigError(
+            `${name} (${this.roots[side]}) is on a backend that cannot move or copy files server-side, so it cannot keep a trash of what the sync removes: ` +
+              'set SYNC_TRASH_DAYS=0 (removals and overwrites then are final) or put that side on a backend that can',
+          );
+        }
+      }
       if (!this.resync) checkMaxDelete(countPlan(plan), { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
       if (!config.dryRun) logPlan();
     } catch (error) {
