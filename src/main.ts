@@ -2,12 +2,13 @@
  * The command line (started by cli.ts): parses flags and settings, then hands over to the engine (run) or the
  * appliance (daemon, health, status). Exit codes are documented in README and --help.
  */
-import { helpText, loadConfig, parseCommandLine } from './config.ts';
+import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
-import { formatStatus, pairsOf, pairStatus, thePair } from './appliance/status.ts';
+import { formatStatus, pairsOf, pairStatus, snapshotHeader, thePair } from './appliance/status.ts';
+import { pairPaths } from './state/pair.ts';
 import { monitoredRun } from './appliance/monitor.ts';
 import { preflight } from './preflight.ts';
 import { parseTrashRequest, trashCommand } from './commands/trash.ts';
@@ -31,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'trash') {
     const request = parseTrashRequest(commandLine.positionals, { json: commandLine.json, side: commandLine.side, from: commandLine.from });
-    const config = loadConfig(process.env, commandLine.overrides, false);
+    const config = await trashConfig(commandLine.overrides);
     // stdout is the command's answer (often JSON): rclone's warnings go to stderr.
     const logger = createLogger({ ...config.log, level: 'warn' }, process.stderr);
     await prepareRcloneConfig(process.env, config.engine.stateDir, logger);
@@ -118,6 +119,23 @@ async function status(overrides: Record<string, string>, json: boolean): Promise
   }
   process.stdout.write(formatStatus(pairs, now));
   return ExitCode.ok;
+}
+
+/**
+ * The pair `trash` works on: the configured one, or without SYNC_PATH2 the state folder's only pair,
+ * whose paths its snapshot records (unless they hold a masked credential: then they must be given).
+ */
+async function trashConfig(overrides: Record<string, string>): Promise<Config> {
+  const config = loadConfig(process.env, overrides, false, { path2Optional: true });
+  if (config.engine.path2) return config;
+  const pair = await thePair(config);
+  const header = pair ? await snapshotHeader(pairPaths(config.engine.stateDir, pair).snapshot) : undefined;
+  if (!header?.path1 || !header.path2 || header.path1.includes('***') || header.path2.includes('***')) {
+    throw new ConfigError(
+      `SYNC_PATH2 (--path2) is required to name the pair: the state folder ${config.engine.stateDir} holds ${pair ? 'a pair whose paths it cannot tell (credentials are masked there)' : 'no pair yet'}`,
+    );
+  }
+  return loadConfig({ ...process.env, SYNC_PATH1: header.path1, SYNC_PATH2: header.path2 }, overrides, false);
 }
 
 function flushLogger(logger: ReturnType<typeof createLogger>): Promise<void> {

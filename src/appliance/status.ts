@@ -88,7 +88,7 @@ function nextScheduled(schedule: string, now: Date): string | null {
 }
 
 /** The snapshot's first line only: a snapshot of a million files is not read for two paths. */
-async function snapshotHeader(file: string): Promise<{ path1?: string; path2?: string } | undefined> {
+export async function snapshotHeader(file: string): Promise<{ path1?: string; path2?: string } | undefined> {
   const handle = await open(file, 'r').catch(() => undefined);
   if (!handle) return undefined;
   try {

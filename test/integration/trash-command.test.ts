@@ -41,6 +41,10 @@ describe('rclonesync trash', () => {
     expect(text.stdout).toMatch(/path1\s+\d{8}T\d{6}Z\s+3\s+sub\/c\.txt/);
     const one = JSON.parse((await trash(['list', '--json', '--side', 'path2'])).stdout) as Entry[];
     expect(one.map((e) => e.path)).toEqual(['a.txt']);
+    // The state folder holds one pair: SYNC_PATH1/2 need not be repeated.
+    const bare = await runCli(['trash', 'list', '--json'], sb.env({ SYNC_PATH1: undefined, SYNC_PATH2: undefined }));
+    expect(bare.exitCode, dump(bare)).toBe(0);
+    expect(JSON.parse(bare.stdout)).toEqual(entries);
   });
 
   it('restore puts the newest version back on its side, beside the file when the path is taken; the next run carries it', async () => {
