@@ -209,8 +209,14 @@ export interface HistoryTarget {
 
 /** Every run of a history: deletions of any share are expected, so the max-delete gate is opened. */
 const RUN_ENV: Env = { SYNC_MAX_DELETE: '100' };
-/** Slow enough that a few hundred KB keep a run copying for a second or more. */
-const SLOW_ENV: Env = { ...RUN_ENV, SYNC_RCLONE_ARGS: '--bwlimit 200k' };
+/**
+ * Slow enough that a few hundred KB keep a run copying for a second or more; one transfer at a
+ * time, largest first, so the small files wait (already re-checked, not yet written) behind the
+ * slow one while an injected edit lands. An edit landing in the very instant rclone writes that
+ * same file is a race no tool can win without locks (README, limits); under a shared --bwlimit
+ * with parallel transfers that instant stretched to most of a second and made histories flaky.
+ */
+const SLOW_ENV: Env = { ...RUN_ENV, SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by size,descending' };
 
 // ---------------------------------------------------------------------------------------------
 // Generating steps
