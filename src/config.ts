@@ -9,6 +9,7 @@ import envVar from 'env-var';
 import { Cron } from 'croner';
 import { parse as shellParse } from 'shell-quote';
 import { ConfigError } from './errors.ts';
+import { remoteOf } from './rclone/paths.ts';
 import { notifyTarget } from './appliance/notify-formats.ts';
 import type { ConflictResolve } from './sync/types.ts';
 
@@ -292,7 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       if (value === undefined || value === '') return undefined;
       if (remoteOf(value) !== remoteOf(root)) {
         throw new ConfigError(
-          `${culprit(name)} must be on the same remote as ${rootName} (${remoteOf(root) || 'the local disk'}), so that trashing is a server-side move (got "${value}")`,
+          `${culprit(name)} must be on the same remote as ${rootName} (${remoteOf(root) === 'local' ? 'the local disk' : remoteOf(root)}), so that trashing is a server-side move (got "${value}")`,
         );
       }
       if (value.replace(/\/+$/, '') === root.replace(/\/+$/, '')) throw new ConfigError(`${culprit(name)} must not be ${rootName} itself (got "${value}")`);
@@ -338,13 +339,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       }),
     },
   };
-}
-
-/** The rclone remote a path is on ('' for the local disk): `gdrive:a/b` -> `gdrive:`, `:sftp,host=x:dir` -> `:sftp,host=x:`. */
-function remoteOf(path: string): string {
-  const colon = path.indexOf(':', path.startsWith(':') ? 1 : 0);
-  const slash = path.indexOf('/');
-  return colon !== -1 && (slash === -1 || colon < slash) ? path.slice(0, colon + 1) : '';
 }
 
 function describeEnvVarError(error: Error): string {

@@ -26,6 +26,12 @@ export function parseRclonePath(text: string): RclonePath {
   return { kind: 'local', path: text };
 }
 
+/** What two paths must share to be on the same remote: 'local', the remote's name, or the on-the-fly backend string. */
+export function remoteOf(text: string): string {
+  const path = parseRclonePath(text);
+  return path.kind === 'local' ? 'local' : path.kind === 'remote' ? `${path.name}:` : `:${path.backend}:`;
+}
+
 /** rclone's variable for a remote's type (`RCLONE_CONFIG_MYS3_TYPE` defines `mys3:`). */
 export function remoteTypeVariable(name: string): string {
   return `RCLONE_CONFIG_${name.toUpperCase()}_TYPE`;

@@ -36,8 +36,9 @@ export function discountInterruptedCopies(
   keyOf: (path: string) => string,
   window: { readonly from: number; readonly to: number },
   sourceChanges?: ChangeSet,
-): string[] {
-  const discounted: string[] = [];
+): Map<string, FileMeta> {
+  /** path -> the half-written version as listed (detection looks past it from now on). */
+  const discounted = new Map<string, FileMeta>();
   for (const [path, change] of changes) {
     if (change.kind === 'deleted') continue;
     const source = journalCopies.get(keyOf(path));
@@ -46,7 +47,7 @@ export function discountInterruptedCopies(
     if (change.now.size === source.size && change.now.mtime === source.mtime) continue;
     const written = change.now.mtime;
     if (written < window.from || written > window.to) continue;
-    discounted.push(path);
+    discounted.set(path, change.now);
     changes.delete(path);
     if (change.kind !== 'new') continue;
     if (sourceCurrent.has(path) || !sourceChanges) current.delete(path);

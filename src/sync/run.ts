@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
+import { parseRclonePath } from '../rclone/paths.ts';
 import { joinRemote, Rclone, RcloneError, type BackendFeatures, type TransferProgress } from '../rclone/rclone.ts';
 import { appendHistory, readHistory, type RunRecord } from '../state/history.ts';
 import { journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, writeSpan, type JournalEntry, type JournalWindow } from '../state/journal.ts';
@@ -433,14 +434,7 @@ class Engine {
     for (const window of windows) {
       const redone: JournalEntry[] = [];
       for (const side of SIDES) {
-        // What each journaled destination listed as, before detection learns to look past it.
-        const listed = new Map<string, FileMeta>();
-        for (const entry of window.copies.keys()) {
-          const [to, path] = entry.split('\0') as [Side, string];
-          const change = to === side ? changes[side].get(path) : undefined;
-          if (change && change.kind !== 'deleted') listed.set(path, change.now);
-        }
-        const paths = discountInterruptedCopies(
+        const discounted = discountInterruptedCopies(
           changes[side],
           current[side],
           current[otherSide(side)],
@@ -449,11 +443,11 @@ class Engine {
           writeSpan(window),
           changes[otherSide(side)],
         );
-        for (const path of paths) {
+        for (const [path, listed] of discounted) {
           redone.push({ to: side, path, source: window.copies.get(journalKey(side, path))! });
-          halfWritten[side].set(path, listed.get(path)!);
+          halfWritten[side].set(path, listed);
         }
-        if (paths.length > 0) this.options.logger.warn({ side, files: paths.length }, 'an earlier run was interrupted while copying these files; copying them again');
+        if (discounted.size > 0) this.options.logger.warn({ side, files: discounted.size }, 'an earlier run was interrupted while copying these files; copying them again');
       }
       if (redone.length > 0) carried.push({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt, copies: redone });
     }
@@ -740,7 +734,7 @@ function chooseHash(a: BackendFeatures, b: BackendFeatures): string {
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */
 async function rootIdentity(root: string): Promise<string | undefined> {
-  if (!isLocalPath(root)) return undefined;
+  if (parseRclonePath(root).kind !== 'local') return undefined;
   try {
     const info = await stat(root);
     return `${info.dev}:${info.ino}`;
@@ -749,12 +743,6 @@ async function rootIdentity(root: string): Promise<string | undefined> {
   }
 }
 
-/** rclone reads `name:...` (or `:backend:...`) as a remote; anything else is a local path. */
-function isLocalPath(root: string): boolean {
-  const colon = root.indexOf(':');
-  const slash = root.indexOf('/');
-  return colon === -1 || (slash !== -1 && slash < colon);
-}
 
 function logAction(logger: Logger, action: Action, dryRun: boolean): void {
   const prefix = dryRun ? 'would ' : '';

@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { conflictName } from '../../src/sync/reconcile.ts';
+import { TRASH_FOLDER } from '../../src/sync/trash.ts';
 import type { Side } from '../../src/sync/types.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -244,8 +245,8 @@ export async function writeTreeFile(root: string, path: string, content: string 
   if (mtime !== undefined) await setMtime(root, path, mtime);
 }
 
-/** The side's trash folder (see src/sync/trash.ts): part of the root on disk, never of the synced tree. */
-export const TRASH_FOLDER = '.rclonesync-trash';
+/** The side's trash folder: part of the root on disk, never of the synced tree. */
+export { TRASH_FOLDER };
 
 /**
  * All regular files under root, depth first, as relative '/'-separated paths, sorted. The trash
@@ -280,9 +281,9 @@ export async function readTree(root: string): Promise<Record<string, string>> {
 }
 
 /** Every file under root with the sha256 of its bytes: for byte-for-byte comparison of trees of any size. */
-export async function digestTree(root: string): Promise<Record<string, string>> {
+export async function digestTree(root: string, options: { withTrash?: boolean } = {}): Promise<Record<string, string>> {
   const tree: Record<string, string> = {};
-  for (const path of await listFiles(root)) tree[path] = sha256(await readFile(join(root, ...path.split('/'))));
+  for (const path of await listFiles(root, options)) tree[path] = sha256(await readFile(join(root, ...path.split('/'))));
   return tree;
 }
 

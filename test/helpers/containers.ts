@@ -33,6 +33,7 @@ import {
   type StartedTestContainer,
 } from 'testcontainers';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
+import { TRASH_FOLDER } from '../../src/sync/trash.ts';
 
 /** An /etc/hosts entry for a container (testcontainers' ExtraHost, which it does not export). */
 export interface ExtraHost {
@@ -725,7 +726,7 @@ export async function treeOf(dir: string): Promise<Map<string, FileInfo>> {
     for (const entry of await readdir(current, { withFileTypes: true })) {
       const path = join(current, entry.name);
       // The side's trash is never synced: two sides in sync may differ there.
-      if (entry.isDirectory() && current === dir && entry.name === '.rclonesync-trash') continue;
+      if (entry.isDirectory() && current === dir && entry.name === TRASH_FOLDER) continue;
       if (entry.isDirectory()) await walk(path);
       else if (entry.isFile()) {
         const content = await readFile(path);

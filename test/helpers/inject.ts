@@ -97,17 +97,6 @@ export async function runUntilSuccess(run: () => Promise<CliResult>, maxRuns: nu
   return results;
 }
 
-/**
- * Where the engine keeps the versions it moves aside instead of destroying them. What lies there
- * is safe but not where the user looks for it: trees are compared without it.
- */
-export const TRASH_FOLDER = '.rclonesync-trash';
-
-/** A tree (path -> content or digest) without the trash folder. */
-export function withoutTrash<T>(tree: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(tree).filter(([path]) => path !== TRASH_FOLDER && !path.startsWith(`${TRASH_FOLDER}/`)));
-}
-
 /** The paths a version of `path` may be kept under: the name itself, or either side's conflict copy of it. */
 export function isVersionOf(path: string, candidate: string): boolean {
   return candidate === path || (['path1', 'path2'] as const satisfies readonly Side[]).some((side) => conflictCopyPattern(path, side).test(candidate));

@@ -27,7 +27,6 @@ import { digestTree, dump, listFiles, randomBytesSeeded, runCli, sha256, sleep, 
 
 export const SIDES: readonly Side[] = ['path1', 'path2'];
 const other = (side: Side): Side => (side === 'path1' ? 'path2' : 'path1');
-export const TRASH_FOLDER = '.rclonesync-trash';
 /** The run stamp in a conflict copy's name (see conflictName in src/sync/reconcile.ts). */
 const CONFLICT_STAMP = /(?<=\.conflict-path[12]-)\d{8}T\d{6}Z(-\d+)?/;
 
@@ -423,7 +422,7 @@ async function viewOf(dir: string): Promise<SideView> {
   const folders = new Set<string>();
   const candidates = new Set([...FOLDERS, ...FOLDER_RENAME_TARGETS, ...files.flatMap(foldersAbove)]);
   for (const folder of candidates) if (isDirectory(join(dir, folder))) folders.add(folder);
-  return { files: files.filter((f) => !f.startsWith(`${TRASH_FOLDER}/`)), folders };
+  return { files, folders };
 }
 
 const isDirectory = (path: string): boolean => {
@@ -560,9 +559,9 @@ class Failed extends Error {
 
 /** Both sides' files (sha256 per path); `.rclonesync-trash/` kept apart. */
 async function treesOf(target: HistoryTarget): Promise<{ files: Record<Side, Record<string, string>>; all: Record<Side, Record<string, string>> }> {
-  const all = { path1: await digestTree(target.dirs.path1), path2: await digestTree(target.dirs.path2) };
-  const withoutTrash = (tree: Record<string, string>) => Object.fromEntries(Object.entries(tree).filter(([p]) => !p.startsWith(`${TRASH_FOLDER}/`)));
-  return { files: { path1: withoutTrash(all.path1), path2: withoutTrash(all.path2) }, all };
+  // digestTree leaves the trash out unless asked: `all` is where a version may still be found.
+  const all = { path1: await digestTree(target.dirs.path1, { withTrash: true }), path2: await digestTree(target.dirs.path2, { withTrash: true }) };
+  return { files: { path1: await digestTree(target.dirs.path1), path2: await digestTree(target.dirs.path2) }, all };
 }
 
 export interface HistoryOptions {

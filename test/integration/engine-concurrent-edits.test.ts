@@ -34,7 +34,7 @@ import {
   type Env,
   type RunningCli,
 } from '../helpers/cli.ts';
-import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil, withoutTrash } from '../helpers/inject.ts';
+import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil } from '../helpers/inject.ts';
 import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-concurrent-', { runEnv: backendRunEnv, failureDetail: backendDetail });
@@ -62,8 +62,8 @@ const LONG = 240_000;
 
 /** Both sides' trees (without the trash), which must be equal; returns it. */
 async function equalTrees(): Promise<Record<string, string>> {
-  const tree1 = withoutTrash(await readTree(sb.path1));
-  expect(withoutTrash(await readTree(current().dir2)), 'path2 differs from path1').toEqual(tree1);
+  const tree1 = await readTree(sb.path1);
+  expect(await readTree(current().dir2), 'path2 differs from path1').toEqual(tree1);
   return tree1;
 }
 
@@ -267,9 +267,9 @@ describe('local↔local, the journal of a run that failed or was killed', () => 
     const results = await runUntilSuccess(() => runOnce(), 2);
     for (const result of results) expect(conflictsOf(result.logs), dump(result)).toEqual([]);
     expect(summaryOf(results.at(-1)!.logs)).toMatchObject({ conflicts: 0 });
-    const tree1 = withoutTrash(await digestTree(sb.path1));
+    const tree1 = await digestTree(sb.path1);
     expect(conflictCopies(Object.keys(tree1))).toEqual([]);
     expect(tree1).toEqual(digests);
-    expect(withoutTrash(await digestTree(sb.path2))).toEqual(digests);
+    expect(await digestTree(sb.path2)).toEqual(digests);
   });
 });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { digestTree, dump, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, spawnCli, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
-import { journalWritten, withoutTrash } from '../helpers/inject.ts';
+import { journalWritten } from '../helpers/inject.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-vanish-');
 
@@ -92,8 +92,8 @@ it.skipIf(!canMount.ok)(
         'b-new.txt': sha256(added['b-new.txt']),
         'c-new.txt': sha256(added['c-new.txt']),
       };
-      expect(withoutTrash(await digestTree(sb.path1)), 'path1').toEqual(expected);
-      expect(withoutTrash(await digestTree(real2)), 'path2').toEqual(expected);
+      expect(await digestTree(sb.path1), 'path1').toEqual(expected);
+      expect(await digestTree(real2), 'path2').toEqual(expected);
     } finally {
       unmountAll(sb.path2);
     }
