@@ -657,8 +657,9 @@ class HistoryRun {
     if (differ.length > 0) throw new Failed({ kind: 'sides-differ', message: `after a run that exited 0 the sides differ:\n  ${differ.join('\n  ')}`, detail: dump(result) });
     const lost = this.ledger.missing(all);
     if (lost.length > 0) throw new Failed({ kind: 'content-lost', message: `after a run that exited 0 these versions exist on neither side:\n  ${lost.join('\n  ')}`, detail: dump(result) });
-    // The engine only ever moves what people wrote: anything else is a half-written copy left standing.
-    const junk = !this.options.classes.has('half-written-junk') ? [] : SIDES.flatMap((side) => Object.entries(all[side]).filter(([, digest]) => !this.ledger.written.has(digest)).map(([path]) => `${side}:${path}`));
+    // The engine only ever moves what people wrote: anything else is a half-written copy left standing
+    // (in the synced tree; the trash is where such bytes may rightly go).
+    const junk = !this.options.classes.has('half-written-junk') ? [] : SIDES.flatMap((side) => Object.entries(files[side]).filter(([, digest]) => !this.ledger.written.has(digest)).map(([path]) => `${side}:${path}`));
     if (junk.length > 0) throw new Failed({ kind: 'junk', message: `after a run that exited 0 these files hold bytes nobody wrote (half-written copies?):\n  ${junk.join('\n  ')}`, detail: dump(result) });
     if (this.options.classes.has('touch-times')) {
       const [s1, s2] = [await statTree(this.target.dirs.path1), await statTree(this.target.dirs.path2)];
