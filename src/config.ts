@@ -11,7 +11,7 @@ import { parse as shellParse } from 'shell-quote';
 import { ConfigError } from './errors.ts';
 import { remoteOf } from './rclone/paths.ts';
 import { notifyTarget } from './appliance/notify-formats.ts';
-import type { ConflictResolve } from './sync/types.ts';
+import type { CompareMode, ConflictResolve } from './model.ts';
 
 type Kind = 'string' | 'boolean';
 
@@ -60,7 +60,6 @@ export function defaultStateDir(env: NodeJS.ProcessEnv): string {
   return join(xdg && isAbsolute(xdg) ? xdg : join(env.HOME?.trim() || homedir(), '.local', 'state'), 'rclonesync');
 }
 
-export type CompareMode = 'size,modtime' | 'checksum';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 

@@ -20,7 +20,7 @@ import { createReadStream } from 'node:fs';
 import { rm, stat, utimes } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from './atomic.ts';
-import type { FileMeta, Side } from '../sync/types.ts';
+import type { FileMeta, Side } from '../model.ts';
 
 export interface JournalEntry {
   /** Side the copy writes to. */

@@ -16,30 +16,23 @@ import type { EngineConfig } from '../config.ts';
 import { ConfigError, ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
-import { joinRemote, Rclone, RcloneError, type BackendFeatures, type TransferProgress } from '../rclone/rclone.ts';
+import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
+import { otherSide, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
 import { appendHistory, readHistory, type RunRecord } from '../state/history.ts';
 import { journalKey, readJournal, removeJournal, startHeartbeat, writeJournal, writeSpan, type JournalEntry, type JournalWindow } from '../state/journal.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths, type PairPaths } from '../state/pair.ts';
-import { sameVersion, type CrossSideCompare } from './compare.ts';
+import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { compactStamp, conflictName, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
-import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot, type SnapshotHeader } from './snapshot.ts';
+import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot, type SnapshotHeader } from '../state/snapshot.ts';
 import { propagate, stepsOf } from './propagate.ts';
-import { rootsStillListed, pickSentinels, snapshotAfter, touchedPaths, versionsWritten } from './commit.ts';
+import { effectsOf } from './effects.ts';
+import { rootsStillListed, pickSentinels, snapshotAfter, touchedPaths } from './commit.ts';
 import { expiredStamps, isStamp, trashExcludes, trashRoot } from './trash.ts';
 import { readTrashStats, writeTrashStats, type SideTrash } from '../state/trash-stats.ts';
-import { countPlan, otherSide, SIDES, type Action, type ChangeSet, type FileMeta, type Listing, type Plan, type PlanCounts, type Side } from './types.ts';
-
-export type RunPhase = 'locking' | 'listing' | 'checking' | 'propagating' | 'committing' | 'done';
-
-export interface RunProgress {
-  readonly phase: RunPhase;
-  readonly listed: Record<Side, number>;
-  readonly counts?: PlanCounts;
-  readonly transfers?: Partial<Record<'toPath1' | 'toPath2', TransferProgress>>;
-}
+import { countPlan, type Action, type ChangeSet, type Plan } from './types.ts';
 
 export interface RunOptions {
   readonly logger: Logger;
@@ -69,8 +62,6 @@ class EngineStopped extends Error {
   }
 }
 
-/** Hashes we would rather compare, cheapest and most common first. */
-const HASH_PREFERENCE = ['md5', 'sha1', 'crc32', 'sha256', 'dropbox', 'quickxor', 'whirlpool', 'hidrive', 'mailru'];
 const NEWLINE = /[\n\r]/;
 /** Untouched files per side whose presence after propagation proves the root is still the one listed. */
 const SENTINELS = 8;
@@ -241,7 +232,7 @@ class Engine {
   private readonly roots: Record<Side, string>;
   private readonly trash: Record<Side, string>;
   private readonly listed = { path1: 0, path2: 0 };
-  private readonly transfers: Partial<Record<'toPath1' | 'toPath2', TransferProgress>> = {};
+  private readonly transfers: Partial<Record<Direction, TransferProgress>> = {};
   private readonly stamp: string;
   private readonly options: EngineOptions;
 
@@ -309,7 +300,7 @@ class Engine {
     const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
     featuresOfBoth.catch(() => {});
     const [early1, early2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
-    const hashType = early1 && early2 ? chooseHash(early1, early2) : '';
+    const hashType = early1 && early2 ? chooseHash(early1.hashes, early2.hashes) : '';
     if (config.compare === 'checksum' && !hashType) {
       logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
     }
@@ -525,7 +516,7 @@ class Engine {
     // The version each written path must end up holding (a conflict copy's included).
     const versions: Record<Side, Map<string, FileMeta | undefined>> = { path1: new Map(), path2: new Map() };
     for (const action of plan.actions) {
-      const written = versionsWritten(action, current);
+      const { written } = effectsOf(action, current);
       for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
     }
     let stopHeartbeat = () => {};
@@ -616,7 +607,7 @@ class Engine {
     // List again every path the plan touched (a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
-    const touched = touchedPaths(plan.actions);
+    const touched = touchedPaths(plan.actions, current);
     const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
@@ -726,10 +717,6 @@ function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): R
     else if (action.kind === 'copy' && listed[otherSide(action.from)].has(action.path)) trashed[otherSide(action.from)]++;
   }
   return trashed;
-}
-
-function chooseHash(a: BackendFeatures, b: BackendFeatures): string {
-  return HASH_PREFERENCE.find((h) => a.hashes.includes(h) && b.hashes.includes(h)) ?? '';
 }
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */

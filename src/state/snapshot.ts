@@ -10,8 +10,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { writeFileAtomic } from '../state/atomic.ts';
-import type { FileMeta, Listing, Side } from './types.ts';
+import { writeFileAtomic } from './atomic.ts';
+import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
