@@ -26,6 +26,11 @@ export interface SnapshotHeader {
   readonly committedAt: string;
 }
 
+/** A header for a snapshot committed now. */
+export function snapshotHeader(fields: Omit<SnapshotHeader, 'format' | 'version' | 'committedAt'>, committedAt = new Date()): SnapshotHeader {
+  return { format: 'rclonesync-snapshot', version: 1, ...fields, committedAt: committedAt.toISOString() };
+}
+
 export interface Snapshot {
   readonly header: SnapshotHeader;
   readonly path1: Listing;
