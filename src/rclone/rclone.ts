@@ -12,6 +12,7 @@ import { redact } from '../log.ts';
 import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
+import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
 export interface RcloneOptions {
@@ -77,6 +78,10 @@ interface CallOptions {
   readonly onProgress?: (progress: TransferProgress) => void;
   /** Log the stats every minute of a long call. */
   readonly reportProgress?: boolean;
+  /** A server that is idle by design (rcd): no stall watchdog. */
+  readonly noStall?: boolean;
+  /** Every stderr line that is not a stats line, as it comes. */
+  readonly onLine?: (line: string) => void;
 }
 
 interface Call {
@@ -112,6 +117,10 @@ export function joinRemote(root: string, relative: string): string {
 export class Rclone {
   private readonly options: RcloneOptions;
   private readonly workDir: Promise<string>;
+  /** The run's one `rclone rcd`, started by the first per-file operation (see rcd.ts). */
+  private rcd: { readonly client: Promise<RcClient>; readonly call: Call } | undefined;
+  /** rclone processes this object started (the rcd included): what the per-file work must keep small. */
+  processes = 0;
 
   constructor(options: RcloneOptions) {
     this.options = options;
@@ -122,6 +131,7 @@ export class Rclone {
   }
 
   async dispose(): Promise<void> {
+    await this.stopDaemon();
     const dir = await this.workDir.catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true });
   }
@@ -296,6 +306,109 @@ export class Rclone {
     await this.transfer(['moveto', from, to, ...EXACT_NAMES], `to ${to}`);
   }
 
+  /**
+   * Moves one file `fromRoot`/`from` to `toRoot`/`to` (server-side where the backend can) through
+   * the run's rcd: no process of its own. A name that is not valid UTF-8 cannot travel in JSON:
+   * that rare file gets its own `rclone moveto`.
+   */
+  async moveFile(fromRoot: string, from: string, toRoot: string, to: string): Promise<void> {
+    if (hasRawBytes(from) || hasRawBytes(to)) return this.moveTo(joinRemote(fromRoot, from), joinRemote(toRoot, to));
+    await this.rc('operations/movefile', { srcFs: fromRoot, srcRemote: from, dstFs: toRoot, dstRemote: to });
+  }
+
+  /**
+   * Moves the folder `from` under root to `to` (which must not exist) in one call: the backend's
+   * own folder move where it has one (local, SFTP, Drive, Dropbox), else file by file, server-side.
+   */
+  async moveFolder(root: string, from: string, to: string): Promise<void> {
+    if (hasRawBytes(from) || hasRawBytes(to)) {
+      await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to), ...EXACT_NAMES], `on ${root}`);
+      return;
+    }
+    await this.rc('sync/move', { srcFs: joinRemote(root, from), dstFs: joinRemote(root, to), deleteEmptySrcDirs: true });
+  }
+
+  /** Makes the folder (and those above it) under root; an existing one is fine. */
+  async makeFolder(root: string, path: string): Promise<void> {
+    if (hasRawBytes(path)) {
+      await this.transfer(['mkdir', joinRemote(root, path)], `on ${root}`);
+      return;
+    }
+    await this.rc('operations/mkdir', { fs: root, remote: path });
+  }
+
+  /**
+   * Removes the folder under root if it is empty; one that holds anything stays (false). One
+   * already gone is fine (true).
+   */
+  async removeFolder(root: string, path: string): Promise<boolean> {
+    try {
+      if (hasRawBytes(path)) await this.transfer(['rmdir', joinRemote(root, path)], `on ${root}`);
+      else await this.rc('operations/rmdir', { fs: root, remote: path });
+      return true;
+    } catch (error) {
+      if (error instanceof RcCallError && error.notFound) return true;
+      if ((error instanceof RcCallError || error instanceof RcloneError) && /not found|no such file/i.test(error.message)) return true;
+      if ((error instanceof RcCallError || error instanceof RcloneError) && /not empty|directory not empty/i.test(error.message)) return false;
+      throw error;
+    }
+  }
+
+  /** One call to the run's rcd, started on first use. */
+  private async rc(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.options.signal?.throwIfAborted();
+    const client = await this.daemon();
+    try {
+      return await client.call(method, params);
+    } catch (error) {
+      if (error instanceof RcCallError) throw error;
+      if (this.options.signal?.aborted) throw new RcloneError(`rclone rc ${method} was stopped`, undefined, '', true);
+      throw new RcloneError(`rclone rc ${method} failed: ${(error as Error).message}`, undefined, '', false);
+    }
+  }
+
+  private daemon(): Promise<RcClient> {
+    if (this.rcd) return this.rcd.client;
+    const credentials = randomCredentials();
+    const { args, env } = rcdCommand(credentials);
+    let found: (address: string) => void = () => {};
+    const listening = new Promise<string>((resolve) => (found = resolve));
+    const call = this.start([...args, ...EXACT_NAMES, ...(this.options.transferArgs ?? [])], {
+      target: 'rcd',
+      env,
+      noStall: true,
+      onLine: (line) => {
+        const address = servingAddress(line);
+        if (address) found(address);
+      },
+    });
+    const ended = call.subprocess.then(
+      () => Promise.reject(new Error('ended')),
+      (error: unknown) => Promise.reject(error),
+    );
+    const client = Promise.race([listening, ended]).then(
+      (address) => new RcClient(address, credentials, this.options.signal),
+      async (error: unknown) => {
+        this.rcd = undefined;
+        throw this.toError(error, call, await call.stderr);
+      },
+    );
+    client.catch(() => {});
+    ended.catch(() => {});
+    this.rcd = { client, call };
+    return client;
+  }
+
+  private async stopDaemon(): Promise<void> {
+    const rcd = this.rcd;
+    if (!rcd) return;
+    this.rcd = undefined;
+    rcd.call.watchdog.stop();
+    rcd.call.subprocess.kill('SIGTERM');
+    await rcd.call.subprocess.catch(() => {});
+    await rcd.call.stderr;
+  }
+
   /** How many files and bytes `root` holds (nothing when it does not exist). */
   async size(root: string): Promise<{ files: number; bytes: number }> {
     try {
@@ -330,9 +443,9 @@ export class Rclone {
     await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs'], `on ${root}`);
   }
 
-  /** Renames one file on one side (server-side where the backend can). */
+  /** Renames one file on one side (server-side where the backend can), through the run's rcd. */
   async rename(root: string, from: string, to: string): Promise<void> {
-    await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to)], `on ${root}`);
+    await this.moveFile(root, from, root, to);
   }
 
   /**
@@ -377,6 +490,7 @@ export class Rclone {
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
     const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
+    this.processes++;
     const subprocess = execa(file!, fileArgs, {
       env: { ...this.options.env, ...options.env },
       stdin: 'ignore',
@@ -388,7 +502,7 @@ export class Rclone {
     });
     const target = redact(printableName(options.target));
     const watchdog = new Watchdog({
-      stallMs: this.options.stallTimeoutMs ?? 0,
+      stallMs: options.noStall ? 0 : (this.options.stallTimeoutMs ?? 0),
       reportEveryMs: PROGRESS_REPORT_MS,
       onStall: () => subprocess.kill('SIGTERM'),
       ...(options.reportProgress
@@ -401,14 +515,18 @@ export class Rclone {
           }
         : {}),
     });
-    const stderr = this.collectStderr(subprocess, (stats) => {
-      watchdog.stats(stats);
-      options.onProgress?.(stats);
-    });
+    const stderr = this.collectStderr(
+      subprocess,
+      (stats) => {
+        watchdog.stats(stats);
+        options.onProgress?.(stats);
+      },
+      options.onLine,
+    );
     return { subprocess, watchdog, stderr, args: fullArgs, target };
   }
 
-  private collectStderr(subprocess: ResultPromise, onStats: (stats: TransferProgress) => void): Promise<string[]> {
+  private collectStderr(subprocess: ResultPromise, onStats: (stats: TransferProgress) => void, onLine?: (line: string) => void): Promise<string[]> {
     return (async () => {
       const tail: string[] = [];
       try {
@@ -420,6 +538,7 @@ export class Rclone {
             onStats(stats);
             continue;
           }
+          onLine?.(text);
           tail.push(text);
           if (tail.length > STDERR_TAIL_LINES) tail.shift();
         }

@@ -137,7 +137,8 @@ export interface PropagateOptions {
   readonly mustForce?: (from: Side, path: string) => boolean;
 }
 
-const RENAME_CONCURRENCY = 4;
+/** Conflict renames and moves in flight at once: calls to the run's one rcd, not processes. */
+const RENAME_CONCURRENCY = 8;
 
 /** The same version of a file on the same side (or absent both times): exact, as a side lists itself. */
 export function unchangedSince(listed: FileMeta | undefined, now: FileMeta | undefined): boolean {
@@ -243,7 +244,7 @@ async function rescueOverwritten(options: PropagateOptions, trash: string, side:
     const listed = options.listedVersion(side, path);
     if (listed && listed.size === meta.size && listed.mtime === meta.mtime) continue;
     const to = options.rescueName(side, path);
-    await options.rclone.moveTo(joinRemote(trash, path), joinRemote(options.roots[side], to));
+    await options.rclone.moveFile(trash, path, options.roots[side], to);
     options.onRescued?.(side, path, to);
   }
 }

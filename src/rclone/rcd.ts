@@ -1,0 +1,80 @@
+/**
+ * One long-lived `rclone rcd` per run, for the per-file work rclone cannot batch with
+ * `--files-from-raw` (conflict renames, moves, folders made or removed one by one): each such
+ * operation is an HTTP call to it instead of an rclone process of its own. It listens on a random
+ * 127.0.0.1 port with a random user and password (passed in its environment, never in argv, so
+ * `ps` does not show them); `Rclone` (rclone.ts) starts it lazily, under the same
+ * `setpriv --pdeathsig KILL` wrapper as every other rclone, and stops it when the run ends.
+ *
+ * rclone 1.60 has no unix socket for rc; the random credentials keep other local users out.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** rclone said no to one call. `status` is rc's HTTP status (404: the object or folder is not there). */
+export class RcCallError extends Error {
+  readonly status: number;
+  readonly method: string;
+  constructor(method: string, status: number, message: string) {
+    super(`rclone rc ${method} failed (${status}): ${message}`);
+    this.name = 'RcCallError';
+    this.status = status;
+    this.method = method;
+  }
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+}
+
+/** What `rclone rcd` prints once it listens (1.60: `NOTICE: Serving remote control on http://127.0.0.1:PORT/`). */
+const SERVING = /Serving remote control on (https?:\/\/[^\s/]+)\/?/;
+
+export function servingAddress(line: string): string | undefined {
+  return SERVING.exec(line)?.[1];
+}
+
+export interface RcCredentials {
+  readonly user: string;
+  readonly pass: string;
+}
+
+export const randomCredentials = (): RcCredentials => ({ user: `rs-${randomBytes(6).toString('hex')}`, pass: randomBytes(24).toString('base64url') });
+
+/** The arguments and environment `rclone rcd` starts with. */
+export function rcdCommand(credentials: RcCredentials): { args: string[]; env: Record<string, string> } {
+  return {
+    // Jobs are synchronous calls; nothing needs to linger. No web GUI, no file serving.
+    args: ['rcd', '--rc-addr', '127.0.0.1:0'],
+    env: { RCLONE_RC_USER: credentials.user, RCLONE_RC_PASS: credentials.pass },
+  };
+}
+
+/** A running `rclone rcd`: calls go to `address` with basic auth. */
+export class RcClient {
+  private readonly address: string;
+  private readonly auth: string;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(address: string, credentials: RcCredentials, signal?: AbortSignal) {
+    this.address = address;
+    this.auth = `Basic ${Buffer.from(`${credentials.user}:${credentials.pass}`).toString('base64')}`;
+    this.signal = signal;
+  }
+
+  async call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const response = await fetch(`${this.address}/${method}`, {
+      method: 'POST',
+      headers: { authorization: this.auth, 'content-type': 'application/json' },
+      body: JSON.stringify(params),
+      ...(this.signal ? { signal: this.signal } : {}),
+    });
+    const text = await response.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      body = { error: text.slice(0, 200) };
+    }
+    if (!response.ok) throw new RcCallError(method, response.status, typeof body.error === 'string' ? body.error : response.statusText);
+    return body;
+  }
+}

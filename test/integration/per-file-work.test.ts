@@ -1,0 +1,48 @@
+/**
+ * Per-file work goes through one `rclone rcd` for the whole run, never one rclone process per file:
+ * an rclone wrapper (SYNC_RCLONE_BINARY) counts every rclone started.
+ */
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { conflictsOf, minutesAgo, readTree, useSandbox, writeTree, writeTreeFile, type Sandbox } from '../helpers/cli.ts';
+import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+
+const { sandbox: sb, ok } = useSandbox('rs-perfile-', { runEnv: backendRunEnv, failureDetail: backendDetail });
+const RCLONE = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
+
+/** A wrapper that logs each rclone command's first argument, then runs rclone. */
+async function countingRclone(sandbox: Sandbox): Promise<{ env: Record<string, string>; started: () => Promise<string[]> }> {
+  const log = join(sandbox.scratch, 'rclone-calls.log');
+  const wrapper = join(sandbox.scratch, 'rclone-counting');
+  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${RCLONE}' "$@"\n`);
+  await chmod(wrapper, 0o755);
+  await writeFile(log, '');
+  return {
+    env: { SYNC_RCLONE_BINARY: wrapper },
+    started: async () => (await readFile(log, 'utf8')).split('\n').filter(Boolean),
+  };
+}
+
+const N = 300;
+
+describe.each(BACKENDS)('per-file work in one rclone process ($name)', ({ kind }) => {
+  useBackend(kind, () => sb.path2);
+
+  it(`a first run with ${N} conflicts starts fewer than 20 rclone processes`, { timeout: 240_000 }, async () => {
+    const tree1: Record<string, string> = {};
+    for (let i = 0; i < N; i++) tree1[`d${i % 7}/f${i}.txt`] = `one ${i}`;
+    await writeTree(sb.path1, tree1);
+    for (let i = 0; i < N; i++) await writeTreeFile(currentBackend().dir2, `d${i % 7}/f${i}.txt`, `two two ${i}`, minutesAgo(5, { wholeSeconds: true }));
+    const counter = await countingRclone(sb);
+    const result = await ok({ ...counter.env, SYNC_CONFLICT_RESOLVE: 'none' });
+    expect(conflictsOf(result.logs)).toHaveLength(N);
+    const started = await counter.started();
+    expect(started.length, started.join(' ')).toBeLessThan(20);
+    expect(started.filter((c) => c === 'moveto')).toEqual([]);
+    expect(started.filter((c) => c === 'rcd')).toHaveLength(1);
+    expect(Object.keys(await readTree(sb.path1))).toHaveLength(2 * N);
+    expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
+  });
+});
