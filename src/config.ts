@@ -44,6 +44,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_TRASH_DAYS', flag: 'trash-days', kind: 'string', default: '30', help: "Days a removed or overwritten file stays in its side's trash (<root>/.rclonesync-trash/<run stamp>/); 0 makes removals final." },
   { env: 'SYNC_TRASH_PATH1', flag: 'trash-path1', kind: 'string', default: undefined, help: "path1's trash elsewhere on the same remote (default: <path1>/.rclonesync-trash)." },
   { env: 'SYNC_TRASH_PATH2', flag: 'trash-path2', kind: 'string', default: undefined, help: "path2's trash elsewhere on the same remote (default: <path2>/.rclonesync-trash)." },
+  { env: 'SYNC_TRACK_RENAMES', flag: 'track-renames', kind: 'boolean', default: 'true', help: 'Carry a file or folder renamed or moved on one side over as a server-side move on the other (confirmed by content), not a copy plus a deletion.' },
   { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'debug, info, warn or error.' },
   { env: 'LOG_FORMAT', flag: 'log-format', kind: 'string', default: undefined, help: 'json or pretty (default: pretty on a terminal, json otherwise).' },
   { env: 'SYNC_SCHEDULE', flag: 'schedule', kind: 'string', default: '*/30 * * * *', help: 'Cron schedule of the daemon (5 or 6 fields), in the TZ time zone.', appliance: true },
@@ -84,6 +85,8 @@ export interface EngineConfig {
   readonly trashPaths: { readonly path1: string | undefined; readonly path2: string | undefined };
   /** SYNC_STALL_TIMEOUT in milliseconds; 0: no stall watchdog. */
   readonly stallTimeoutMs: number;
+  /** SYNC_TRACK_RENAMES: renames and moves are carried over as moves. */
+  readonly trackRenames: boolean;
 }
 
 export interface LogConfig {
@@ -318,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       trashDays,
       trashPaths: { path1: trashPath('SYNC_TRASH_PATH1', path1, 'SYNC_PATH1'), path2: trashPath('SYNC_TRASH_PATH2', path2, 'SYNC_PATH2') },
       stallTimeoutMs,
+      trackRenames: bool('SYNC_TRACK_RENAMES'),
     },
     log: { level: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), format: logFormat },
     appliance: {

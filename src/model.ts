@@ -35,6 +35,9 @@ export interface PlanCounts {
   copiesToPath2: number;
   deletesOnPath1: number;
   deletesOnPath2: number;
+  /** Renames and moves carried out as moves (not counted as deletions). */
+  movesOnPath1: number;
+  movesOnPath2: number;
   conflicts: number;
   bytesToPath1: number;
   bytesToPath2: number;
@@ -45,6 +48,8 @@ export const emptyCounts = (): PlanCounts => ({
   copiesToPath2: 0,
   deletesOnPath1: 0,
   deletesOnPath2: 0,
+  movesOnPath1: 0,
+  movesOnPath2: 0,
   conflicts: 0,
   bytesToPath1: 0,
   bytesToPath2: 0,

@@ -21,6 +21,7 @@ export class SyncMetrics {
   private readonly runs: Counter<'outcome'>;
   private readonly copied: Counter<'to'>;
   private readonly deleted: Counter<'side'>;
+  private readonly moved: Counter<'side'>;
   private readonly conflicts: Counter;
   private readonly bytes: Counter<'to'>;
   private readonly safetyStops: Counter;
@@ -49,6 +50,8 @@ export class SyncMetrics {
       this.bytes.inc({ to: side }, 0);
       this.deleted.inc({ side }, 0);
     }
+    this.moved = new Counter({ name: 'rclonesync_files_moved_total', help: 'Renames and moves carried out as moves by successful runs, by side.', labelNames: ['side'], registers });
+    for (const side of ['path1', 'path2']) this.moved.inc({ side }, 0);
     this.conflicts = new Counter({ name: 'rclonesync_conflicts_total', help: 'Files changed on both sides, kept as conflict copies, by successful runs.', registers });
     this.safetyStops = new Counter({ name: 'rclonesync_safety_stops_total', help: 'Runs stopped by a safety gate.', registers });
     this.lastSuccess = new Gauge({ name: 'rclonesync_last_success_timestamp_seconds', help: 'When the last successful run ended (Unix time); 0 if none.', registers });
@@ -127,6 +130,8 @@ export class SyncMetrics {
         this.bytes.inc({ to: 'path2' }, c.bytesToPath2);
         this.deleted.inc({ side: 'path1' }, c.deletesOnPath1);
         this.deleted.inc({ side: 'path2' }, c.deletesOnPath2);
+        this.moved.inc({ side: 'path1' }, c.movesOnPath1 ?? 0);
+        this.moved.inc({ side: 'path2' }, c.movesOnPath2 ?? 0);
         this.conflicts.inc(c.conflicts);
       }
     } else if (report.outcome === 'safety-stop') {

@@ -150,7 +150,7 @@ function describeCurrent(current: CurrentRunStatus, ago: (iso: string) => string
   const p = current.progress;
   if (!p) return head;
   const parts = [`phase ${p.phase}`, `listed ${p.listed.path1} + ${p.listed.path2} files`];
-  if (p.counts) parts.push(`plan: ${p.counts.copiesToPath2} to path2, ${p.counts.copiesToPath1} to path1, ${p.counts.deletesOnPath1 + p.counts.deletesOnPath2} deletions, ${p.counts.conflicts} conflicts`);
+  if (p.counts) parts.push(`plan: ${p.counts.copiesToPath2} to path2, ${p.counts.copiesToPath1} to path1, ${p.counts.deletesOnPath1 + p.counts.deletesOnPath2} deletions, ${(p.counts.movesOnPath1 ?? 0) + (p.counts.movesOnPath2 ?? 0)} moves, ${p.counts.conflicts} conflicts`);
   for (const [direction, t] of Object.entries(p.transfers ?? {})) {
     if (t) parts.push(`${direction === 'toPath1' ? 'to path1' : 'to path2'}: ${t.transfers}/${t.totalTransfers} files, ${megabytes(t.bytes)}/${megabytes(t.totalBytes)}`);
   }

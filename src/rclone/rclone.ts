@@ -467,6 +467,33 @@ export class Rclone {
     return new Set(linesOf(bytes).map(decodeName));
   }
 
+  /**
+   * The contents' hashes of the listed files under root, in one rclone process: by the backend's own
+   * hash of that type, or with `download` by reading each file. Absent files are not in the result.
+   */
+  async hashes(root: string, paths: Iterable<string>, hashType: string, download: boolean): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const list = [...paths];
+    if (list.length === 0) return found;
+    const args = ['hashsum', hashType, '--files-from-raw', await this.writeList('hash', list), ...(download ? ['--download'] : []), root, ...STATS];
+    let stdout: Buffer;
+    try {
+      stdout = await this.runForBytes(args, { target: `from ${root}`, reportProgress: true });
+    } catch (error) {
+      if (error instanceof RcloneError && error.directoryNotFound) return found;
+      throw error;
+    }
+    for (const line of linesOf(stdout)) {
+      // "<hash>  <path>": the hash is hex, the path the rest of the line as bytes.
+      const gap = line.indexOf('  ');
+      if (gap <= 0) continue;
+      const hash = line.subarray(0, gap).toString('latin1');
+      if (!/^[0-9a-f]+$/i.test(hash)) continue;
+      found.set(decodeName(line.subarray(gap + 2)), hash.toLowerCase());
+    }
+    return found;
+  }
+
   /** `target` says where data goes, for the stall message ("to remote:dir"). */
   private async transfer(args: string[], target: string, onProgress?: (p: TransferProgress) => void): Promise<void> {
     await this.run([...args, ...(this.options.transferArgs ?? []), ...STATS], { target, onProgress, reportProgress: true });

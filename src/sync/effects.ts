@@ -23,6 +23,10 @@ export function effectsOf(action: Action, current: Record<Side, Listing>): Actio
     case 'delete':
       removed[action.side].push(action.path);
       break;
+    case 'move':
+      written[action.side].set(action.path, action.meta);
+      removed[action.side].push(action.from);
+      break;
     case 'file-folder-clash':
       for (const side of SIDES) written[side].set(action.to, action.meta);
       removed[action.side].push(action.path);

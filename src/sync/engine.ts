@@ -18,6 +18,7 @@ import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { effectsOf } from './effects.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
+import { confirmRenames, pathsToHash, renameCandidates } from './renames.ts';
 import { compactStamp, conflictName, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { tendTrash } from './tend-trash.ts';
@@ -194,13 +195,48 @@ export class Engine {
     const { carried, halfWritten } = await this.recoverInterruptedRuns(changes, current);
 
     this.report('checking');
+    const renames = config.trackRenames && !this.resync ? await this.detectRenames(observed, changes) : undefined;
     const unknown = pathsNeedingContentCheck(this.reconcileInput(observed, changes));
-    if (unknown.length === 0) return { changes, verifiedSame: new Set(), carried, halfWritten };
+    if (unknown.length === 0) return { changes, verifiedSame: new Set(), carried, halfWritten, renames };
     // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
     const hashesInCommon = features.path1.hashes.some((h) => features.path2.hashes.includes(h));
     logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files whose metadata cannot tell');
     const verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
-    return { changes, verifiedSame, carried, halfWritten };
+    return { changes, verifiedSame, carried, halfWritten, renames };
+  }
+
+  /**
+   * Renames on each side that the other side can follow with a move (see renames.ts): candidates by
+   * size and time, confirmed by content — the listings' hashes when they carry one both sides
+   * share, else one `rclone hashsum` per side of just those files (by a hash both backends have,
+   * else by reading them).
+   */
+  private async detectRenames(observed: Observed, changes: Record<Side, ChangeSet>): Promise<Record<Side, Map<string, string>> | undefined> {
+    const { logger } = this.options;
+    const { current, features } = observed;
+    const groups = SIDES.flatMap((side) => renameCandidates(side, changes[side], { changes: changes[otherSide(side)], current: current[otherSide(side)] }));
+    if (groups.length === 0) return undefined;
+    const { renamed, kept } = pathsToHash(groups);
+    const hashes: Record<Side, Map<string, string>> = { path1: new Map(), path2: new Map() };
+    const listedHash = (side: Side, path: string) => current[side].get(path)?.hash ?? '';
+    const common = chooseHash(features.path1.hashes, features.path2.hashes);
+    // Listing hashes are of the one chosen type on both sides: usable as they are.
+    const unhashed: Record<Side, string[]> = { path1: [], path2: [] };
+    for (const side of SIDES) {
+      for (const path of [...renamed[side], ...kept[side]]) {
+        const hash = observed.hashType ? listedHash(side, path) : '';
+        if (hash) hashes[side].set(path, hash);
+        else unhashed[side].push(path);
+      }
+    }
+    const type = common || 'md5';
+    const read = await Promise.all(SIDES.map((side) => this.rclone.hashes(this.roots[side], unhashed[side], type, !common)));
+    for (const side of SIDES) for (const [path, hash] of read[side === 'path1' ? 0 : 1]!) if (!hashes[side].has(path)) hashes[side].set(path, hash);
+    const confirmed = confirmRenames(groups, (side, path) => hashes[side].get(path));
+    const candidates = groups.reduce((n, g) => n + g.to.length, 0);
+    const found = confirmed.path1.size + confirmed.path2.size;
+    logger.info({ candidates, confirmed: found, by: common ? `hash ${common}` : 'download' }, 'looking for renamed and moved files');
+    return confirmed;
   }
 
   /**
@@ -248,7 +284,7 @@ export class Engine {
   }
 
   private plan(observed: Observed, detected: Detected): Plan {
-    const plan = reconcile({ ...this.reconcileInput(observed, detected.changes), verifiedSame: detected.verifiedSame });
+    const plan = reconcile({ ...this.reconcileInput(observed, detected.changes), verifiedSame: detected.verifiedSame, ...(detected.renames ? { renames: detected.renames } : {}) });
     this.report('checking', countPlan(plan));
     return plan;
   }
@@ -315,8 +351,9 @@ export class Engine {
     let stopHeartbeat = () => {};
     let failure: unknown;
     try {
-      await propagate(stepsOf(plan, observed.folders), {
+      await propagate(stepsOf(plan, observed.folders, config.filtersFile ? undefined : current), {
         rclone: this.rclone,
+        folders: observed.folders,
         roots: this.roots,
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
@@ -503,6 +540,8 @@ interface Detected {
   readonly carried: readonly JournalWindow[];
   /** Those half-written files as listed (detection treats them as absent or unchanged). */
   readonly halfWritten: Record<Side, Map<string, FileMeta>>;
+  /** Confirmed renames on each side (new path -> old path); undefined when none were looked for or found. */
+  readonly renames: Record<Side, Map<string, string>> | undefined;
 }
 
 /** Files the done actions moved to each side's trash: removals, and the old versions copies replaced. */
@@ -523,6 +562,9 @@ function logAction(logger: Logger, action: Action, dryRun: boolean): void {
       return;
     case 'delete':
       logger.info({ action: 'delete', side: action.side, path: action.path, dryRun }, `${prefix}delete on ${action.side}`);
+      return;
+    case 'move':
+      logger.info({ action: 'move', side: action.side, from: action.from, path: action.path, dryRun }, `${prefix}move on ${action.side}: ${action.from} -> ${action.path}`);
       return;
     case 'file-folder-clash':
       logger.warn(

@@ -14,12 +14,17 @@
  * back beside the file under a conflict name. With the trash off (SYNC_TRASH_DAYS=0) removals and
  * overwrites are final, and that last instant is not covered.
  */
-import { joinRemote, type Rclone } from '../rclone/rclone.ts';
+import { RcloneError, type Rclone } from '../rclone/rclone.ts';
 import { directionTo, otherSide, SIDES, type Direction, type FileMeta, type Listing, type Side, type TransferProgress } from '../model.ts';
+import { foldersAbove, groupFolderMoves, type MoveStep } from './renames.ts';
 import { type Action, type Plan } from './types.ts';
 
 export interface PropagationSteps {
   readonly renames: Record<Side, { from: string; to: string }[]>;
+  /** Renames and moves carried over from the other side, one file at a time. */
+  readonly moves: Record<Side, MoveStep[]>;
+  /** Whole folders moved in one call: `files` are the file moves each one stands for. */
+  readonly folderMoves: Record<Side, (MoveStep & { readonly files: readonly MoveStep[] })[]>;
   /**
    * Deletions that must come before the copies: a file whose name a copied folder needs (`x`
    * before `x/a`), or the files of a folder whose name a copied file needs (`y/a` before `y`).
@@ -35,35 +40,44 @@ export interface PropagationSteps {
 /**
  * Lowers plan actions into the primitive steps each side needs. Pure. `folders` are the folders each
  * side holds: a copy whose name is an (empty) folder there must have that folder removed first.
+ * With `listings` (each side's current files), moves that take a whole folder to a new one become
+ * one folder move.
  */
-export function stepsOf(plan: Plan, folders?: Record<Side, ReadonlySet<string>>): PropagationSteps {
-  const steps = {
+export function stepsOf(plan: Plan, folders?: Record<Side, ReadonlySet<string>>, listings?: Record<Side, Listing>): PropagationSteps {
+  const steps: PropagationSteps = {
     renames: { path1: [], path2: [] },
+    moves: { path1: [], path2: [] },
+    folderMoves: { path1: [], path2: [] },
     deletesFirst: { path1: [], path2: [] },
     foldersToRemove: { path1: [], path2: [] },
     copies: { path1: [], path2: [] },
     deletes: { path1: [], path2: [] },
-  } satisfies PropagationSteps;
+  };
   for (const action of plan.actions) lower(action, steps);
   for (const side of SIDES) orderTypeChanges(side, steps);
+  if (folders && listings) {
+    for (const side of SIDES) {
+      const grouped = groupFolderMoves(steps.moves[side], listings[side], folders[side]);
+      if (grouped.folders.length === 0) continue;
+      const covered = (folder: MoveStep) => steps.moves[side].filter((m) => m.from.startsWith(`${folder.from}/`));
+      steps.folderMoves[side].push(...grouped.folders.map((folder) => ({ ...folder, files: covered(folder) })));
+      steps.moves[side].splice(0, steps.moves[side].length, ...grouped.files);
+    }
+  }
   if (folders) {
     for (const from of SIDES) {
       const to = otherSide(from);
-      for (const path of steps.copies[from]) if (folders[to].has(path) && !steps.foldersToRemove[to].includes(path)) steps.foldersToRemove[to].push(path);
+      const targets = [...steps.copies[from], ...steps.moves[to].map((m) => m.to)];
+      for (const path of targets) if (folders[to].has(path) && !steps.foldersToRemove[to].includes(path)) steps.foldersToRemove[to].push(path);
     }
   }
   return steps;
 }
 
-/** Every folder above a path: `a/b/c` -> `a`, `a/b`. */
-function* foldersAbove(path: string): Generator<string> {
-  for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
-}
-
 function orderTypeChanges(side: Side, steps: PropagationSteps): void {
   const deletes = steps.deletes[side];
   if (deletes.length === 0) return;
-  const incoming = new Set(steps.copies[otherSide(side)]);
+  const incoming = new Set([...steps.copies[otherSide(side)], ...steps.moves[side].map((m) => m.to)]);
   const incomingFolders = new Set<string>();
   for (const path of incoming) for (const folder of foldersAbove(path)) incomingFolders.add(folder);
   const later: string[] = [];
@@ -89,6 +103,9 @@ function lower(action: Action, steps: PropagationSteps): void {
       return;
     case 'delete':
       steps.deletes[action.side].push(action.path);
+      return;
+    case 'move':
+      steps.moves[action.side].push({ from: action.from, to: action.path });
       return;
     case 'file-folder-clash':
       steps.renames[action.side].push({ from: action.path, to: action.to });
@@ -129,8 +146,10 @@ export interface PropagateOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (direction: Direction, progress: TransferProgress) => void;
   readonly onStep?: (step: string) => void;
-  /** A removal or copy left out because its target changed after the listing. */
-  readonly onSkipped?: (side: Side, path: string, what: 'copy' | 'removal') => void;
+  /** A removal, copy or move left out because its target changed after the listing. */
+  readonly onSkipped?: (side: Side, path: string, what: 'copy' | 'removal' | 'move') => void;
+  /** The folders each side held when listed: a folder a move empties goes only if the other side has none of that name. */
+  readonly folders?: Record<Side, ReadonlySet<string>>;
   /** A version written at a destination during the copy, kept beside it as `to`. */
   readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
@@ -156,15 +175,33 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       return false;
     });
 
-  // Before anything changes: which copy destinations and early removals still hold what was listed.
+  // Before anything changes: which copy destinations, early removals and moves still hold what was listed.
   const copies: Record<Side, string[]> = { path1: [], path2: [] };
   const deletesFirst: Record<Side, string[]> = { path1: [], path2: [] };
+  const moves: Record<Side, MoveStep[]> = { path1: [], path2: [] };
+  const folderMoves: Record<Side, MoveStep[]> = { path1: [], path2: [] };
   await Promise.all(
     SIDES.map(async (side) => {
       const incoming = steps.copies[otherSide(side)];
-      const now = await relist(options, side, [...incoming, ...steps.deletesFirst[side]]);
+      const fileMoves = [...steps.moves[side], ...steps.folderMoves[side].flatMap((folder) => folder.files)];
+      const now = await relist(options, side, [...incoming, ...steps.deletesFirst[side], ...fileMoves.flatMap((m) => [m.from, m.to])]);
       copies[otherSide(side)] = keep(side, incoming, now, 'copy');
       deletesFirst[side] = keep(side, steps.deletesFirst[side], now, 'removal');
+      // A move goes ahead only while its file is the version listed and its new name is still free.
+      const movable = (m: MoveStep) => {
+        const ok = unchangedSince(options.listedVersion(side, m.from), now.get(m.from)) && !now.has(m.to);
+        return ok;
+      };
+      for (const folder of steps.folderMoves[side]) {
+        if (folder.files.every(movable)) folderMoves[side].push({ from: folder.from, to: folder.to });
+        else moves[side].push(...folder.files);
+      }
+      moves[side].push(...steps.moves[side]);
+      moves[side] = moves[side].filter((m) => {
+        if (movable(m)) return true;
+        options.onSkipped?.(side, m.from, 'move');
+        return false;
+      });
     }),
   );
   await options.beforeCopying?.(copies);
@@ -184,6 +221,7 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     // One rclone call per folder in a file's way: rare, and rmdirs takes one path.
     for (const folder of steps.foldersToRemove[side]) await rclone.removeEmptyFolders(roots[side], folder);
   }
+  const moveFailure = await carryMoves(options, moves, folderMoves);
   // Both directions at once: they touch different destinations. A copy that fails (rclone goes on
   // with the other files and then reports) does not hold back the removals, which never depend
   // on a copy; only a failed conflict rename stops everything, since its copies would overwrite
@@ -219,7 +257,44 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
     await remove(options, side, paths);
   }
+  if (moveFailure) throw moveFailure.error;
   if (copyFailure) throw copyFailure.error;
+}
+
+/**
+ * Renames and moves from the other side, as server-side moves through the run's rcd: whole folders
+ * first, then single files; then the folders they left empty go, unless the other side has them.
+ * A move that fails holds nothing else back (the next run plans it again): its error is returned.
+ */
+async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveStep[]>, folderMoves: Record<Side, MoveStep[]>): Promise<{ error: unknown } | undefined> {
+  let failure: { error: unknown } | undefined;
+  const attempt = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (error) {
+      if (options.signal?.aborted || (error instanceof RcloneError && error.cancelled)) throw error;
+      failure ??= { error };
+    }
+  };
+  for (const side of SIDES) {
+    const root = options.roots[side];
+    const folders = folderMoves[side];
+    const files = moves[side];
+    if (folders.length + files.length === 0) continue;
+    options.onStep?.(`moving ${folders.length} folders and ${files.length} files on ${side}`);
+    await inParallel(folders, RENAME_CONCURRENCY, (m) => attempt(() => options.rclone.moveFolder(root, m.from, m.to)), options.signal);
+    await inParallel(files, RENAME_CONCURRENCY, (m) => attempt(() => options.rclone.moveFile(root, m.from, root, m.to)), options.signal);
+    // The folders the moves emptied, deepest first: each is removed only if empty now.
+    const theirs = options.folders?.[otherSide(side)];
+    const emptied = new Set<string>();
+    for (const m of [...folders, ...files]) for (const folder of foldersAbove(m.from)) if (!theirs?.has(folder)) emptied.add(folder);
+    for (const m of folders) if (!theirs?.has(m.from)) emptied.add(m.from);
+    const deepestFirst = [...emptied].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? -1 : 1));
+    await attempt(async () => {
+      for (const folder of deepestFirst) await options.rclone.removeFolder(root, folder);
+    });
+  }
+  return failure;
 }
 
 /** Into this run's trash folder (folders the move empties go too), or for good when the trash is off. */

@@ -5,7 +5,8 @@
  */
 import { sameVersion, type CrossSideCompare, type Sameness } from './compare.ts';
 import { type Action, type ChangeSet, type ConflictOutcome, type Plan, type SideState } from './types.ts';
-import { otherSide, type ConflictResolve, type FileMeta, type Listing, type Side } from '../model.ts';
+import { otherSide, SIDES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../model.ts';
+import { foldersAbove, type Renames } from './renames.ts';
 
 export interface ReconcileInput {
   readonly changes: { readonly path1: ChangeSet; readonly path2: ChangeSet };
@@ -19,6 +20,8 @@ export interface ReconcileInput {
   readonly stamp: string;
   /** Resync: merge both sides, delete nothing. */
   readonly resync: boolean;
+  /** Renames confirmed on each side (new path -> old path; see renames.ts): carried out as moves. */
+  readonly renames?: { readonly path1: Renames; readonly path2: Renames };
 }
 
 export function stateOf(path: string, changes: ChangeSet, current: Listing): SideState {
@@ -68,17 +71,54 @@ function* changedPaths(input: Pick<ReconcileInput, 'changes'>): Generator<string
 }
 
 export function reconcile(input: ReconcileInput): Plan {
-  const actions: Action[] = [];
   const names = new ConflictNamer(input);
+  const { moves, handled } = movesOf(input);
+  const actions: Action[] = [...moves];
   // Sorted so that plans, logs and conflict names are deterministic.
   const paths = [...changedPaths(input)].sort();
   for (const path of paths) {
+    if (handled.has(path)) continue;
     const s1 = stateOf(path, input.changes.path1, input.current.path1);
     const s2 = stateOf(path, input.changes.path2, input.current.path2);
     const action = decide(path, s1, s2, input, names);
     if (action) actions.push(action);
   }
+  // Moves first came from their own pass: the plan stays sorted by path all the same.
+  if (moves.length > 0) actions.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { actions: resolveFileFolderClashes(actions, input, names) };
+}
+
+/**
+ * Confirmed renames the other side can follow as they are: the old path gone here and still the
+ * synced version there, the new path new here and free there (no file, no folder of that name).
+ * Anything else — renamed on one side and modified, deleted or renamed differently on the other —
+ * is left to the per-path decisions, which keep every version: a change beats a deletion, and two
+ * new names are two new files.
+ */
+function movesOf(input: ReconcileInput): { moves: Action[]; handled: Set<string> } {
+  const moves: Action[] = [];
+  const handled = new Set<string>();
+  if (input.resync || !input.renames) return { moves, handled };
+  for (const side of SIDES) {
+    const renames = input.renames[side];
+    if (renames.size === 0) continue;
+    const other = otherSide(side);
+    const theirFolders = new Set<string>();
+    for (const path of input.current[other].keys()) for (const folder of foldersAbove(path)) theirFolders.add(folder);
+    for (const [to, from] of [...renames].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (handled.has(to) || handled.has(from)) continue;
+      if (input.changes[side].get(from)?.kind !== 'deleted' || input.changes[side].get(to)?.kind !== 'new') continue;
+      if (input.changes[other].has(from) || input.changes[other].has(to)) continue;
+      const meta = input.current[other].get(from);
+      if (!meta || input.current[other].has(to) || theirFolders.has(to)) continue;
+      // A new folder's name taken by a file over there (which this plan would have to remove first).
+      if ([...foldersAbove(to)].some((folder) => input.current[other].has(folder))) continue;
+      moves.push({ kind: 'move', side: other, from, path: to, meta });
+      handled.add(from);
+      handled.add(to);
+    }
+  }
+  return { moves, handled };
 }
 
 /**
@@ -95,15 +135,14 @@ function resolveFileFolderClashes(actions: Action[], input: ReconcileInput, name
   const filesKeptUnder = (side: Side): Map<string, number> => {
     if (keptFiles[side]) return keptFiles[side];
     const deleted = new Set<string>();
-    for (const action of actions) if (action.kind === 'delete' && action.side === side) deleted.add(action.path);
-    const counts = new Map<string, number>();
-    for (const path of input.current[side].keys()) {
-      if (deleted.has(path)) continue;
-      for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
-        const folder = path.slice(0, slash);
-        counts.set(folder, (counts.get(folder) ?? 0) + 1);
-      }
+    for (const action of actions) {
+      if (action.kind === 'delete' && action.side === side) deleted.add(action.path);
+      if (action.kind === 'move' && action.side === side) deleted.add(action.from);
     }
+    const counts = new Map<string, number>();
+    const kept = [...input.current[side].keys()].filter((path) => !deleted.has(path));
+    for (const action of actions) if (action.kind === 'move' && action.side === side) kept.push(action.path);
+    for (const path of kept) for (const folder of foldersAbove(path)) counts.set(folder, (counts.get(folder) ?? 0) + 1);
     return (keptFiles[side] = counts);
   };
   return actions.map((action) => {

@@ -144,6 +144,8 @@ function logSummary(logger: Logger, report: RunRecord): void {
       copiesToPath2: c?.copiesToPath2 ?? 0,
       deletesOnPath1: c?.deletesOnPath1 ?? 0,
       deletesOnPath2: c?.deletesOnPath2 ?? 0,
+      movesOnPath1: c?.movesOnPath1 ?? 0,
+      movesOnPath2: c?.movesOnPath2 ?? 0,
       conflicts: c?.conflicts ?? 0,
       trashedOnPath1: report.trashed?.path1 ?? 0,
       trashedOnPath2: report.trashed?.path2 ?? 0,

@@ -33,6 +33,17 @@ export type Action =
   | { readonly kind: 'delete'; readonly side: Side; readonly path: string }
   | {
       /**
+       * A file renamed or moved on the other side, moved the same way on `side` (server-side, no
+       * bytes transferred): `from` becomes `path`. `meta` is `from` as `side` listed it.
+       */
+      readonly kind: 'move';
+      readonly side: Side;
+      readonly from: string;
+      readonly path: string;
+      readonly meta: FileMeta;
+    }
+  | {
+      /**
        * A file on `side` and a folder of the same name on the other side, both to be kept: the
        * folder keeps the name, the file is renamed to `to` on its side and copied across.
        */
@@ -70,6 +81,10 @@ export function countPlan(plan: Plan): PlanCounts {
       case 'delete':
         if (action.side === 'path1') counts.deletesOnPath1++;
         else counts.deletesOnPath2++;
+        break;
+      case 'move':
+        if (action.side === 'path1') counts.movesOnPath1++;
+        else counts.movesOnPath2++;
         break;
       case 'conflict':
       case 'file-folder-clash':

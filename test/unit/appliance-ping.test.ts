@@ -152,7 +152,7 @@ describe('RunPinger (healthchecks.io convention)', () => {
     const { logger } = capturingLogger();
     const pinger = new RunPinger(`${receiver.url}/ping/uuid/`, logger, fast);
     pinger.start();
-    await pinger.finish(report('success', { counts: { copiesToPath1: 1, copiesToPath2: 2, deletesOnPath1: 0, deletesOnPath2: 3, conflicts: 0, bytesToPath1: 0, bytesToPath2: 0 } }), 'log');
+    await pinger.finish(report('success', { counts: { copiesToPath1: 1, copiesToPath2: 2, deletesOnPath1: 0, deletesOnPath2: 3, movesOnPath1: 0, movesOnPath2: 0, conflicts: 0, bytesToPath1: 0, bytesToPath2: 0 } }), 'log');
     expect(receiver.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /ping/uuid/start', 'POST /ping/uuid']);
     expect(receiver.requests[1]!.body).toBe('run success in 5.0s: 2 copied to path2, 1 copied to path1, 3 deleted, 0 conflicts\n');
   });
@@ -208,7 +208,7 @@ describe('RunPinger (healthchecks.io convention)', () => {
 });
 
 describe('notifications', () => {
-  const c = { copiesToPath1: 0, copiesToPath2: 1, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 2, bytesToPath1: 0, bytesToPath2: 5 };
+  const c = { copiesToPath1: 0, copiesToPath2: 1, deletesOnPath1: 0, deletesOnPath2: 0, movesOnPath1: 0, movesOnPath2: 0, conflicts: 2, bytesToPath1: 0, bytesToPath2: 5 };
   it('chooses the event', () => {
     expect(notificationFor(report('success'))).toBeUndefined();
     expect(notificationFor(report('success', { counts: { ...c, conflicts: 0 } }))).toBeUndefined();

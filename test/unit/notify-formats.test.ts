@@ -54,7 +54,7 @@ const failed: RunRecord = {
   exitCode: 1,
   dryRun: false,
   resync: false,
-  counts: { copiesToPath1: 1, copiesToPath2: 3, deletesOnPath1: 0, deletesOnPath2: 2, conflicts: 0, bytesToPath1: 1, bytesToPath2: 3 },
+  counts: { copiesToPath1: 1, copiesToPath2: 3, deletesOnPath1: 0, deletesOnPath2: 2, movesOnPath1: 0, movesOnPath2: 0, conflicts: 0, bytesToPath1: 1, bytesToPath2: 3 },
   message: 'rclone copy failed: Failed to copy: open /data/x: permission denied',
 };
 const EXPECTED_TEXT = [

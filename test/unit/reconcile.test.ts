@@ -93,6 +93,8 @@ function describeAction(action: Action): string {
       return `copy ${action.from} ${action.reason}`;
     case 'delete':
       return `delete ${action.side}`;
+    case 'move':
+      return `move ${action.side} ${action.from} -> ${action.path}`;
     case 'conflict':
       return 'conflict';
     case 'file-folder-clash':
