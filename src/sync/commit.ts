@@ -61,8 +61,12 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
       continue;
     }
     incomplete.push(action.path);
+    // Every path the action names, on both sides: a move not made keeps its old name in the snapshot
+    // of the side that renamed it, so the next run sees the same rename again.
+    const paths = new Set([action.path]);
+    for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) paths.add(path);
     for (const side of SIDES) {
-      for (const path of new Set([action.path, ...effect.written[side].keys(), ...effect.removed[side]])) {
+      for (const path of paths) {
         const before = base[side].get(path);
         if (before) snapshot[side].set(path, before);
         else snapshot[side].delete(path);

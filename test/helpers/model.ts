@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { changedOnSide, type CrossSideCompare } from '../../src/sync/compare.ts';
 import { pathsNeedingContentCheck, reconcile, type ReconcileInput } from '../../src/sync/reconcile.ts';
+import { confirmRenames, renameCandidates } from '../../src/sync/renames.ts';
 import { type ChangeSet, type Plan } from '../../src/sync/types.ts';
 import { otherSide, SIDES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../../src/model.ts';
 
@@ -99,6 +100,8 @@ export interface ModelOptions {
   readonly conflictResolve: ConflictResolve;
   readonly stamp: string;
   readonly resync: boolean;
+  /** SYNC_TRACK_RENAMES (default true): renames confirmed by content become moves. */
+  readonly trackRenames?: boolean;
 }
 
 export const compareFor = (options: Pick<ModelOptions, 'checksum' | 'mtimeToleranceMs'>): CrossSideCompare => ({
@@ -132,7 +135,16 @@ export function planRun(sides: ModelSides, snapshots: Listings, options: ModelOp
   };
   const needCheck = pathsNeedingContentCheck(base);
   const verifiedSame = contentCheck(needCheck, sides);
-  const input: ReconcileInput = { ...base, verifiedSame };
+  // Rename detection as the engine does it: candidates by size and time, confirmed by the contents' hashes.
+  let renames: ReconcileInput['renames'];
+  if (options.trackRenames !== false && !options.resync) {
+    const groups = SIDES.flatMap((side) => renameCandidates(side, changes[side], { changes: changes[otherSide(side)], current: listings[otherSide(side)] }));
+    renames = confirmRenames(groups, (side, path) => {
+      const f = sides[side].get(path);
+      return f ? hashOf(f.content) : undefined;
+    });
+  }
+  const input: ReconcileInput = { ...base, verifiedSame, ...(renames ? { renames } : {}) };
   return { listings, changes, needCheck, verifiedSame, input, plan: reconcile(input) };
 }
 
@@ -144,12 +156,13 @@ export type Step =
 
 /**
  * The plan as primitive steps, in the three phases propagation runs one after the other: all
- * conflict renames (path1's, then path2's), then all copies (conflict copies and plain copies, in
+ * conflict renames (path1's, then path2's) and then the moves (renames carried over), then all copies (conflict copies and plain copies, in
  * plan order; the engine runs the two directions at once, so any subset of them may be done when
  * a run dies), then all deletions (path1's, then path2's).
  */
 export function planPhases(plan: Plan): [renames: Step[], copies: Step[], deletes: Step[]] {
   const renames: Record<Side, Step[]> = { path1: [], path2: [] };
+  const moves: Step[] = [];
   const copies: Step[] = [];
   const deletes: Record<Side, Step[]> = { path1: [], path2: [] };
   for (const action of plan.actions) {
@@ -180,9 +193,12 @@ export function planPhases(plan: Plan): [renames: Step[], copies: Step[], delete
       case 'delete':
         deletes[action.side].push({ kind: 'delete', side: action.side, path: action.path });
         break;
+      case 'move':
+        moves.push({ kind: 'rename', side: action.side, from: action.from, to: action.path });
+        break;
     }
   }
-  return [[...renames.path1, ...renames.path2], copies, [...deletes.path1, ...deletes.path2]];
+  return [[...renames.path1, ...renames.path2, ...moves], copies, [...deletes.path1, ...deletes.path2]];
 }
 
 /** All the steps of a plan, in the order propagation performs them. */
@@ -241,6 +257,11 @@ export function checkPlanAgainst(plan: Plan, sides: ModelSides): void {
       const f = sides[action.from].get(action.path);
       if (!f) throw new ModelError(`copy from ${action.from}: ${action.path} does not exist`);
       if (f.content.length !== action.size) throw new ModelError(`copy ${action.path}: size ${action.size}, file has ${f.content.length}`);
+    } else if (action.kind === 'move') {
+      const f = sides[action.side].get(action.from);
+      if (!f) throw new ModelError(`move on ${action.side}: ${action.from} does not exist`);
+      if (f.content.length !== action.meta.size || f.mtime !== action.meta.mtime) throw new ModelError(`move ${action.from}: metadata is stale`);
+      if (sides[action.side].has(action.path)) throw new ModelError(`move on ${action.side}: ${action.path} exists`);
     } else if (action.kind === 'conflict') {
       for (const side of SIDES) {
         const f = sides[side].get(action.path);

@@ -54,6 +54,9 @@ const PATHS: readonly string[] = [
   conflictName('a.txt', 'path1', STAMPS[0]),
   conflictName('a.txt', 'path2', STAMPS[1]),
   conflictName('a.txt', 'path2', STAMPS[0], 2),
+  // Where a folder rename takes dir.v2's files.
+  'moved/c.tar.gz',
+  'moved/d',
 ];
 /** The gap between "fresh" times: far beyond any tolerance. */
 const STEP = 1_000_000;
@@ -64,6 +67,10 @@ type Op =
   | { readonly kind: 'rewriteSoon'; readonly side: Side; readonly path: PathPick; readonly delta: number }
   | { readonly kind: 'touch'; readonly side: Side; readonly path: PathPick; readonly soon: boolean; readonly delta: number }
   | { readonly kind: 'delete'; readonly side: Side; readonly path: PathPick }
+  /** A rename or move keeps content and mtime; onto a free name only. */
+  | { readonly kind: 'rename'; readonly side: Side; readonly path: PathPick; readonly to: number }
+  /** Every file of dir.v2 moves to moved/ (when moved/ is free). */
+  | { readonly kind: 'renameFolder'; readonly side: Side }
   | { readonly kind: 'writeBoth'; readonly path: PathPick; readonly long: boolean; readonly sameMtime: boolean };
 
 type ResyncMode = 'no' | 'fromScratch' | 'withSnapshots';
@@ -90,6 +97,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('rewriteSoon' as const), side: sideArb, path: pathArb, delta: deltaArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('touch' as const), side: sideArb, path: pathArb, soon: fc.boolean(), delta: deltaArb }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), side: sideArb, path: pathArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('rename' as const), side: sideArb, path: fc.record({ existing: fc.constant(true), index: fc.nat(1_000) }), to: fc.nat(1_000) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('renameFolder' as const), side: sideArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('writeBoth' as const), path: pathArb, long: fc.boolean(), sameMtime: fc.boolean() }) },
 );
 const roundArb = (resync: fc.Arbitrary<ResyncMode>): fc.Arbitrary<Round> =>
@@ -187,6 +196,28 @@ class World {
       case 'delete': {
         const path = this.pick(op.side, op.path);
         if (this.sides[op.side].delete(path)) this.changed[op.side].add(path);
+        break;
+      }
+      case 'rename': {
+        const from = this.pick(op.side, op.path);
+        const f = this.sides[op.side].get(from);
+        const to = PATHS[op.to % PATHS.length]!;
+        if (!f || this.sides[op.side].has(to) || [...this.sides[op.side].keys()].some((p) => p.startsWith(`${to}/`) || to.startsWith(`${p}/`))) break;
+        this.sides[op.side].delete(from);
+        this.changed[op.side].add(from);
+        this.set(op.side, to, f);
+        break;
+      }
+      case 'renameFolder': {
+        const side = this.sides[op.side];
+        const files = [...side.keys()].filter((p) => p.startsWith('dir.v2/'));
+        if (files.length === 0 || [...side.keys()].some((p) => p.startsWith('moved/') || p === 'moved')) break;
+        for (const from of files) {
+          const f = side.get(from)!;
+          side.delete(from);
+          this.changed[op.side].add(from);
+          this.set(op.side, `moved/${from.slice('dir.v2/'.length)}`, f);
+        }
         break;
       }
       case 'writeBoth': {
