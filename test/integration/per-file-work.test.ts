@@ -2,11 +2,11 @@
  * Per-file work goes through one `rclone rcd` for the whole run, never one rclone process per file:
  * an rclone wrapper (SYNC_RCLONE_BINARY) counts every rclone started.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { conflictsOf, minutesAgo, readTree, useSandbox, writeTree, writeTreeFile, type Sandbox } from '../helpers/cli.ts';
+import { conflictsOf, minutesAgo, readTree, summaryOf, useSandbox, writeTree, writeTreeFile, type Sandbox } from '../helpers/cli.ts';
 import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-perfile-', { runEnv: backendRunEnv, failureDetail: backendDetail });
@@ -43,6 +43,22 @@ describe.each(BACKENDS)('per-file work in one rclone process ($name)', ({ kind }
     expect(started.filter((c) => c === 'moveto')).toEqual([]);
     expect(started.filter((c) => c === 'rcd')).toHaveLength(1);
     expect(Object.keys(await readTree(sb.path1))).toHaveLength(2 * N);
+    expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
+  });
+
+  it(`${N} renamed files are moved with fewer than 20 rclone processes, nothing copied`, { timeout: 240_000 }, async () => {
+    const tree: Record<string, string> = {};
+    // Scattered over folders so that they are file moves, not one folder move.
+    for (let i = 0; i < N; i++) tree[`d${i % 7}/f${i}.txt`] = `file ${i}`;
+    await writeTree(sb.path1, tree);
+    await ok();
+    for (let i = 0; i < N; i++) await rename(join(sb.path1, `d${i % 7}`, `f${i}.txt`), join(sb.path1, `d${(i + 1) % 7}`, `renamed-${i}.txt`));
+    const counter = await countingRclone(sb);
+    const result = await ok(counter.env);
+    expect(summaryOf(result.logs)).toMatchObject({ movesOnPath2: N, copiesToPath2: 0, deletesOnPath2: 0, bytes: 0 });
+    const started = await counter.started();
+    expect(started.length, started.join(' ')).toBeLessThan(20);
+    expect(started.filter((c) => c === 'moveto' || c === 'copy')).toEqual([]);
     expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
   });
 });
