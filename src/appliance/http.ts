@@ -10,7 +10,7 @@ import { redact, type Logger } from '../log.ts';
 import { readHistory, type RunRecord } from '../state/history.ts';
 import { readTrashStats } from '../state/trash-stats.ts';
 import { stampTime } from '../sync/trash.ts';
-import type { RunProgress } from '../sync/run.ts';
+import type { RunProgress } from '../model.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
 import { conflictCopies } from './conflicts.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './page.ts';

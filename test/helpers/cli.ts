@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { conflictName } from '../../src/sync/reconcile.ts';
 import { TRASH_FOLDER } from '../../src/sync/trash.ts';
-import type { Side } from '../../src/sync/types.ts';
+import type { Side } from '../../src/model.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO_ROOT, 'src', 'cli.ts');

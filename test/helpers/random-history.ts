@@ -22,7 +22,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Side } from '../../src/sync/types.ts';
+import type { Side } from '../../src/model.ts';
 import { digestTree, dump, listFiles, randomBytesSeeded, runCli, sha256, sleep, spawnCli, statTree, type CliResult, type Env, type RunningCli } from './cli.ts';
 
 export const SIDES: readonly Side[] = ['path1', 'path2'];
