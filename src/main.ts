@@ -6,7 +6,7 @@ import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
 import { createLogger, redact } from './log.ts';
 import { formatRunSummary, ProgressBoard, progressWanted } from './progress-line.ts';
-import type { RunProgress } from './sync/run.ts';
+import type { RunProgress } from './model.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
 import { formatStatus, pairsOf, pairStatus, snapshotHeader, thePair } from './appliance/status.ts';

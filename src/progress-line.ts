@@ -10,7 +10,8 @@
  */
 import { Writable } from 'node:stream';
 import type { LogFormat } from './config.ts';
-import type { RunPhase, RunProgress, RunReport } from './sync/run.ts';
+import type { RunPhase, RunProgress } from './model.ts';
+import type { RunReport } from './sync/run.ts';
 
 const PHASES: Record<RunPhase, string> = {
   locking: 'waiting for the lock',

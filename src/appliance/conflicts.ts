@@ -6,7 +6,7 @@
  * run), never on each poll of /status.
  */
 import { stat } from 'node:fs/promises';
-import { readSnapshot } from '../sync/snapshot.ts';
+import { readSnapshot } from '../state/snapshot.ts';
 
 export interface ConflictCopies {
   readonly total: number;

@@ -22,8 +22,8 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSnapshot } from '../sync/snapshot.ts';
-import type { FileMeta, Listing, Side } from '../sync/types.ts';
+import { readSnapshot } from '../state/snapshot.ts';
+import type { FileMeta, Listing, Side } from '../model.ts';
 
 /** Changed paths per watched side, relative to that side's root, '/'-separated. */
 export type ChangedPaths = Partial<Record<Side, ReadonlySet<string>>>;

@@ -26,7 +26,7 @@ import type { Logger } from '../log.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
 import { pairId, pairPaths } from '../state/pair.ts';
 import { TRASH_FOLDER } from '../sync/trash.ts';
-import type { Side } from '../sync/types.ts';
+import type { Side } from '../model.ts';
 import { ChangeDebouncer } from './debounce.ts';
 import { unexplainedChanges } from './own-changes.ts';
 

@@ -21,9 +21,9 @@ import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../src/appliance/page.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { writeTrashStats } from '../../src/state/trash-stats.ts';
-import type { RunProgress } from '../../src/sync/run.ts';
-import { writeSnapshot } from '../../src/sync/snapshot.ts';
-import { emptyCounts, type PlanCounts } from '../../src/sync/types.ts';
+import type { RunProgress } from '../../src/model.ts';
+import { writeSnapshot } from '../../src/state/snapshot.ts';
+import { emptyCounts, type PlanCounts } from '../../src/model.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

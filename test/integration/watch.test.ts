@@ -12,7 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { watchPair, type PairWatch } from '../../src/appliance/watch.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { runSync, type RunProgress, type RunReport } from '../../src/sync/run.ts';
+import type { RunProgress } from '../../src/model.ts';
+import { runSync, type RunReport } from '../../src/sync/run.ts';
 import { listFiles, makeSandbox, parseLogLines, REPO_ROOT, readTreeFile, sleep, writeTree, type Sandbox } from '../helpers/cli.ts';
 
 const DELAY_MS = 400;

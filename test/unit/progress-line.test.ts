@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatProgress, formatRunSummary, ProgressBoard, progressWanted } from '../../src/progress-line.ts';
-import type { RunProgress, RunReport } from '../../src/sync/run.ts';
-import { emptyCounts } from '../../src/sync/types.ts';
+import type { RunProgress } from '../../src/model.ts';
+import type { RunReport } from '../../src/sync/run.ts';
+import { emptyCounts } from '../../src/model.ts';
 
 const ERASE = '\r\x1b[2K';
 

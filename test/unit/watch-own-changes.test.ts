@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unexplainedChanges } from '../../src/appliance/own-changes.ts';
-import { writeSnapshot } from '../../src/sync/snapshot.ts';
-import type { Listing } from '../../src/sync/types.ts';
+import { writeSnapshot } from '../../src/state/snapshot.ts';
+import type { Listing } from '../../src/model.ts';
 
 let root: string;
 let snapshotFile: string;
