@@ -15,6 +15,9 @@
  * - A run that started covers what was collected before it (its listing comes after); when it does
  *   not succeed, those paths are put back, so the follow-up retries them.
  *
+ * A file that SYNC_FILTERS_FILE excludes is not in the snapshot either: its changes start a run
+ * that finds nothing to do (one listing), never more than one per burst.
+ *
  * When watching is impossible (the inotify limit, fs.inotify.max_user_watches, is reached) the
  * watcher says so once, with the fix, and the pair keeps its schedule. On a network file system
  * (NFS, SMB, FUSE) inotify sees only the changes made through this machine: it says that once too.

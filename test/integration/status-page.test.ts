@@ -146,6 +146,9 @@ describe('the status page on the daemon', () => {
     current = { startedAt: new Date(Date.now() - 65_000).toISOString(), progress: runningProgress(5_000_000) };
     await expect.poll(() => card.locator('.badge.run').count(), { timeout: 6_000 }).toBe(1);
     await expect.poll(() => page.getAttribute('[role=progressbar]', 'aria-valuenow'), { timeout: 6_000 }).toBe('50');
+    // The bar's width is set through CSSOM, which the page's CSP allows (a style attribute it would block).
+    expect(await page.locator('.bar > div').evaluate((bar) => (bar as unknown as { style: { width: string } }).style.width)).toBe('50%');
+    expect(await page.locator('.bar > div').evaluate((bar) => (bar as unknown as { offsetWidth: number }).offsetWidth)).toBeGreaterThan(100);
     expect(await text()).toContain('12,345 files on path1, 12,301 on path2');
     expect(await text()).toContain('3 of 8 files, 5.0 MB of 10 MB');
     current = { startedAt: current.startedAt, progress: runningProgress(7_500_000) };
