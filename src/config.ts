@@ -45,6 +45,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_TRASH_PATH1', flag: 'trash-path1', kind: 'string', default: undefined, help: "path1's trash elsewhere on the same remote (default: <path1>/.rclonesync-trash)." },
   { env: 'SYNC_TRASH_PATH2', flag: 'trash-path2', kind: 'string', default: undefined, help: "path2's trash elsewhere on the same remote (default: <path2>/.rclonesync-trash)." },
   { env: 'SYNC_TRACK_RENAMES', flag: 'track-renames', kind: 'boolean', default: 'true', help: 'Carry a file or folder renamed or moved on one side over as a server-side move on the other (confirmed by content), not a copy plus a deletion.' },
+  { env: 'SYNC_EMPTY_DIRS', flag: 'empty-dirs', kind: 'boolean', default: 'true', help: 'Sync folders too: a new folder (empty or not) is made on the other side, a removed one is removed there once empty.' },
   { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'debug, info, warn or error.' },
   { env: 'LOG_FORMAT', flag: 'log-format', kind: 'string', default: undefined, help: 'json or pretty (default: pretty on a terminal, json otherwise).' },
   { env: 'SYNC_SCHEDULE', flag: 'schedule', kind: 'string', default: '*/30 * * * *', help: 'Cron schedule of the daemon (5 or 6 fields), in the TZ time zone.', appliance: true },
@@ -87,6 +88,8 @@ export interface EngineConfig {
   readonly stallTimeoutMs: number;
   /** SYNC_TRACK_RENAMES: renames and moves are carried over as moves. */
   readonly trackRenames: boolean;
+  /** SYNC_EMPTY_DIRS: folders are synced, empty ones included. */
+  readonly emptyDirs: boolean;
 }
 
 export interface LogConfig {
@@ -326,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       trashPaths: { path1: trashPath('SYNC_TRASH_PATH1', path1, 'SYNC_PATH1'), path2: trashPath('SYNC_TRASH_PATH2', path2, 'SYNC_PATH2') },
       stallTimeoutMs,
       trackRenames: bool('SYNC_TRACK_RENAMES'),
+      emptyDirs: bool('SYNC_EMPTY_DIRS'),
     },
     log: { level: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), format: logFormat },
     appliance: {

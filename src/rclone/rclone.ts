@@ -51,6 +51,10 @@ export interface BackendFeatures {
   readonly hashes: readonly string[];
   /** The backend can move or copy a file server-side (what a trash and --backup-dir need). */
   readonly serverSideMove: boolean;
+  /** The backend keeps empty folders (not so S3 without directory markers: a folder there is a prefix of files). */
+  readonly canHaveEmptyDirs: boolean;
+  /** Names that differ only in case are one name there (Windows, macOS, Drive-like stores). */
+  readonly caseInsensitive: boolean;
 }
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
@@ -141,7 +145,9 @@ export class Rclone {
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[]; Features?: Record<string, boolean> };
     // Older or unusual outputs without a Features map: assume it can, rclone says so if not.
     const serverSideMove = parsed.Features ? parsed.Features.Move === true || parsed.Features.Copy === true : true;
-    return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [], serverSideMove };
+    const canHaveEmptyDirs = parsed.Features ? parsed.Features.CanHaveEmptyDirectories !== false : true;
+    const caseInsensitive = parsed.Features?.CaseInsensitive === true;
+    return { precisionNs: parsed.Precision ?? 1_000_000_000, hashes: parsed.Hashes ?? [], serverSideMove, canHaveEmptyDirs, caseInsensitive };
   }
 
   /**
@@ -297,8 +303,9 @@ export class Rclone {
    * Moves exactly the listed files from `root` to the same relative paths under `toDir` (server-side
    * where the backend can), in one rclone process; folders the move empties are removed.
    */
-  async moveFiles(root: string, toDir: string, paths: Iterable<string>): Promise<void> {
-    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--no-check-dest', '--delete-empty-src-dirs', ...EXACT_NAMES], `on ${root}`);
+  async moveFiles(root: string, toDir: string, paths: Iterable<string>, options: { keepEmptyFolders?: boolean } = {}): Promise<void> {
+    const emptied = options.keepEmptyFolders ? [] : ['--delete-empty-src-dirs'];
+    await this.transfer(['move', root, toDir, '--files-from-raw', await this.writeList('move', paths), '--no-traverse', '--no-check-dest', ...emptied, ...EXACT_NAMES], `on ${root}`);
   }
 
   /** Moves one file from one full rclone path to another (server-side where the backend can). */

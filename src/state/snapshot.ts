@@ -6,7 +6,10 @@
  * Format (JSON lines, streamed both ways; ~60 bytes a file plus the path):
  *   {"format":"rclonesync-snapshot","version":1,...header}
  *   [1,"dir/a.txt",1234,1764081120123,"md5hex-or-empty"]     one line per file; 1 = path1, 2 = path2
- *   {"end":true,"path1":N,"path2":M}                          a missing or wrong trailer = torn file
+ *   [1,"dir"]                                                 one line per folder (version 2, SYNC_EMPTY_DIRS)
+ *   {"end":true,"path1":N,"path2":M,"folders1":F,"folders2":G} a missing or wrong trailer = torn file
+ *
+ * Version 1 files (no folder lines, no folder counts) still load: their folders are unknown.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -15,7 +18,8 @@ import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
-  readonly version: 1;
+  /** 2 since folders are recorded; 1 is still read. */
+  readonly version: 1 | 2;
   readonly path1: string;
   readonly path2: string;
   readonly compare: string;
@@ -28,13 +32,15 @@ export interface SnapshotHeader {
 
 /** A header for a snapshot committed now. */
 export function snapshotHeader(fields: Omit<SnapshotHeader, 'format' | 'version' | 'committedAt'>, committedAt = new Date()): SnapshotHeader {
-  return { format: 'rclonesync-snapshot', version: 1, ...fields, committedAt: committedAt.toISOString() };
+  return { format: 'rclonesync-snapshot', version: 2, ...fields, committedAt: committedAt.toISOString() };
 }
 
 export interface Snapshot {
   readonly header: SnapshotHeader;
   readonly path1: Listing;
   readonly path2: Listing;
+  /** The folders each side held (empty ones included); undefined when not recorded (version 1, SYNC_EMPTY_DIRS off). */
+  readonly folders?: Record<Side, Set<string>> | undefined;
 }
 
 export class SnapshotCorrupt extends Error {
@@ -58,8 +64,9 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
     throw error;
   }
   const listings: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
+  const folders: Record<Side, Set<string>> = { path1: new Set(), path2: new Set() };
   let header: SnapshotHeader | undefined;
-  let trailer: { end: true; path1: number; path2: number } | undefined;
+  let trailer: { end: true; path1: number; path2: number; folders1?: number; folders2?: number } | undefined;
   let lineNumber = 0;
   for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
     lineNumber++;
@@ -72,8 +79,14 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
     }
     if (!header) {
       const candidate = value as SnapshotHeader;
-      if (candidate?.format !== 'rclonesync-snapshot' || candidate.version !== 1) throw new SnapshotCorrupt(file, 'no valid header');
+      if (candidate?.format !== 'rclonesync-snapshot' || (candidate.version !== 1 && candidate.version !== 2)) throw new SnapshotCorrupt(file, 'no valid header');
       header = candidate;
+      continue;
+    }
+    if (Array.isArray(value) && value.length === 2) {
+      const [side, path] = value as [unknown, unknown];
+      if ((side !== 1 && side !== 2) || typeof path !== 'string') throw new SnapshotCorrupt(file, `line ${lineNumber} is not a folder entry`);
+      folders[side === 1 ? 'path1' : 'path2'].add(path);
       continue;
     }
     if (Array.isArray(value)) {
@@ -86,14 +99,18 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
     }
     const end = value as { end?: boolean; path1?: number; path2?: number };
     if (end?.end !== true) throw new SnapshotCorrupt(file, `line ${lineNumber} is neither an entry nor the end marker`);
-    trailer = end as { end: true; path1: number; path2: number };
+    trailer = end as { end: true; path1: number; path2: number; folders1?: number; folders2?: number };
   }
   if (!header) throw new SnapshotCorrupt(file, 'empty file');
   if (!trailer) throw new SnapshotCorrupt(file, 'truncated: no end marker');
   if (trailer.path1 !== listings.path1.size || trailer.path2 !== listings.path2.size) {
     throw new SnapshotCorrupt(file, `entry counts do not match the end marker`);
   }
-  return { header, path1: listings.path1, path2: listings.path2 };
+  const recorded = trailer.folders1 !== undefined && trailer.folders2 !== undefined;
+  if (recorded && (trailer.folders1 !== folders.path1.size || trailer.folders2 !== folders.path2.size)) {
+    throw new SnapshotCorrupt(file, `folder counts do not match the end marker`);
+  }
+  return { header, path1: listings.path1, path2: listings.path2, folders: recorded ? folders : undefined };
 }
 
 export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<void> {
@@ -101,8 +118,10 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
     await write(`${JSON.stringify(snapshot.header)}\n`);
     for (const [side, tag] of [['path1', 1], ['path2', 2]] as const) {
       for (const [path, meta] of snapshot[side]) await write(`${JSON.stringify([tag, path, meta.size, meta.mtime, meta.hash])}\n`);
+      for (const path of snapshot.folders?.[side] ?? []) await write(`${JSON.stringify([tag, path])}\n`);
     }
-    await write(`${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size })}\n`);
+    const folderCounts = snapshot.folders ? { folders1: snapshot.folders.path1.size, folders2: snapshot.folders.path2.size } : {};
+    await write(`${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size, ...folderCounts })}\n`);
   });
 }
 

@@ -16,6 +16,7 @@ import { pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './
 import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { effectsOf } from './effects.ts';
+import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
 import { confirmRenames, pathsToHash, renameCandidates } from './renames.ts';
@@ -69,13 +70,14 @@ export class Engine {
       const observed = await this.observe();
       const detected = await this.detect(observed);
       const plan = this.plan(observed, detected);
-      this.gate(observed, plan);
+      const folders = this.planFolders(observed, plan);
+      this.gate(observed, plan, folders);
       if (this.options.config.dryRun) {
         this.options.logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
         return this.result();
       }
-      const outcome = await this.propagate(observed, detected, plan);
-      await this.commit(observed, detected, plan, outcome);
+      const outcome = await this.propagate(observed, detected, plan, folders);
+      await this.commit(observed, detected, plan, outcome, folders);
       return this.result();
     } catch (error) {
       throw new EngineStopped(error, this.result());
@@ -289,15 +291,34 @@ export class Engine {
     return plan;
   }
 
+  /** SYNC_EMPTY_DIRS: the folders to make and remove (see folders.ts); undefined when off. */
+  private planFolders(observed: Observed, plan: Plan): FolderPlan | undefined {
+    if (!this.options.config.emptyDirs) return undefined;
+    const { features } = observed;
+    return planFolders({
+      current: observed.folders,
+      base: this.resync ? undefined : observed.previous?.folders,
+      files: observed.current,
+      actions: plan.actions,
+      canHaveEmpty: { path1: features.path1.canHaveEmptyDirs, path2: features.path2.canHaveEmptyDirs },
+      resync: this.resync,
+    });
+  }
+
   /**
    * Every safety check, before anything changes; then the plan is logged. A dry run logs its plan
    * first, whatever the checks say, and then names the check a real run would stop at.
    */
-  private gate(observed: Observed, plan: Plan): void {
+  private gate(observed: Observed, plan: Plan, folders: FolderPlan | undefined): void {
     const { config, logger } = this.options;
     const { base, current, missing } = observed;
     const logPlan = () => {
       for (const action of plan.actions) logAction(logger, action, config.dryRun);
+      const prefix = config.dryRun ? 'would ' : '';
+      for (const side of SIDES) {
+        for (const path of folders?.create[side] ?? []) logger.info({ folder: 'create', side, path, dryRun: config.dryRun }, `${prefix}create folder on ${side}: ${path}`);
+        for (const path of folders?.remove[side] ?? []) logger.info({ folder: 'remove', side, path, dryRun: config.dryRun }, `${prefix}remove folder on ${side}: ${path} (if empty)`);
+      }
     };
     if (config.dryRun) {
       logPlan();
@@ -334,8 +355,9 @@ export class Engine {
   // propagate
   // -------------------------------------------------------------------------------------------
 
-  private async propagate(observed: Observed, detected: Detected, plan: Plan): Promise<{ failure: unknown }> {
-    if (plan.actions.length === 0) return { failure: undefined };
+  private async propagate(observed: Observed, detected: Detected, plan: Plan, folders: FolderPlan | undefined): Promise<{ failure: unknown; folders: FolderResults }> {
+    const results: FolderResults = { made: { path1: [], path2: [] }, removed: { path1: [], path2: [] } };
+    if (plan.actions.length === 0 && !hasFolderWork(folders)) return { failure: undefined, folders: results };
     const { config, logger, paths, signal } = this.options;
     logger.info({ actions: plan.actions.length }, 'applying changes');
     this.report('propagating', countPlan(plan));
@@ -354,6 +376,9 @@ export class Engine {
       await propagate(stepsOf(plan, observed.folders, config.filtersFile ? undefined : current), {
         rclone: this.rclone,
         folders: observed.folders,
+        ...(folders ? { folderPlan: folders } : {}),
+        keepEmptyFolders: config.emptyDirs,
+        onFolder: (side, path, done) => results[done][side].push(path),
         roots: this.roots,
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
@@ -398,7 +423,7 @@ export class Engine {
     } finally {
       stopHeartbeat();
     }
-    return { failure };
+    return { failure, folders: results };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -417,7 +442,7 @@ export class Engine {
     return tendTrash({ rclone: this.rclone, logger, statsFile: paths.trashStats, trashRoots: this.trash, trashDays: config.trashDays, now: startedAt.getTime() }, trashedSomething);
   }
 
-  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown }): Promise<void> {
+  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown; folders: FolderResults }, folders: FolderPlan | undefined): Promise<void> {
     const { logger, paths, signal } = this.options;
     const { current, base, compare, previous } = observed;
     const changed = detected.changes.path1.size > 0 || detected.changes.path2.size > 0;
@@ -425,7 +450,8 @@ export class Engine {
       this.done = countPlan(plan);
       // Nothing moved: commit only if the listings differ from the snapshot in ways that need no
       // action (both sides changed identically), or this was a resync, so the next run starts clean.
-      if (this.resync || changed || previous?.header.hashType !== observed.hashType) await this.save(observed, current);
+      const foldersChanged = folders !== undefined && (hasFolderWork(folders) || !sameFolders(previous?.folders, observed.folders));
+      if (this.resync || changed || foldersChanged || previous?.header.hashType !== observed.hashType) await this.save(observed, current, outcome.folders);
       await removeJournal(paths.journal);
       await this.tendTrash(false);
       return;
@@ -461,7 +487,7 @@ export class Engine {
     this.done = countPlan({ actions: done });
     if (this.options.config.trashDays > 0) this.trashed = trashedBy(done, current);
     signal.throwIfAborted();
-    await this.save(observed, snapshot);
+    await this.save(observed, snapshot, outcome.folders);
     // Killed runs' half-written files that this run did not manage to replace stay in the journal;
     // this run's own copies do not: rclone removes what it wrote when a transfer fails, so a
     // destination that changed under it was changed by a person.
@@ -478,7 +504,7 @@ export class Engine {
     throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
   }
 
-  private async save(observed: Observed, listings: Record<Side, Listing>): Promise<void> {
+  private async save(observed: Observed, listings: Record<Side, Listing>, folders: FolderResults): Promise<void> {
     const { config, paths, signal } = this.options;
     const header = snapshotHeader({
       path1: redact(config.path1),
@@ -488,7 +514,10 @@ export class Engine {
       filtersHash: observed.filters.hash,
     });
     signal.throwIfAborted();
-    await writeSnapshot(paths.snapshot, { header, path1: listings.path1, path2: listings.path2 });
+    const after = config.emptyDirs
+      ? { path1: foldersAfter(observed.folders.path1, folders.made.path1, folders.removed.path1, listings.path1), path2: foldersAfter(observed.folders.path2, folders.made.path2, folders.removed.path2, listings.path2) }
+      : undefined;
+    await writeSnapshot(paths.snapshot, { header, path1: listings.path1, path2: listings.path2, folders: after });
   }
 
 }
@@ -508,6 +537,19 @@ export class EngineStopped extends Error {
     super('run stopped', { cause });
     this.result = result;
   }
+}
+
+/** The folders propagation made and removed, per side. */
+interface FolderResults {
+  readonly made: Record<Side, string[]>;
+  readonly removed: Record<Side, string[]>;
+}
+
+const hasFolderWork = (folders: FolderPlan | undefined): boolean =>
+  folders !== undefined && SIDES.some((side) => folders.create[side].length + folders.remove[side].length > 0);
+
+function sameFolders(previous: Record<Side, ReadonlySet<string>> | undefined, now: Record<Side, ReadonlySet<string>>): boolean {
+  return previous !== undefined && SIDES.every((side) => previous[side].size === now[side].size && [...now[side]].every((f) => previous[side].has(f)));
 }
 
 /** Untouched files per side whose presence after propagation proves the root is still the one listed. */

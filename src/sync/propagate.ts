@@ -16,6 +16,7 @@
  */
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
 import { directionTo, otherSide, SIDES, type Direction, type FileMeta, type Listing, type Side, type TransferProgress } from '../model.ts';
+import type { FolderPlan } from './folders.ts';
 import { foldersAbove, groupFolderMoves, type MoveStep } from './renames.ts';
 import { type Action, type Plan } from './types.ts';
 
@@ -150,6 +151,11 @@ export interface PropagateOptions {
   readonly onSkipped?: (side: Side, path: string, what: 'copy' | 'removal' | 'move') => void;
   /** The folders each side held when listed: a folder a move empties goes only if the other side has none of that name. */
   readonly folders?: Record<Side, ReadonlySet<string>>;
+  /** SYNC_EMPTY_DIRS: folders to make and remove once the files are done (see folders.ts). */
+  readonly folderPlan?: FolderPlan;
+  /** Removals leave the folders they empty (the folder plan decides what goes). */
+  readonly keepEmptyFolders?: boolean;
+  readonly onFolder?: (side: Side, path: string, done: 'made' | 'removed') => void;
   /** A version written at a destination during the copy, kept beside it as `to`. */
   readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
@@ -257,8 +263,31 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
     await remove(options, side, paths);
   }
+  if (options.folderPlan) await carryFolders(options, options.folderPlan);
   if (moveFailure) throw moveFailure.error;
   if (copyFailure) throw copyFailure.error;
+}
+
+/** Folders last: removals deepest first, each only if empty by now; then the new ones, in parallel (mkdir makes parents). */
+async function carryFolders(options: PropagateOptions, plan: FolderPlan): Promise<void> {
+  for (const side of SIDES) {
+    const root = options.roots[side];
+    if (plan.remove[side].length > 0) options.onStep?.(`removing ${plan.remove[side].length} folders on ${side} (those still holding something stay)`);
+    for (const folder of plan.remove[side]) {
+      options.signal?.throwIfAborted();
+      if (await options.rclone.removeFolder(root, folder)) options.onFolder?.(side, folder, 'removed');
+    }
+    if (plan.create[side].length > 0) options.onStep?.(`making ${plan.create[side].length} folders on ${side}`);
+    await inParallel(
+      plan.create[side],
+      RENAME_CONCURRENCY,
+      async (folder) => {
+        await options.rclone.makeFolder(root, folder);
+        options.onFolder?.(side, folder, 'made');
+      },
+      options.signal,
+    );
+  }
 }
 
 /**
@@ -299,7 +328,7 @@ async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveSte
 
 /** Into this run's trash folder (folders the move empties go too), or for good when the trash is off. */
 async function remove(options: PropagateOptions, side: Side, paths: readonly string[]): Promise<void> {
-  if (options.trash) await options.rclone.moveFiles(options.roots[side], options.trash[side], paths);
+  if (options.trash) await options.rclone.moveFiles(options.roots[side], options.trash[side], paths, { keepEmptyFolders: options.keepEmptyFolders === true });
   else await options.rclone.deleteFiles(options.roots[side], paths);
 }
 

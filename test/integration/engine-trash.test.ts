@@ -32,7 +32,8 @@ describe.each(BACKENDS)('the trash ($name)', ({ kind }) => {
     for (const path of ['a.txt', 'b.txt', 'sub/c.txt', 'keep.txt']) await writeTreeFile(sb.path1, path, (await readTree(sb.path1))[path]!, OLD);
     await ok();
     await removeFile(sb.path1, 'a.txt');
-    await removeFile(sb.path1, 'sub/c.txt');
+    // The folder goes with its file (SYNC_EMPTY_DIRS keeps a folder that path1 still has).
+    await rm(join(sb.path1, 'sub'), { recursive: true });
     await writeTreeFile(sb.path1, 'b.txt', 'b v2', minutesAgo(1, { wholeSeconds: true }));
     const run = await ok({ SYNC_MAX_DELETE: '100' });
     // The summary counts what went to each trash; the pair's state says what each trash holds.
