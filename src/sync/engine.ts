@@ -20,7 +20,7 @@ import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
 import { confirmRenames, pathsToHash, renameCandidates } from './renames.ts';
-import { compactStamp, conflictName, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
+import { compactStamp, conflictName, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { tendTrash } from './tend-trash.ts';
 import { trashExcludes, trashRoot } from './trash.ts';
@@ -282,7 +282,15 @@ export class Engine {
 
   private reconcileInput(observed: Observed, changes: Record<Side, ChangeSet>) {
     const { config } = this.options;
-    return { changes, current: observed.current, compare: observed.compare, conflictResolve: config.conflictResolve, stamp: this.stamp, resync: this.resync };
+    return {
+      changes,
+      current: observed.current,
+      compare: observed.compare,
+      conflictResolve: config.conflictResolve,
+      stamp: this.stamp,
+      resync: this.resync,
+      foldsNames: foldsNames(observed.features),
+    };
   }
 
   private plan(observed: Observed, detected: Detected): Plan {
@@ -609,6 +617,13 @@ function logAction(logger: Logger, action: Action, dryRun: boolean): void {
       logger.info({ action: 'move', side: action.side, from: action.from, path: action.path, dryRun }, `${prefix}move on ${action.side}: ${action.from} -> ${action.path}`);
       return;
     case 'file-folder-clash':
+      if (action.sameNameAs !== undefined) {
+        logger.warn(
+          { action: 'file-folder-clash', side: action.side, path: action.path, sameNameAs: action.sameNameAs, renamedTo: action.to, dryRun },
+          `${prefix}rename ${action.path} on ${action.side} to ${action.to}: ${otherSide(action.side)} takes it for the same name as ${action.sameNameAs} (case or unicode normalization)`,
+        );
+        return;
+      }
       logger.warn(
         { action: 'file-folder-clash', side: action.side, path: action.path, renamedTo: action.to, dryRun },
         `${prefix}rename a file that clashes with a folder of the same name on the other side`,

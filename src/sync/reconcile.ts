@@ -22,7 +22,21 @@ export interface ReconcileInput {
   readonly resync: boolean;
   /** Renames confirmed on each side (new path -> old path; see renames.ts): carried out as moves. */
   readonly renames?: { readonly path1: Renames; readonly path2: Renames };
+  /**
+   * Sides whose backend takes names that differ only in case (or unicode normalization) for one
+   * name (rclone's CaseInsensitive feature; see `foldsNames`).
+   */
+  readonly foldsNames?: { readonly path1: boolean; readonly path2: boolean };
 }
+
+/** The sides that fold names, from the backends' features (rclone backend features → CaseInsensitive). */
+export const foldsNames = (features: Record<Side, { readonly caseInsensitive: boolean }>) => ({
+  path1: features.path1.caseInsensitive,
+  path2: features.path2.caseInsensitive,
+});
+
+/** One name, as a case-insensitive (and normalizing) backend sees it. */
+export const foldedName = (path: string): string => path.normalize('NFC').toLowerCase();
 
 export function stateOf(path: string, changes: ChangeSet, current: Listing): SideState {
   const change = changes.get(path);
@@ -85,7 +99,49 @@ export function reconcile(input: ReconcileInput): Plan {
   }
   // Moves first came from their own pass: the plan stays sorted by path all the same.
   if (moves.length > 0) actions.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { actions: resolveFileFolderClashes(actions, input, names) };
+  return { actions: resolveNameClashes(resolveFileFolderClashes(actions, input, names), input, names) };
+}
+
+/**
+ * Two names that differ only in case (`Report.pdf`, `report.pdf`) or unicode normalization are one
+ * name on a backend that folds names: carried there, the second would overwrite the first. So a
+ * copy into such a side whose name folds onto another name that side keeps or receives is renamed
+ * on its own side to a conflict-style name and carried under that name (the engine warns, naming
+ * both); a deletion there of a name an incoming file folds onto is left out (it would remove the
+ * file just written). The first name, in name order, keeps it; a name already there keeps it first.
+ */
+function resolveNameClashes(actions: Action[], input: ReconcileInput, names: ConflictNamer): Action[] {
+  const folds = input.foldsNames;
+  if (!folds || (!folds.path1 && !folds.path2)) return actions;
+  let result = actions;
+  for (const target of SIDES) {
+    if (!folds[target]) continue;
+    const from = otherSide(target);
+    const removed = new Set<string>();
+    for (const a of result) {
+      if (a.kind === 'delete' && a.side === target) removed.add(a.path);
+      if (a.kind === 'move' && a.side === target) removed.add(a.from);
+    }
+    // Names the target keeps: its files not removed, and what moves there.
+    const taken = new Map<string, string>();
+    for (const path of input.current[target].keys()) if (!removed.has(path)) taken.set(foldedName(path), path);
+    for (const a of result) if (a.kind === 'move' && a.side === target) taken.set(foldedName(a.path), a.path);
+    const incoming = new Set<string>();
+    result = result.map((action) => {
+      if (action.kind !== 'copy' || action.from !== from) return action;
+      const key = foldedName(action.path);
+      const holder = taken.get(key);
+      if (holder === undefined || holder === action.path) {
+        taken.set(key, action.path);
+        incoming.add(key);
+        return action;
+      }
+      const meta = input.current[from].get(action.path)!;
+      return { kind: 'file-folder-clash', side: from, path: action.path, to: names.allocate(action.path, from), meta, sameNameAs: holder };
+    });
+    result = result.filter((a) => !(a.kind === 'delete' && a.side === target && incoming.has(foldedName(a.path)) && !input.current[from].has(a.path)));
+  }
+  return result;
 }
 
 /**

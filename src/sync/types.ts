@@ -52,6 +52,11 @@ export type Action =
       readonly path: string;
       readonly to: string;
       readonly meta: FileMeta;
+      /**
+       * Set when the clash is with a file whose name differs only in case or unicode normalization,
+       * on a side whose backend takes the two for one name: that other name.
+       */
+      readonly sameNameAs?: string;
     }
   | {
       readonly kind: 'conflict';
