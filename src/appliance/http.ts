@@ -6,14 +6,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { OUTCOMES } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import { readHistory, type RunRecord } from '../state/history.ts';
 import { readTrashStats } from '../state/trash-stats.ts';
 import { stampTime } from '../sync/trash.ts';
 import type { RunProgress } from '../model.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
-
-const OUTCOMES = ['success', 'failed', 'safety-stop', 'locked', 'usage', 'cancelled'] as const;
 
 /** The Prometheus metrics of one pair. Counters count runs of this process; gauges start from the history. */
 export class SyncMetrics {
