@@ -24,6 +24,14 @@ if ! command -v rclone >/dev/null 2>&1; then
 fi
 _log "$(rclone version | head -1)"
 
+# Debian's chromium for the status page's browser test (playwright-core drives it; no browser is
+# ever downloaded). A failed install only fails that test.
+if ! command -v chromium >/dev/null 2>&1; then
+  _log "installing chromium from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } >&2 || _log "could not install chromium"
+fi
+
 if [ "${1:-}" = "--containers" ]; then
   if ! docker info >/dev/null 2>&1; then
     _engine=""

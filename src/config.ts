@@ -330,6 +330,8 @@ export interface ParsedCommandLine {
   /** `trash` only: which side, and which run's version. */
   readonly side: string | undefined;
   readonly from: string | undefined;
+  /** `run` only: --progress / --no-progress (undefined: on a terminal with pretty logs). */
+  readonly progress: boolean | undefined;
 }
 
 /** Parses argv; flags for settings become overrides of the matching environment variables. */
@@ -340,6 +342,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     json: { type: 'boolean' },
     side: { type: 'string' },
     from: { type: 'string' },
+    progress: { type: 'boolean' },
   };
   for (const setting of SETTINGS) options[setting.flag] = { type: setting.kind };
   let parsed;
@@ -363,6 +366,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     version: parsed.values.version === true,
     side: parsed.values.side as string | undefined,
     from: parsed.values.from as string | undefined,
+    progress: parsed.values.progress as boolean | undefined,
   };
 }
 
@@ -507,6 +511,7 @@ export function helpText(): string {
     '',
     'Commands:',
     '  run       one sync cycle, then exit (exit codes below)',
+    '            --progress / --no-progress: the live progress line (default: on a terminal)',
     '  daemon    run on the SYNC_SCHEDULE schedule until stopped',
     '  status    recent runs of this pair (--json for machines)',
     '  trash list [--json] [--side path1|path2]',

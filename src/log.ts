@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { LogConfig } from './config.ts';
 
 export type { Logger };
@@ -95,7 +96,11 @@ export function logTailOf(logger: Logger): LogTail | undefined {
   return tails.get(logger);
 }
 
-export function createLogger(config: LogConfig, destination?: NodeJS.WritableStream): Logger {
+/**
+ * `through`: the stream every line goes to instead of stdout, in either format (pretty lines are
+ * formatted in this process then): the terminal's progress line writes the log above itself.
+ */
+export function createLogger(config: LogConfig, destination?: NodeJS.WritableStream, output: { through?: NodeJS.WritableStream } = {}): Logger {
   const tail = new LogTail();
   const options = {
     level: config.level,
@@ -111,8 +116,11 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
     },
   };
   let logger: Logger;
-  if (config.format === 'pretty' && !destination) {
-    logger = pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,run,pair' } } });
+  const pretty = { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,run,pair' };
+  if (output.through) {
+    logger = pino(options, (config.format === 'pretty' ? pinoPretty({ ...pretty, destination: output.through, sync: true }) : output.through) as pino.DestinationStream);
+  } else if (config.format === 'pretty' && !destination) {
+    logger = pino({ ...options, transport: { target: 'pino-pretty', options: pretty } });
   } else {
     logger = destination ? pino(options, destination as pino.DestinationStream) : pino(options, pino.destination({ dest: 1, sync: true }));
   }

@@ -4,7 +4,9 @@
  */
 import { helpText, loadConfig, parseCommandLine, type Config } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createLogger, redact } from './log.ts';
+import { formatRunSummary, ProgressBoard, progressWanted } from './progress-line.ts';
+import type { RunProgress } from './model.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
 import { checkHealth } from './appliance/health.ts';
 import { formatStatus, pairsOf, pairStatus, snapshotHeader, thePair } from './appliance/status.ts';
@@ -39,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     return trashCommand(config.engine, request, logger, process.stdout);
   }
   if (commandLine.side !== undefined || commandLine.from !== undefined) throw new ConfigError(`--side and --from belong to the trash command, not to "${command}"`);
+  if (commandLine.progress !== undefined && command !== 'run') throw new ConfigError(`--progress and --no-progress belong to the run command, not to "${command}"`);
   if (commandLine.positionals.length > 0) {
     throw new ConfigError(`unexpected argument "${commandLine.positionals[0]}" after "${command}"; settings are flags such as --path2 remote:dir`);
   }
@@ -63,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig(process.env, commandLine.overrides, process.stdout.isTTY === true);
 
-  const logger = createLogger(config.log);
+  // `run` on a terminal: a live progress line on stderr, with the log written above it.
+  const progress = command === 'run' && progressWanted(commandLine.progress, config.log.format, process) ? new ProgressBoard(process.stderr) : undefined;
+  const logger = createLogger(config.log, undefined, progress ? { through: progress.logStream(process.stdout) } : {});
   try {
     await preflight(config.engine, { env: process.env });
   } catch (error) {
@@ -97,8 +102,17 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // With the same pings and webhook as the daemon's runs, so a CronJob is monitored too.
-  const report = await monitoredRun(config, logger, { signal: controller.signal, deliverySignal: deliveries.signal });
+  const label = `${redact(config.engine.path1)} <-> ${redact(config.engine.path2)}`;
+  const report = await monitoredRun(config, logger, {
+    signal: controller.signal,
+    deliverySignal: deliveries.signal,
+    ...(progress ? { onProgress: (p: RunProgress) => progress.update(label, p) } : {}),
+  });
   await flushLogger(logger);
+  if (progress) {
+    progress.clear();
+    process.stderr.write(`${formatRunSummary(label, report)}\n`);
+  }
   // The log (stdout, often JSON) is for machines; a person at a terminal or reading a CronJob's
   // events wants the one reason on stderr, as for every other error.
   if (report.exitCode !== ExitCode.ok && report.message) process.stderr.write(`rclonesync: ${report.message}\n`);

@@ -116,6 +116,7 @@ export async function runDaemon(config: Config, logger: Logger): Promise<number>
     timezone,
     historyFile: paths.history,
     trashStatsFile: paths.trashStats,
+    snapshotFile: paths.snapshot,
     maxAgeMs: () => maxAgeOf(config),
     nextRun,
     current: () => (current && !current.ended ? { startedAt: current.startedAt.toISOString(), progress: current.progress } : null),

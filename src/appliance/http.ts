@@ -13,6 +13,8 @@ import { readTrashStats } from '../state/trash-stats.ts';
 import { stampTime } from '../sync/trash.ts';
 import type { RunProgress } from '../model.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
+import { conflictCopies } from './conflicts.ts';
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './page.ts';
 
 /** The Prometheus metrics of one pair. Counters count runs of this process; gauges start from the history. */
 export class SyncMetrics {
@@ -174,6 +176,8 @@ export interface DaemonView {
   readonly historyFile: string;
   /** What each side's trash holds (state/trash-stats.ts); absent: not reported. */
   readonly trashStatsFile?: string;
+  /** The committed snapshot, for the conflict copies the pair holds (conflicts.ts); absent: not reported. */
+  readonly snapshotFile?: string;
   maxAgeMs(): number;
   nextRun(): Date | null;
   /** The run in progress, or null. */
@@ -204,6 +208,7 @@ export async function statusOf(view: DaemonView): Promise<Record<string, unknown
     current,
     health: healthVerdict(history, Date.now(), view.maxAgeMs()),
     trash: (view.trashStatsFile ? await readTrashStats(view.trashStatsFile) : undefined) ?? null,
+    conflicts: (view.snapshotFile ? await conflictCopies(view.snapshotFile) : undefined) ?? null,
     runs: history.slice(-20),
   };
 }
@@ -225,7 +230,7 @@ export function startHttpServer(port: number, view: DaemonView, metrics: SyncMet
       server.off('error', reject);
       server.on('error', (error) => logger.error({ err: error }, 'HTTP server error'));
       const actual = (server.address() as AddressInfo).port;
-      logger.info({ port: actual }, `serving /healthz, /status and /metrics on port ${actual}`);
+      logger.info({ port: actual }, `serving the status page (/), /healthz, /status and /metrics on port ${actual}`);
       resolve({ port: actual, close: () => closeServer(server) });
     });
   });
@@ -260,7 +265,9 @@ async function handle(request: IncomingMessage, response: ServerResponse, view: 
       send(response, 200, metrics.contentType, await metrics.text());
       return;
     case '/':
-      send(response, 200, 'text/plain; charset=utf-8', 'rclonesync: /healthz /status /metrics\n');
+      // The status page (page.ts); it polls /status.
+      response.setHeader('content-security-policy', STATUS_PAGE_CSP);
+      send(response, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
       return;
     default:
       send(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /status or /metrics\n');
