@@ -132,8 +132,8 @@ describe('the status page on the daemon', () => {
     expect(response?.headers()['content-type']).toContain('text/html');
     expect(response?.headers()['content-security-policy']).toBe(STATUS_PAGE_CSP);
     const card = page.locator('article.pair');
-    await expect.poll(() => card.count()).toBe(1);
-    await expect.poll(() => card.locator('.badge').first().textContent()).toBe('healthy');
+    await expect.poll(() => card.count(), { timeout: 20_000 }).toBe(1);
+    await expect.poll(() => card.locator('.badge').first().textContent(), { timeout: 20_000 }).toBe('healthy');
     const text = () => card.innerText();
     expect(await text()).toContain('data__backup-0123456789ab');
     expect(await text()).toContain('4 → path2, 1 → path1');
@@ -145,20 +145,20 @@ describe('the status page on the daemon', () => {
     await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }));
 
     current = { startedAt: new Date(Date.now() - 65_000).toISOString(), progress: runningProgress(5_000_000) };
-    await expect.poll(() => card.locator('.badge.run').count(), { timeout: 6_000 }).toBe(1);
-    await expect.poll(() => page.getAttribute('[role=progressbar]', 'aria-valuenow'), { timeout: 6_000 }).toBe('50');
+    await expect.poll(() => card.locator('.badge.run').count(), { timeout: 20_000 }).toBe(1);
+    await expect.poll(() => page.getAttribute('[role=progressbar]', 'aria-valuenow'), { timeout: 20_000 }).toBe('50');
     // The bar's width is set through CSSOM, which the page's CSP allows (a style attribute it would block).
     expect(await page.locator('.bar > div').evaluate((bar) => (bar as unknown as { style: { width: string } }).style.width)).toBe('50%');
     expect(await page.locator('.bar > div').evaluate((bar) => (bar as unknown as { offsetWidth: number }).offsetWidth)).toBeGreaterThan(100);
     expect(await text()).toContain('12,345 files on path1, 12,301 on path2');
     expect(await text()).toContain('3 of 8 files, 5.0 MB of 10 MB');
     current = { startedAt: current.startedAt, progress: runningProgress(7_500_000) };
-    await expect.poll(() => page.getAttribute('[role=progressbar]', 'aria-valuenow'), { timeout: 6_000 }).toBe('75');
+    await expect.poll(() => page.getAttribute('[role=progressbar]', 'aria-valuenow'), { timeout: 20_000 }).toBe('75');
 
     current = null;
     await appendHistory(join(state(), 'history.jsonl'), record('failed', 0, { counts: counts({ copiesToPath2: 6 }), message: 'rclone: connection refused' }));
-    await expect.poll(() => card.locator('.badge.run').count(), { timeout: 6_000 }).toBe(0);
-    await expect.poll(() => card.locator('.last .outcome-failed').textContent(), { timeout: 6_000 }).toBe('failed');
+    await expect.poll(() => card.locator('.badge.run').count(), { timeout: 20_000 }).toBe(0);
+    await expect.poll(() => card.locator('.last .outcome-failed').textContent(), { timeout: 20_000 }).toBe('failed');
     expect(await text()).toContain('rclone: connection refused');
     expect(await card.locator('.recent tbody tr').count()).toBe(2);
     expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(true);
@@ -223,7 +223,7 @@ describe('the status page with a list of pairs', () => {
 
   it('lists every pair with its health, and the one running with its progress', async () => {
     await page.goto(`http://127.0.0.1:${port}/`);
-    await expect.poll(() => page.locator('article.pair').count()).toBe(2);
+    await expect.poll(() => page.locator('article.pair').count(), { timeout: 20_000 }).toBe(2);
     expect(await page.locator('#summary').textContent()).toBe('2 pairs, 1 healthy, 1 running');
     const photos = page.locator('article[data-pair=photos]');
     const documents = page.locator('article[data-pair=documents]');
