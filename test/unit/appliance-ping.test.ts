@@ -72,7 +72,8 @@ function report(outcome: Outcome, extra: Partial<RunRecord> = {}): RunRecord {
   } as RunRecord;
 }
 
-const fast = { timeoutMs: 300, backoffMs: [20, 40] };
+// Generous enough for a loaded machine's first request; the 'hang' case waits it out once.
+const fast = { timeoutMs: 2_000, backoffMs: [20, 40] };
 const receiver = new Receiver();
 /** A port nothing listens on (any more). */
 let deadUrl = '';
