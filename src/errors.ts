@@ -15,14 +15,28 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-export type Outcome = 'success' | 'failed' | 'safety-stop' | 'locked' | 'usage' | 'cancelled';
+/** How a run ends: the history, the logs, the metrics' `outcome` label and the webhooks say one of these. */
+export const OUTCOMES = ['success', 'failed', 'safety-stop', 'locked', 'usage', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+/** Every ending but success is an error the engine raises. */
+export type FailureOutcome = Exclude<Outcome, 'success'>;
+
+/** The one outcome -> exit code table: errors, the run history and tests all take the code from here. */
+export const EXIT_CODE_OF = {
+  success: ExitCode.ok,
+  failed: ExitCode.failed,
+  cancelled: ExitCode.failed,
+  usage: ExitCode.usage,
+  'safety-stop': ExitCode.safetyStop,
+  locked: ExitCode.locked,
+} as const satisfies Record<Outcome, ExitCode>;
 
 export class SyncError extends Error {
   readonly exitCode: ExitCode;
-  readonly outcome: Outcome;
-  constructor(message: string, exitCode: ExitCode, outcome: Outcome, options?: ErrorOptions) {
+  readonly outcome: FailureOutcome;
+  constructor(message: string, outcome: FailureOutcome, options?: ErrorOptions) {
     super(message, options);
-    this.exitCode = exitCode;
+    this.exitCode = EXIT_CODE_OF[outcome];
     this.outcome = outcome;
   }
 }
@@ -30,7 +44,7 @@ export class SyncError extends Error {
 /** A setting or flag has a value we cannot use. The message names it and says what it accepts. */
 export class ConfigError extends SyncError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.usage, 'usage', options);
+    super(message, 'usage', options);
     this.name = 'ConfigError';
   }
 }
@@ -39,7 +53,7 @@ export class ConfigError extends SyncError {
 export class SafetyStop extends SyncError {
   readonly gate: SafetyGate;
   constructor(gate: SafetyGate, message: string) {
-    super(message, ExitCode.safetyStop, 'safety-stop');
+    super(message, 'safety-stop');
     this.name = 'SafetyStop';
     this.gate = gate;
   }
@@ -48,7 +62,7 @@ export type SafetyGate = 'max-delete' | 'check-access' | 'side-missing' | 'side-
 
 export class LockHeld extends SyncError {
   constructor(message: string) {
-    super(message, ExitCode.locked, 'locked');
+    super(message, 'locked');
     this.name = 'LockHeld';
   }
 }
@@ -56,7 +70,7 @@ export class LockHeld extends SyncError {
 /** The run failed in a way a later run may fix: network, rclone, I/O. */
 export class RunFailed extends SyncError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.failed, 'failed', options);
+    super(message, 'failed', options);
     this.name = 'RunFailed';
   }
 }
@@ -64,7 +78,7 @@ export class RunFailed extends SyncError {
 /** The run was stopped by a signal; snapshots were left as they were. */
 export class RunCancelled extends SyncError {
   constructor(message = 'run cancelled by a signal') {
-    super(message, ExitCode.failed, 'cancelled');
+    super(message, 'cancelled');
     this.name = 'RunCancelled';
   }
 }

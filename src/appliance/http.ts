@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { OUTCOMES } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import { readHistory, type RunRecord } from '../state/history.ts';
 import { readTrashStats } from '../state/trash-stats.ts';
@@ -14,8 +15,6 @@ import type { RunProgress } from '../model.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
 import { conflictCopies } from './conflicts.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './page.ts';
-
-const OUTCOMES = ['success', 'failed', 'safety-stop', 'locked', 'usage', 'cancelled'] as const;
 
 /** The Prometheus metrics of one pair. Counters count runs of this process; gauges start from the history. */
 export class SyncMetrics {

@@ -42,11 +42,11 @@ export function notificationFor(report: RunRecord): Notification | undefined {
     }
     case 'safety-stop':
       event = 'safety-stop';
-      message = report.message ?? 'a safety gate stopped the run';
+      message = report.message;
       break;
     default:
       event = 'failure';
-      message = report.message ?? `run ${report.outcome}`;
+      message = report.message;
   }
   return {
     event,

@@ -4,28 +4,38 @@
  * HEALTHCHECK, a CronJob's next pod) sees the same truth as the daemon.
  */
 import { readFile } from 'node:fs/promises';
-import type { Outcome, SafetyGate } from '../errors.ts';
+import { EXIT_CODE_OF, type ExitCode, type FailureOutcome, type SafetyGate } from '../errors.ts';
 import type { PlanCounts } from '../model.ts';
 import { writeTextAtomic } from './atomic.ts';
 
 export const HISTORY_LIMIT = 100;
 
-export interface RunRecord {
+/** What every run record says, however the run ended. */
+export interface RunFacts {
   readonly runId: string;
   readonly pair: string;
   readonly startedAt: string;
   readonly endedAt: string;
   readonly durationMs: number;
-  readonly outcome: Outcome;
-  readonly exitCode: number;
   readonly dryRun: boolean;
   readonly resync: boolean;
   /** What the plan held (and, on success, what was done). Absent when the run stopped before planning. */
   readonly counts?: PlanCounts;
   /** Files moved to each side's trash by what was done (absent with the trash off or nothing done). */
   readonly trashed?: { readonly path1: number; readonly path2: number };
-  readonly message?: string;
-  readonly gate?: SafetyGate;
+}
+
+/** How a run ended: a success; a safety stop names its gate; every other failure says why. */
+export type RunEnding =
+  | { readonly outcome: 'success'; readonly message?: never; readonly gate?: never }
+  | { readonly outcome: 'safety-stop'; readonly message: string; readonly gate: SafetyGate }
+  | { readonly outcome: Exclude<FailureOutcome, 'safety-stop'>; readonly message: string; readonly gate?: never };
+
+/** One line of the history; `exitCode` is the outcome's (EXIT_CODE_OF), stored for readers of the file. */
+export type RunRecord = RunFacts & RunEnding & { readonly exitCode: ExitCode };
+
+export function runRecord(facts: RunFacts, ending: RunEnding): RunRecord {
+  return { ...facts, ...ending, exitCode: EXIT_CODE_OF[ending.outcome] };
 }
 
 export async function readHistory(file: string): Promise<RunRecord[]> {

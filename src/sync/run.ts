@@ -14,11 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
-import { ExitCode, RunCancelled, RunFailed, SafetyStop, SyncError, type Outcome, type SafetyGate } from '../errors.ts';
+import { RunCancelled, RunFailed, SafetyStop, SyncError, type FailureOutcome } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import type { RunProgress } from '../model.ts';
 import { RcloneError } from '../rclone/rclone.ts';
-import { appendHistory, readHistory, type RunRecord } from '../state/history.ts';
+import { appendHistory, readHistory, runRecord, type RunEnding, type RunRecord } from '../state/history.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths } from '../state/pair.ts';
 import { SnapshotCorrupt } from '../state/snapshot.ts';
@@ -32,9 +32,7 @@ export interface RunOptions {
   readonly onProgress?: (progress: RunProgress) => void;
 }
 
-export interface RunReport extends RunRecord {
-  readonly pairDir: string;
-}
+export type RunReport = RunRecord & { readonly pairDir: string };
 
 export async function runSync(config: EngineConfig, options: RunOptions): Promise<RunReport> {
   let startedAt = new Date();
@@ -45,22 +43,22 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
   let result: RunResult = { counts: undefined, trashed: undefined, resync: config.resync };
   let lock: HeldLock | undefined;
 
-  const finish = async (outcome: Outcome, exitCode: number, extra: { message?: string; gate?: SafetyGate } = {}): Promise<RunReport> => {
+  const finish = async (ending: RunEnding): Promise<RunReport> => {
     const endedAt = new Date();
-    const record: RunRecord = {
-      runId,
-      pair: id,
-      startedAt: startedAt.toISOString(),
-      endedAt: endedAt.toISOString(),
-      durationMs: endedAt.getTime() - startedAt.getTime(),
-      outcome,
-      exitCode,
-      dryRun: config.dryRun,
-      resync: result.resync,
-      ...(result.counts ? { counts: result.counts } : {}),
-      ...(result.trashed ? { trashed: result.trashed } : {}),
-      ...extra,
-    };
+    const record = runRecord(
+      {
+        runId,
+        pair: id,
+        startedAt: startedAt.toISOString(),
+        endedAt: endedAt.toISOString(),
+        durationMs: endedAt.getTime() - startedAt.getTime(),
+        dryRun: config.dryRun,
+        resync: result.resync,
+        ...(result.counts ? { counts: result.counts } : {}),
+        ...(result.trashed ? { trashed: result.trashed } : {}),
+      },
+      ending,
+    );
     if (lock) {
       await appendHistory(paths.history, record).catch((error) => logger.error({ err: error }, 'could not write the run history'));
       await lock.release();
@@ -96,14 +94,19 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     } finally {
       await engine.dispose();
     }
-    return await finish('success', ExitCode.ok);
+    return await finish({ outcome: 'success' });
   } catch (error) {
     const failure = classify(error, signal);
     const level = failure.outcome === 'safety-stop' || failure.outcome === 'locked' ? 'warn' : 'error';
     // Messages may quote a path, and an on-the-fly remote's path may carry a password.
     const message = redact(failure.message);
     logger[level]({ outcome: failure.outcome, gate: failure instanceof SafetyStop ? failure.gate : undefined }, message);
-    return await finish(failure.outcome, failure.exitCode, { message, ...(failure instanceof SafetyStop ? { gate: failure.gate } : {}) });
+    return await finish(
+      failure instanceof SafetyStop
+        ? { outcome: 'safety-stop', message, gate: failure.gate }
+        : // Only a SafetyStop (which names its gate) ends a run as a safety stop.
+          { outcome: failure.outcome as Exclude<FailureOutcome, 'safety-stop'>, message },
+    );
   }
 }
 

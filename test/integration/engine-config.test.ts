@@ -6,7 +6,7 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SETTINGS } from '../../src/config.ts';
+import { defaultText, SETTINGS } from '../../src/config.ts';
 import { dump, failureOf, listFiles, readTree, runCli, useSandbox, writeTree, type CliResult } from '../helpers/cli.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-config-');
@@ -179,8 +179,7 @@ describe('--help', () => {
       const line = lineOf(setting.env);
       expect(line, `${setting.env} in --help`).toBeDefined();
       expect(line).toContain(`--${setting.flag}`);
-      const shown = setting.default === undefined ? 'not set' : setting.default === '' ? "''" : setting.default;
-      expect(line).toContain(`default: ${shown}`);
+      expect(line).toContain(`default: ${defaultText(setting)}`);
     }
     expect(help).toMatch(/default: 50\b/);
     expect(help).toMatch(/SYNC_CONFLICT_RESOLVE.*default: newer/);

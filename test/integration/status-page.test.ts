@@ -17,6 +17,7 @@ import { Writable } from 'node:stream';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
+import { EXIT_CODE_OF } from '../../src/errors.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../src/appliance/page.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
@@ -74,11 +75,11 @@ function record(outcome: RunRecord['outcome'], minutesAgo: number, extra: Partia
     endedAt: new Date(end).toISOString(),
     durationMs: 42_000,
     outcome,
-    exitCode: outcome === 'success' ? 0 : outcome === 'safety-stop' ? 3 : 1,
+    exitCode: EXIT_CODE_OF[outcome],
     dryRun: false,
     resync: false,
     ...extra,
-  };
+  } as RunRecord;
 }
 
 function runningProgress(bytes: number): RunProgress {

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultMaxAgeMs, formatDuration, healthVerdict, checkHealth, scheduleTimezone } from '../../src/appliance/health.ts';
 import { loadConfig } from '../../src/config.ts';
-import type { Outcome } from '../../src/errors.ts';
+import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { pairId, pairPaths } from '../../src/state/pair.ts';
 
@@ -23,11 +23,11 @@ function run(outcome: Outcome, minutesAgo: number, extra: Partial<RunRecord> = {
     endedAt: new Date(ended).toISOString(),
     durationMs: 5_000,
     outcome,
-    exitCode: { success: 0, failed: 1, usage: 2, 'safety-stop': 3, locked: 4, cancelled: 1 }[outcome],
+    exitCode: EXIT_CODE_OF[outcome],
     dryRun: false,
     resync: false,
     ...extra,
-  };
+  } as RunRecord;
 }
 
 describe('healthVerdict', () => {
@@ -157,7 +157,7 @@ describe('checkHealth', () => {
     expect(old.text).toMatch(/more than the allowed 20m/);
     expect((await health({ ...env, SYNC_HEALTH_MAX_AGE: '1h' })).code).toBe(0);
 
-    await appendHistory(paths.history, { ...run('safety-stop', 0), endedAt: new Date().toISOString(), gate: 'check-access', message: 'check files missing' });
+    await appendHistory(paths.history, run('safety-stop', 0, { endedAt: new Date().toISOString(), gate: 'check-access', message: 'check files missing' }));
     const stopped = await health({ ...env, SYNC_HEALTH_MAX_AGE: '1h' });
     expect(stopped.code).toBe(1);
     expect(stopped.text).toMatch(/unhealthy: safety stop \(check-access\).*check files missing/);

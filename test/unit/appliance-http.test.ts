@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
-import type { Outcome } from '../../src/errors.ts';
+import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { writeTrashStats } from '../../src/state/trash-stats.ts';
@@ -23,11 +23,11 @@ function record(outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {
     endedAt,
     durationMs: 2_500,
     outcome,
-    exitCode: { success: 0, failed: 1, usage: 2, 'safety-stop': 3, locked: 4, cancelled: 1 }[outcome],
+    exitCode: EXIT_CODE_OF[outcome],
     dryRun: false,
     resync: false,
     ...extra,
-  };
+  } as RunRecord;
 }
 
 /** name{labels} value -> value, for the sample whose name and labels match. */

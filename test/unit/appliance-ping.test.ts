@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { notificationFor, notifyRun } from '../../src/appliance/notify.ts';
 import { capBytes, deliver, RunPinger, withPath } from '../../src/appliance/ping.ts';
-import type { Outcome } from '../../src/errors.ts';
+import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
 import { createLogger, LogTail, logTailOf, type Logger } from '../../src/log.ts';
 import type { RunRecord } from '../../src/state/history.ts';
 
@@ -65,14 +65,15 @@ function report(outcome: Outcome, extra: Partial<RunRecord> = {}): RunRecord {
     endedAt: '2025-01-01T00:00:05.000Z',
     durationMs: 5_000,
     outcome,
-    exitCode: { success: 0, failed: 1, usage: 2, 'safety-stop': 3, locked: 4, cancelled: 1 }[outcome],
+    exitCode: EXIT_CODE_OF[outcome],
     dryRun: false,
     resync: false,
     ...extra,
-  };
+  } as RunRecord;
 }
 
-const fast = { timeoutMs: 300, backoffMs: [20, 40] };
+// Generous enough for a loaded machine's first request; the 'hang' case waits it out once.
+const fast = { timeoutMs: 2_000, backoffMs: [20, 40] };
 const receiver = new Receiver();
 /** A port nothing listens on (any more). */
 let deadUrl = '';

@@ -103,7 +103,7 @@ describe('the message for people', () => {
   });
 
   it('conflicts are not urgent and say what was kept', () => {
-    const conflicts = { ...failed, outcome: 'success' as const, exitCode: 0, counts: { ...failed.counts!, conflicts: 2 } };
+    const conflicts: RunRecord = { ...failed, outcome: 'success', message: undefined, exitCode: 0, counts: { ...failed.counts!, conflicts: 2 } };
     const message = humanMessageFor(notificationFor(conflicts)!, 'p');
     expect(message.urgent).toBe(false);
     expect(message.title).toBe('rclonesync: conflicts (p)');
