@@ -14,7 +14,10 @@
  *
  * Format (JSON lines): `{"startedAt":N,"lastAliveAt":N|null}` opens a window (null: the run that
  * wrote it was alive until the file's own mtime, its heartbeat), then `[to, path, size, mtime, hash]`
- * per copy of that window.
+ * per copy of that window, and `["move", side, from, to, size, mtime, hash, renamedSize, renamedMtime]`
+ * per move it is about to make (a rename carried over; `renamed*`: the new name as the side that
+ * renamed it listed it): a path the next run finds new on both sides, each holding exactly the
+ * version its own side had then, is such a move, done before the kill, and needs no content check.
  */
 import { createReadStream } from 'node:fs';
 import { rm, stat, utimes } from 'node:fs/promises';
@@ -35,6 +38,8 @@ export interface JournalWindow {
   /** undefined while the run that owns the window is alive (its heartbeat is the file's mtime). */
   readonly lastAliveAt: number | undefined;
   readonly copies: readonly JournalEntry[];
+  /** Moves the run is about to make on `to`'s side: `path` is the new name, `source` the version moved. */
+  readonly moves?: readonly (JournalEntry & { readonly from: string; readonly renamed: FileMeta })[];
 }
 
 /** A window as the next run reads it: its end resolved, its copies keyed by `journalKey`. */
@@ -44,6 +49,8 @@ export interface InterruptedWindow {
   readonly lastAliveAt: number;
   /** key: `journalKey(to, path)` -> the source version that copy was writing. */
   readonly copies: Map<string, FileMeta>;
+  /** key: `journalKey(side, new name)` -> the version that move was taking there, and the renamed file on the other side. */
+  readonly moves: Map<string, { readonly moved: FileMeta; readonly renamed: FileMeta }>;
 }
 
 export const HEARTBEAT_MS = 2_000;
@@ -60,6 +67,7 @@ export async function writeJournal(file: string, windows: readonly JournalWindow
     for (const window of windows) {
       await write(`${JSON.stringify({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt ?? null })}\n`);
       for (const e of window.copies) await write(`${JSON.stringify([e.to, e.path, e.source.size, e.source.mtime, e.source.hash])}\n`);
+      for (const e of window.moves ?? []) await write(`${JSON.stringify(['move', e.to, e.from, e.path, e.source.size, e.source.mtime, e.source.hash, e.renamed.size, e.renamed.mtime])}\n`);
     }
   });
 }
@@ -89,11 +97,16 @@ export async function readJournal(file: string): Promise<InterruptedWindow[] | u
       if (!Array.isArray(value)) {
         const header = value as { startedAt: number; lastAliveAt?: number | null };
         if (typeof header.startedAt !== 'number') return undefined;
-        windows.push({ startedAt: header.startedAt, lastAliveAt: header.lastAliveAt ?? info.mtimeMs, copies: new Map() });
+        windows.push({ startedAt: header.startedAt, lastAliveAt: header.lastAliveAt ?? info.mtimeMs, copies: new Map(), moves: new Map() });
         continue;
       }
       const window = windows.at(-1);
       if (!window) return undefined;
+      if (value[0] === 'move') {
+        const [, side, , path, size, mtime, hash, renamedSize, renamedMtime] = value as [string, Side, string, string, number, number, string, number, number];
+        window.moves.set(journalKey(side, path), { moved: { size, mtime, hash }, renamed: { size: renamedSize, mtime: renamedMtime, hash: '' } });
+        continue;
+      }
       const [to, path, size, mtime, hash] = value as [Side, string, number, number, string];
       window.copies.set(journalKey(to, path), { size, mtime, hash });
     }

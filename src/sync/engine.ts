@@ -194,16 +194,17 @@ export class Engine {
     };
     // Also on a resync: when the run that died was the first one of the pair, the next run is a
     // resync too, and without this its half-written files would become conflict copies.
-    const { carried, halfWritten } = await this.recoverInterruptedRuns(changes, current);
+    const { carried, halfWritten, movedAlike } = await this.recoverInterruptedRuns(changes, current);
 
     this.report('checking');
     const renames = config.trackRenames && !this.resync ? await this.detectRenames(observed, changes) : undefined;
-    const unknown = pathsNeedingContentCheck(this.reconcileInput(observed, changes));
-    if (unknown.length === 0) return { changes, verifiedSame: new Set(), carried, halfWritten, renames };
+    const unknown = pathsNeedingContentCheck(this.reconcileInput(observed, changes)).filter((path) => !movedAlike.has(path));
+    if (unknown.length === 0) return { changes, verifiedSame: movedAlike, carried, halfWritten, renames };
     // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
     const hashesInCommon = features.path1.hashes.some((h) => features.path2.hashes.includes(h));
     logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files whose metadata cannot tell');
     const verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
+    for (const path of movedAlike) verifiedSame.add(path);
     return { changes, verifiedSame, carried, halfWritten, renames };
   }
 
@@ -248,12 +249,25 @@ export class Engine {
   private async recoverInterruptedRuns(
     changes: Record<Side, ChangeSet>,
     current: Record<Side, Listing>,
-  ): Promise<{ carried: JournalWindow[]; halfWritten: Record<Side, Map<string, FileMeta>> }> {
+  ): Promise<{ carried: JournalWindow[]; halfWritten: Record<Side, Map<string, FileMeta>>; movedAlike: Set<string> }> {
     const halfWritten = { path1: new Map<string, FileMeta>(), path2: new Map<string, FileMeta>() };
+    const movedAlike = new Set<string>();
     const windows = await readJournal(this.options.paths.journal);
-    if (!windows) return { carried: [], halfWritten };
+    if (!windows) return { carried: [], halfWritten, movedAlike };
     const carried: JournalWindow[] = [];
     for (const window of windows) {
+      // A killed run's moves that were made: the path is new on both sides, and each side holds
+      // exactly the version it had then (a side compared with itself: as exact as detection is).
+      for (const side of SIDES) {
+        for (const [path, change] of changes[side]) {
+          if (change.kind !== 'new') continue;
+          const moved = window.moves.get(journalKey(side, path));
+          const there = changes[otherSide(side)].get(path);
+          if (!moved || there?.kind !== 'new') continue;
+          const exactly = (a: FileMeta, b: FileMeta) => a.size === b.size && a.mtime === b.mtime;
+          if (exactly(change.now, moved.moved) && exactly(there.now, moved.renamed)) movedAlike.add(path);
+        }
+      }
       const redone: JournalEntry[] = [];
       for (const side of SIDES) {
         const discounted = discountInterruptedCopies(
@@ -273,7 +287,8 @@ export class Engine {
       }
       if (redone.length > 0) carried.push({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt, copies: redone });
     }
-    return { carried, halfWritten };
+    if (movedAlike.size > 0) this.options.logger.info({ files: movedAlike.size }, 'an earlier run was interrupted while moving these files; they are moved already');
+    return { carried, halfWritten, movedAlike };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -396,7 +411,11 @@ export class Engine {
         beforeCopying: async (copies) => {
           // Every version the copies will write, this run's window, before the first byte moves.
           const own = windowOfCopies(this.options.startedAt.getTime(), copies, (to, path) => versions[to].get(path));
-          await writeJournal(paths.journal, [...detected.carried, own]);
+          const moves = plan.actions.flatMap((a) => {
+            const renamed = a.kind === 'move' ? current[otherSide(a.side)].get(a.path) : undefined;
+            return a.kind === 'move' && renamed ? [{ to: a.side, from: a.from, path: a.path, source: a.meta, renamed }] : [];
+          });
+          await writeJournal(paths.journal, [...detected.carried, { ...own, moves }]);
           stopHeartbeat = startHeartbeat(paths.journal);
         },
         rescueName: (side, path) => {

@@ -252,3 +252,22 @@ describe('groupFolderMoves', () => {
     expect(steps.deletes).toEqual({ path1: [], path2: [] });
   });
 });
+
+describe('the journal records moves', () => {
+  it('a window with moves reads back keyed by side and new name, with both versions', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { journalKey, readJournal, writeJournal } = await import('../../src/state/journal.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'rs-journal-moves-'));
+    try {
+      const file = join(dir, 'journal.jsonl');
+      await writeJournal(file, [{ startedAt: 1, lastAliveAt: 2, copies: [], moves: [{ to: 'path2', from: 'a', path: 'b/c', source: meta(3, 4, 'h'), renamed: meta(3, 5) }] }]);
+      const [window] = (await readJournal(file))!;
+      expect(window!.moves.get(journalKey('path2', 'b/c'))).toEqual({ moved: meta(3, 4, 'h'), renamed: meta(3, 5) });
+      expect(window!.copies.size).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
