@@ -34,7 +34,9 @@ export function renameCandidates(side: Side, changes: ChangeSet, other: { readon
     // The other side must still hold the version this side had: that is what it will move.
     if (other.changes.has(path) || !other.current.has(path)) continue;
     const key = keyOf(change.before.size, change.before.mtime);
-    gone.set(key, [...(gone.get(key) ?? []), path]);
+    const paths = gone.get(key);
+    if (paths) paths.push(path);
+    else gone.set(key, [path]);
   }
   if (gone.size === 0) return [];
   const groups = new Map<string, { from: string[]; to: string[] }>();
@@ -78,16 +80,20 @@ export function confirmRenames(groups: readonly CandidateGroup[], hashOf: (side:
   const confirmed = { path1: new Map<string, string>(), path2: new Map<string, string>() };
   for (const group of groups) {
     const other = otherSide(group.side);
-    const oldByHash = new Map<string, string[]>();
+    // hash -> the old paths of that content not paired yet (taken from the front: name order)
+    const oldByHash = new Map<string, { paths: string[]; next: number }>();
     for (const from of group.from) {
       const hash = hashOf(other, from);
-      if (hash) oldByHash.set(hash, [...(oldByHash.get(hash) ?? []), from]);
+      if (!hash) continue;
+      const olds = oldByHash.get(hash);
+      if (olds) olds.paths.push(from);
+      else oldByHash.set(hash, { paths: [from], next: 0 });
     }
     for (const to of group.to) {
       const hash = hashOf(group.side, to);
       const olds = hash ? oldByHash.get(hash) : undefined;
-      const from = olds?.shift();
-      if (from !== undefined) confirmed[group.side].set(to, from);
+      if (!olds || olds.next >= olds.paths.length) continue;
+      confirmed[group.side].set(to, olds.paths[olds.next++]!);
     }
   }
   return confirmed;
