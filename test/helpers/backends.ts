@@ -7,8 +7,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { makeSandbox, type Env, type Sandbox } from './cli.ts';
-import { startSftpServer, type SftpServer } from './sftp-server.ts';
+import { type Env } from './processes.ts';
+import { type SftpServer, startSftpServer } from './remotes/sftp-server.ts';
+import { makeSandbox, type Sandbox } from './sandbox.ts';
 
 export interface Backend {
   /** The folder holding path2's files (for SFTP: the folder the server serves). */

@@ -6,28 +6,23 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, copiesOf, deletesOf, summaryOf } from '../helpers/logs.ts';
+import { dump, runCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
 import {
-  actionsOf,
-  conflictCopies,
-  conflictsOf,
-  copiesOf,
-  deletesOf,
   digestTree,
-  dump,
   listFiles,
   minutesAgo,
   mtimeOf,
   readTree,
   readTreeFile,
   removeFile,
-  runCli,
   setMtime,
   statTree,
-  summaryOf,
-  useSandbox,
   writeTree,
   writeTreeFile,
-} from '../helpers/cli.ts';
+} from '../helpers/trees.ts';
 
 const { sandbox: sb, ok, synced } = useSandbox('rs-basics-');
 

@@ -13,27 +13,11 @@
 import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictCopies,
-  conflictsOf,
-  digestTree,
-  dump,
-  minutesAgo,
-  randomBytesSeeded,
-  readTree,
-  removeFile,
-  sha256,
-  spawnCli,
-  statTree,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type CliResult,
-  type Env,
-  type RunningCli,
-} from '../helpers/cli.ts';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, summaryOf } from '../helpers/logs.ts';
+import { type CliResult, dump, type Env, type RunningCli, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, statTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil } from '../helpers/inject.ts';
 import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
 

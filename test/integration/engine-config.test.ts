@@ -7,7 +7,10 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config.ts';
-import { dump, failureOf, listFiles, readTree, runCli, useSandbox, writeTree, type CliResult } from '../helpers/cli.ts';
+import { failureOf } from '../helpers/logs.ts';
+import { type CliResult, dump, runCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { listFiles, readTree, writeTree } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-config-');
 beforeEach(async () => {

@@ -13,32 +13,23 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expectedTreeAfterConflict } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, copiesOf, deletesOf, failureOf, summaryOf } from '../helpers/logs.ts';
+import { cleanEnv, type CliResult, dump, type Env, runCli } from '../helpers/processes.ts';
+import { type S3Server, startS3Server } from '../helpers/remotes/s3-server.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
 import {
-  actionsOf,
-  cleanEnv,
-  conflictsOf,
-  copiesOf,
-  deletesOf,
   digestTree,
-  dump,
-  expectedTreeAfterConflict,
-  failureOf,
   listFiles,
   minutesAgo,
   readTree,
   readTreeFile,
   removeFile,
-  runCli,
   statTree,
-  summaryOf,
   TRASH_FOLDER,
-  useSandbox,
   writeTree,
   writeTreeFile,
-  type CliResult,
-  type Env,
-} from '../helpers/cli.ts';
-import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
+} from '../helpers/trees.ts';
 
 const REMOTE = 'its3';
 let server: S3Server;

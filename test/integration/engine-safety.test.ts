@@ -6,20 +6,10 @@
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  digestTree,
-  dump,
-  failureOf,
-  listFiles,
-  readTree,
-  removeFile,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type CliResult,
-} from '../helpers/cli.ts';
+import { actionsOf, failureOf, summaryOf } from '../helpers/logs.ts';
+import { type CliResult, dump } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, listFiles, readTree, removeFile, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-safety-');
 

@@ -7,28 +7,12 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictsOf,
-  copiesOf,
-  deletesOf,
-  dump,
-  expectedTreeAfterConflict,
-  makeSandbox,
-  minutesAgo,
-  readTree,
-  readTreeFile,
-  removeFile,
-  runCli,
-  setMtime,
-  statTree,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type Sandbox,
-} from '../helpers/cli.ts';
-import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
+import { expectedTreeAfterConflict } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, copiesOf, deletesOf, summaryOf } from '../helpers/logs.ts';
+import { dump, runCli } from '../helpers/processes.ts';
+import { type SftpServer, startSftpServer } from '../helpers/remotes/sftp-server.ts';
+import { makeSandbox, type Sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, readTree, readTreeFile, removeFile, setMtime, statTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 let server: SftpServer;
 let servedRoot: Sandbox;

@@ -7,7 +7,9 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, summaryOf, minutesAgo, readTree, removeFile, TRASH_FOLDER, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
+import { actionsOf, summaryOf } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, readTree, removeFile, TRASH_FOLDER, writeTree, writeTreeFile } from '../helpers/trees.ts';
 import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-trash-', { runEnv: backendRunEnv, failureDetail: backendDetail });
