@@ -4,6 +4,8 @@
  * the actions carried out (or planned, in a dry run), the run's summary and the line that explains
  * a failure.
  */
+import { expect } from 'vitest';
+import { dump, type CliResult } from './processes.ts';
 
 /** One JSON log line as pino prints it (level is a label: 'info', 'warn', ...). */
 export interface LogLine {
@@ -58,4 +60,13 @@ export function summaryOf(logs: readonly LogLine[]): SummaryLine | undefined {
 /** The line that explains a failed run (it carries `outcome`, and `gate` for a safety stop). */
 export function failureOf(logs: readonly LogLine[]): (LogLine & { outcome: string; gate?: string }) | undefined {
   return logs.find((l) => typeof l.outcome === 'string' && l.summary !== true) as (LogLine & { outcome: string; gate?: string }) | undefined;
+}
+
+/** Exit 3 from the named safety gate, its message matching `message`, and the summary saying so. */
+export function expectSafetyStop(result: CliResult, gate: string, message?: RegExp): void {
+  expect(result.exitCode, dump(result)).toBe(3);
+  const failure = failureOf(result.logs);
+  expect(failure, dump(result)).toMatchObject({ outcome: 'safety-stop', gate });
+  if (message) expect(failure!.msg).toMatch(message);
+  expect(summaryOf(result.logs)).toMatchObject({ outcome: 'safety-stop', exitCode: 3 });
 }

@@ -19,7 +19,7 @@ import { type CliResult, dump, type Env, type RunningCli, spawnCli } from '../he
 import { useSandbox } from '../helpers/sandbox.ts';
 import { digestTree, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, statTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil } from '../helpers/inject.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
+import { backendDetail, backendRunEnv, DISK_BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-concurrent-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const current = currentBackend;
@@ -59,7 +59,7 @@ async function settled(): Promise<void> {
   expect([await statTree(sb.path1), await statTree(current().dir2)]).toEqual(before);
 }
 
-describe.each(BACKENDS)('$name', ({ kind }) => {
+describe.each(DISK_BACKENDS)('$name', ({ kind }) => {
   useBackend(kind);
 
   it('item 1: an edit made during a run to a file the run deletes survives', { timeout: LONG }, async () => {
