@@ -11,7 +11,7 @@ import { parse as shellParse } from 'shell-quote';
 import { ConfigError } from './errors.ts';
 import { remoteOf } from './rclone/paths.ts';
 import { notifyTarget } from './appliance/notify-formats.ts';
-import type { ConflictResolve } from './sync/types.ts';
+import { CONFLICT_RESOLVES, type CompareMode, type ConflictResolve } from './model.ts';
 
 type Kind = 'string' | 'boolean';
 
@@ -37,7 +37,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SYNC_CHECK_FILENAME', flag: 'check-filename', kind: 'string', default: 'RCLONE_TEST', help: 'Name of the access-check files.' },
   { env: 'SYNC_FILTERS_FILE', flag: 'filters-file', kind: 'string', default: undefined, help: 'rclone filter rules (--filter-from syntax) applied to both sides. Changing it needs a resync.' },
   { env: 'SYNC_COMPARE', flag: 'compare', kind: 'string', default: 'size,modtime', help: 'What makes a file changed: size,modtime or checksum (adds a hash both sides support).' },
-  { env: 'SYNC_CONFLICT_RESOLVE', flag: 'conflict-resolve', kind: 'string', default: 'none', help: 'none (keep both under conflict names), newer, older, path1, path2 (winner keeps the name; the loser is kept as a conflict copy).' },
+  { env: 'SYNC_CONFLICT_RESOLVE', flag: 'conflict-resolve', kind: 'string', default: 'newer', help: 'Which version of a file changed on both sides keeps its name: newer, older, larger, smaller, path1, path2; the other is kept beside it as name.conflict-<side>-<stamp>.ext on both sides (a tie keeps both under conflict names). none: both get conflict names.' },
   { env: 'SYNC_RCLONE_ARGS', flag: 'rclone-args', kind: 'string', default: '', help: 'Extra rclone arguments for transfers, split like a shell would (e.g. "--transfers 8 --bwlimit 5M").' },
   { env: 'SYNC_STALL_TIMEOUT', flag: 'stall-timeout', kind: 'string', default: '5m', help: 'Stop rclone and fail the run when no data moves (and a listing prints nothing) for this long: 30s, 5m, 1h; 0 = never.' },
   { env: 'SYNC_RCLONE_BINARY', flag: 'rclone-binary', kind: 'string', default: 'rclone', help: 'The rclone executable to run.' },
@@ -60,7 +60,6 @@ export function defaultStateDir(env: NodeJS.ProcessEnv): string {
   return join(xdg && isAbsolute(xdg) ? xdg : join(env.HOME?.trim() || homedir(), '.local', 'state'), 'rclonesync');
 }
 
-export type CompareMode = 'size,modtime' | 'checksum';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 
@@ -313,7 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       checkFilename,
       filtersFile: wrap('SYNC_FILTERS_FILE', () => get('SYNC_FILTERS_FILE').asString()),
       compare,
-      conflictResolve: oneOf('SYNC_CONFLICT_RESOLVE', ['none', 'newer', 'older', 'path1', 'path2'] as const),
+      conflictResolve: oneOf('SYNC_CONFLICT_RESOLVE', CONFLICT_RESOLVES),
       rcloneArgs,
       rcloneBinary: wrap('SYNC_RCLONE_BINARY', () => get('SYNC_RCLONE_BINARY').required().asString()),
       trashDays,

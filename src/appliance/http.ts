@@ -10,7 +10,7 @@ import { redact, type Logger } from '../log.ts';
 import { readHistory, type RunRecord } from '../state/history.ts';
 import { readTrashStats } from '../state/trash-stats.ts';
 import { stampTime } from '../sync/trash.ts';
-import type { RunProgress } from '../sync/run.ts';
+import type { RunProgress } from '../model.ts';
 import { healthVerdict, type HealthVerdict } from './health.ts';
 
 const OUTCOMES = ['success', 'failed', 'safety-stop', 'locked', 'usage', 'cancelled'] as const;

@@ -4,7 +4,8 @@
  */
 import type { Config } from '../config.ts';
 import { logTailOf, redact, type Logger } from '../log.ts';
-import { runSync, type RunProgress, type RunReport } from '../sync/run.ts';
+import { runSync, type RunReport } from '../sync/run.ts';
+import type { RunProgress } from '../model.ts';
 import { pairId, pairPaths } from '../state/pair.ts';
 import { progressWriter } from '../state/progress.ts';
 import { notifyRun } from './notify.ts';

@@ -5,7 +5,7 @@
  * Delivered like the pings (timeout, retries) and, like them, never able to fail a run.
  */
 import type { Logger } from '../log.ts';
-import type { PlanCounts } from '../sync/types.ts';
+import type { PlanCounts } from '../model.ts';
 import type { RunRecord } from '../state/history.ts';
 import { notifyRequest, notifyTarget, type HumanMessage } from './notify-formats.ts';
 import { deliver, type DeliveryOptions } from './ping.ts';

@@ -12,7 +12,7 @@ import { lockHolder } from '../state/lock.ts';
 import { ConfigError } from '../errors.ts';
 import { pairDirsIn, pairId, pairPaths } from '../state/pair.ts';
 import { readProgress } from '../state/progress.ts';
-import type { RunProgress } from '../sync/run.ts';
+import type { RunProgress } from '../model.ts';
 import { formatDuration, healthVerdict, maxAgeOf, scheduleTimezone, type HealthVerdict } from './health.ts';
 
 export interface CurrentRunStatus {

@@ -12,7 +12,7 @@ import { acquireLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths } from '../state/pair.ts';
 import { conflictName } from '../sync/reconcile.ts';
 import { isStamp, trashRoot } from '../sync/trash.ts';
-import { SIDES, type Side } from '../sync/types.ts';
+import { SIDES, type Side } from '../model.ts';
 
 export interface TrashEntry {
   readonly side: Side;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
-import type { FileMeta } from '../sync/types.ts';
+import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -50,17 +50,6 @@ export interface BackendFeatures {
   readonly hashes: readonly string[];
   /** The backend can move or copy a file server-side (what a trash and --backup-dir need). */
   readonly serverSideMove: boolean;
-}
-
-export interface TransferProgress {
-  readonly bytes: number;
-  readonly totalBytes: number;
-  readonly transfers: number;
-  readonly totalTransfers: number;
-  readonly errors: number;
-  readonly checks: number;
-  readonly deletes: number;
-  readonly renames: number;
 }
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */

@@ -6,7 +6,7 @@
  * `onStall` runs once (the caller stops rclone). Every `reportEveryMs` of a long transfer the
  * latest stats go to `onReport`, so a log shows that a big copy is still moving.
  */
-import type { TransferProgress } from './rclone.ts';
+import type { TransferProgress } from '../model.ts';
 
 export interface WatchdogOptions {
   /** 0: never stalls (SYNC_STALL_TIMEOUT=0). */

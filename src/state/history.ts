@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Outcome, SafetyGate } from '../errors.ts';
-import type { PlanCounts } from '../sync/types.ts';
+import type { PlanCounts } from '../model.ts';
 import { writeTextAtomic } from './atomic.ts';
 
 export const HISTORY_LIMIT = 100;

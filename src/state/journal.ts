@@ -20,7 +20,7 @@ import { createReadStream } from 'node:fs';
 import { rm, stat, utimes } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from './atomic.ts';
-import type { FileMeta, Side } from '../sync/types.ts';
+import { otherSide, SIDES, type FileMeta, type Side } from '../model.ts';
 
 export interface JournalEntry {
   /** Side the copy writes to. */
@@ -107,4 +107,26 @@ export async function readJournal(file: string): Promise<InterruptedWindow[] | u
 
 export async function removeJournal(file: string): Promise<void> {
   await rm(file, { force: true });
+}
+
+/** A run's own window: every copy about to start, by source side, with the version it writes. */
+export function windowOfCopies(
+  startedAt: number,
+  copiesFrom: Record<Side, readonly string[]>,
+  versionWritten: (to: Side, path: string) => FileMeta | undefined,
+): JournalWindow {
+  const copies: JournalEntry[] = [];
+  for (const from of SIDES) {
+    const to = otherSide(from);
+    for (const path of copiesFrom[from]) {
+      const source = versionWritten(to, path);
+      if (source) copies.push({ to, path, source });
+    }
+  }
+  return { startedAt, lastAliveAt: undefined, copies };
+}
+
+/** Of the carried windows, the copies whose paths a run did not finish: what the journal keeps. */
+export function unfinishedWindows(windows: readonly JournalWindow[], unfinished: ReadonlySet<string>): JournalWindow[] {
+  return windows.map((window) => ({ ...window, copies: window.copies.filter((entry) => unfinished.has(entry.path)) })).filter((window) => window.copies.length > 0);
 }

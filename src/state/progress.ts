@@ -5,7 +5,7 @@
  * `locking` only once it holds the lock), at most once a second, and removed when the run ends.
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import type { RunProgress } from '../sync/run.ts';
+import type { RunProgress } from '../model.ts';
 import type { PairPaths } from './pair.ts';
 
 export interface ProgressRecord {

@@ -3,7 +3,7 @@
  * its retention check, read by `/status` and `/metrics` (which never list a remote themselves).
  */
 import { readFile } from 'node:fs/promises';
-import type { Side } from '../sync/types.ts';
+import type { Side } from '../model.ts';
 import { writeTextAtomic } from './atomic.ts';
 
 export interface SideTrash {

@@ -3,15 +3,16 @@
  * engine passes in the listings and the relisting of every path the plan touched.
  */
 import { sameVersion, type CrossSideCompare } from './compare.ts';
-import { effectsOf } from './propagate.ts';
-import { otherSide, SIDES, type Action, type FileMeta, type Listing, type Side } from './types.ts';
+import { effectsOf } from './effects.ts';
+import { type Action } from './types.ts';
+import { otherSide, SIDES, type FileMeta, type Listing, type Side } from '../model.ts';
 
 /** Every path the actions write or remove, per side: what must be listed again after propagation. */
-export function touchedPaths(actions: readonly Action[]): Record<Side, Set<string>> {
+export function touchedPaths(actions: readonly Action[], current: Record<Side, Listing>): Record<Side, Set<string>> {
   const touched = { path1: new Set<string>(), path2: new Set<string>() };
   for (const action of actions) {
-    const effect = effectsOf(action);
-    for (const side of SIDES) for (const path of [...effect.written[side], ...effect.removed[side]]) touched[side].add(path);
+    const effect = effectsOf(action, current);
+    for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) touched[side].add(path);
   }
   return touched;
 }
@@ -32,36 +33,6 @@ export interface SnapshotAfterInput {
   readonly propagationSucceeded: boolean;
 }
 
-/** The version each path an action writes must hold once the action is done. */
-export function versionsWritten(action: Action, current: Record<Side, Listing>): Record<Side, Map<string, FileMeta | undefined>> {
-  const expected = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
-  switch (action.kind) {
-    case 'copy':
-      expected[otherSide(action.from)].set(action.path, current[action.from].get(action.path));
-      break;
-    case 'delete':
-      break;
-    case 'file-folder-clash':
-      for (const side of SIDES) expected[side].set(action.to, action.meta);
-      break;
-    case 'conflict': {
-      const { outcome, path } = action;
-      if (outcome.winner === 'none') {
-        for (const side of SIDES) {
-          expected[side].set(outcome.path1Copy, action.path1);
-          expected[side].set(outcome.path2Copy, action.path2);
-        }
-      } else {
-        const loser = otherSide(outcome.winner);
-        for (const side of SIDES) expected[side].set(outcome.loserCopy, action[loser]);
-        expected[loser].set(path, action[outcome.winner]);
-      }
-      break;
-    }
-  }
-  return expected;
-}
-
 /**
  * An action is done when every path it writes holds the version it was to write (a path merely
  * being there proves nothing: it may still hold the old version) and every path it removes is gone;
@@ -75,24 +46,23 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
   const incomplete: string[] = [];
   const doneActions: Action[] = [];
   for (const action of input.actions) {
-    const effect = effectsOf(action);
-    const expected = versionsWritten(action, input.current);
+    const effect = effectsOf(action, input.current);
     const done = SIDES.every(
       (side) =>
         effect.removed[side].every((path) => !relisted[side].has(path)) &&
-        effect.written[side].every((path) => written(relisted[side].get(path), expected[side].get(path), input.current[side].get(path), input)),
+        [...effect.written[side]].every(([path, wanted]) => written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
     );
     if (done) {
       doneActions.push(action);
       for (const side of SIDES) {
         for (const path of effect.removed[side]) snapshot[side].delete(path);
-        for (const path of effect.written[side]) snapshot[side].set(path, relisted[side].get(path)!);
+        for (const path of effect.written[side].keys()) snapshot[side].set(path, relisted[side].get(path)!);
       }
       continue;
     }
     incomplete.push(action.path);
     for (const side of SIDES) {
-      for (const path of new Set([action.path, ...effect.written[side], ...effect.removed[side]])) {
+      for (const path of new Set([action.path, ...effect.written[side].keys(), ...effect.removed[side]])) {
         const before = base[side].get(path);
         if (before) snapshot[side].set(path, before);
         else snapshot[side].delete(path);

@@ -1,4 +1,4 @@
-import type { FileMeta } from './types.ts';
+import type { FileMeta } from '../model.ts';
 
 /**
  * What "the same file" means across the two sides, which may be different backends.
@@ -33,4 +33,12 @@ export function sameVersion(a: FileMeta, b: FileMeta, compare: CrossSideCompare)
 export function changedOnSide(before: FileMeta, now: FileMeta, useHash: boolean, mtimeToleranceMs = 0): boolean {
   if (before.size !== now.size || Math.abs(before.mtime - now.mtime) > mtimeToleranceMs) return true;
   return useHash && before.hash !== '' && now.hash !== '' && before.hash !== now.hash;
+}
+
+/** Hashes we would rather compare, cheapest and most common first. */
+const HASH_PREFERENCE = ['md5', 'sha1', 'crc32', 'sha256', 'dropbox', 'quickxor', 'whirlpool', 'hidrive', 'mailru'];
+
+/** The one hash type both backends list (rclone's names: `md5`, `sha1`, ...), or '' for none. */
+export function chooseHash(hashes1: readonly string[], hashes2: readonly string[]): string {
+  return HASH_PREFERENCE.find((h) => hashes1.includes(h) && hashes2.includes(h)) ?? '';
 }

@@ -3,7 +3,8 @@
  * the snapshot come in, only the changed paths come out (unchanged files cost nothing further).
  */
 import { changedOnSide } from './compare.ts';
-import type { ChangeSet, FileMeta, Listing } from './types.ts';
+import type { ChangeSet } from './types.ts';
+import type { FileMeta, Listing } from '../model.ts';
 
 export function detectChanges(snapshot: Listing, current: Listing, useHash: boolean, mtimeToleranceMs = 0): ChangeSet {
   const changes: ChangeSet = new Map();

@@ -14,8 +14,9 @@
  * back beside the file under a conflict name. With the trash off (SYNC_TRASH_DAYS=0) removals and
  * overwrites are final, and that last instant is not covered.
  */
-import { joinRemote, type Rclone, type TransferProgress } from '../rclone/rclone.ts';
-import { otherSide, SIDES, type Action, type FileMeta, type Listing, type Plan, type Side } from './types.ts';
+import { joinRemote, type Rclone } from '../rclone/rclone.ts';
+import { directionTo, otherSide, SIDES, type Direction, type FileMeta, type Listing, type Side, type TransferProgress } from '../model.ts';
+import { type Action, type Plan } from './types.ts';
 
 export interface PropagationSteps {
   readonly renames: Record<Side, { from: string; to: string }[]>;
@@ -111,39 +112,6 @@ function lower(action: Action, steps: PropagationSteps): void {
   }
 }
 
-/** What one action leaves on each side once done: the paths it writes, and the paths it removes. */
-export interface ActionEffects {
-  readonly written: Record<Side, readonly string[]>;
-  readonly removed: Record<Side, readonly string[]>;
-}
-
-export function effectsOf(action: Action): ActionEffects {
-  switch (action.kind) {
-    case 'copy': {
-      const to = otherSide(action.from);
-      return { written: { path1: [], path2: [], [to]: [action.path] }, removed: { path1: [], path2: [] } };
-    }
-    case 'delete':
-      return { written: { path1: [], path2: [] }, removed: { path1: [], path2: [], [action.side]: [action.path] } };
-    case 'file-folder-clash':
-      return { written: { path1: [action.to], path2: [action.to] }, removed: { path1: [], path2: [], [action.side]: [action.path] } };
-    case 'conflict': {
-      const { outcome, path } = action;
-      if (outcome.winner === 'none') {
-        const copies = [outcome.path1Copy, outcome.path2Copy];
-        return { written: { path1: copies, path2: copies }, removed: { path1: [path], path2: [path] } };
-      }
-      // The loser's side gets the winner's version at the original name and keeps its own as the
-      // conflict copy; the winner's side gets that conflict copy.
-      const loser = otherSide(outcome.winner);
-      return {
-        written: { [loser]: [outcome.loserCopy, path], [outcome.winner]: [outcome.loserCopy] } as Record<Side, string[]>,
-        removed: { path1: [], path2: [] },
-      };
-    }
-  }
-}
-
 export interface PropagateOptions {
   readonly rclone: Rclone;
   readonly roots: Record<Side, string>;
@@ -159,7 +127,7 @@ export interface PropagateOptions {
   /** The name beside `path` on `side` for a version found overwritten by mistake. */
   readonly rescueName: (side: Side, path: string) => string;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (direction: 'toPath1' | 'toPath2', progress: TransferProgress) => void;
+  readonly onProgress?: (direction: Direction, progress: TransferProgress) => void;
   readonly onStep?: (step: string) => void;
   /** A removal or copy left out because its target changed after the listing. */
   readonly onSkipped?: (side: Side, path: string, what: 'copy' | 'removal') => void;
@@ -230,7 +198,7 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       const forced: string[] = [];
       const normal: string[] = [];
       for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
-      const onProgress = (p: TransferProgress) => options.onProgress?.(to === 'path1' ? 'toPath1' : 'toPath2', p);
+      const onProgress = (p: TransferProgress) => options.onProgress?.(directionTo(to), p);
       const common = { checksum: options.checksum, ...(options.trash ? { backupDir: options.trash[to] } : {}), onProgress };
       try {
         if (forced.length > 0) await rclone.copyFiles(roots[from], roots[to], forced, { ...common, ignoreTimes: true });

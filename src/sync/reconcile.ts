@@ -4,18 +4,8 @@
  * of any content checks) is passed in, so it can be tested exhaustively.
  */
 import { sameVersion, type CrossSideCompare, type Sameness } from './compare.ts';
-import {
-  otherSide,
-  type Action,
-  type ChangeSet,
-  type ConflictOutcome,
-  type ConflictResolve,
-  type FileMeta,
-  type Listing,
-  type Plan,
-  type Side,
-  type SideState,
-} from './types.ts';
+import { type Action, type ChangeSet, type ConflictOutcome, type Plan, type SideState } from './types.ts';
+import { otherSide, type ConflictResolve, type FileMeta, type Listing, type Side } from '../model.ts';
 
 export interface ReconcileInput {
   readonly changes: { readonly path1: ChangeSet; readonly path2: ChangeSet };
@@ -184,6 +174,7 @@ function conflict(path: string, m1: FileMeta, m2: FileMeta, input: ReconcileInpu
   return { kind: 'conflict', path, outcome, path1: m1, path2: m2 };
 }
 
+/** Who keeps the original name; a tie on the deciding property leaves nobody to prefer. */
 function pickWinner(m1: FileMeta, m2: FileMeta, resolve: ConflictResolve): Side | 'none' {
   switch (resolve) {
     case 'none':
@@ -192,14 +183,17 @@ function pickWinner(m1: FileMeta, m2: FileMeta, resolve: ConflictResolve): Side 
     case 'path2':
       return resolve;
     case 'newer':
-    case 'older': {
-      // Equal times leave nobody to prefer: fall back to keeping both under conflict names.
-      if (m1.mtime === m2.mtime) return 'none';
-      const path1Newer = m1.mtime > m2.mtime;
-      return path1Newer === (resolve === 'newer') ? 'path1' : 'path2';
-    }
+    case 'older':
+      return preferred(m1.mtime, m2.mtime, resolve === 'newer');
+    case 'larger':
+    case 'smaller':
+      return preferred(m1.size, m2.size, resolve === 'larger');
   }
 }
+
+// Equal values fall back to keeping both under conflict names.
+const preferred = (value1: number, value2: number, higherWins: boolean): Side | 'none' =>
+  value1 === value2 ? 'none' : value1 > value2 === higherWins ? 'path1' : 'path2';
 
 /**
  * Conflict copy names: `dir/report.conflict-path2-20261125T143200Z.docx`. The extension stays last

@@ -3,7 +3,7 @@
  * a mistake rather than an intention. All of them run before anything changes on either side.
  */
 import { SafetyStop } from '../errors.ts';
-import type { Listing, PlanCounts, Side } from './types.ts';
+import type { Listing, PlanCounts, Side } from '../model.ts';
 
 /** A side that had files at the last run and now lists as missing or empty is a vanished mount, not a mass deletion. */
 export function checkSideNotVanished(side: Side, root: string, state: 'missing' | 'empty', previousCount: number): void {

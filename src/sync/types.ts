@@ -1,28 +1,9 @@
 /**
- * The vocabulary shared by the three phases of a sync:
- * update detection (listing vs snapshot -> ChangeSet), reconciliation (two ChangeSets -> Plan)
- * and propagation (Plan -> rclone calls).
+ * The engine's own vocabulary, between its phases: detection turns a listing and its snapshot into
+ * a ChangeSet, reconciliation two ChangeSets into a Plan of Actions, propagation a Plan into rclone
+ * calls. What other layers share too (Side, FileMeta, Listing, PlanCounts) is in ../model.ts.
  */
-
-export type Side = 'path1' | 'path2';
-export const SIDES: readonly Side[] = ['path1', 'path2'];
-export const otherSide = (side: Side): Side => (side === 'path1' ? 'path2' : 'path1');
-
-/**
- * What we remember of one file on one side. Kept deliberately small: one of these exists per file
- * per side per listing, so a 1M-file tree holds millions of them. `hash` is '' when not listed,
- * so every instance has the same shape (V8 keeps monomorphic objects compact).
- */
-export interface FileMeta {
-  readonly size: number;
-  /** Milliseconds since the epoch, as the backend reported it. */
-  readonly mtime: number;
-  /** The one hash type chosen for this pair (see HashChoice), or ''. */
-  readonly hash: string;
-}
-
-/** Relative path (as rclone prints it, '/'-separated) -> metadata. */
-export type Listing = Map<string, FileMeta>;
+import { emptyCounts, type FileMeta, type PlanCounts, type Side } from '../model.ts';
 
 /** How a path changed on one side since the last successful run. Only changed paths are stored. */
 export type Change =
@@ -33,8 +14,6 @@ export type ChangeSet = Map<string, Change>;
 
 /** The state of a path on one side as reconciliation sees it: a Change, or one of the two quiet states. */
 export type SideState = Change | { readonly kind: 'unchanged'; readonly now: FileMeta } | { readonly kind: 'absent' };
-
-export type ConflictResolve = 'none' | 'newer' | 'older' | 'path1' | 'path2';
 
 /**
  * How a conflict ends. Both versions always survive on both sides; what differs is who keeps the
@@ -74,26 +53,6 @@ export type Action =
 export interface Plan {
   readonly actions: readonly Action[];
 }
-
-export interface PlanCounts {
-  copiesToPath1: number;
-  copiesToPath2: number;
-  deletesOnPath1: number;
-  deletesOnPath2: number;
-  conflicts: number;
-  bytesToPath1: number;
-  bytesToPath2: number;
-}
-
-export const emptyCounts = (): PlanCounts => ({
-  copiesToPath1: 0,
-  copiesToPath2: 0,
-  deletesOnPath1: 0,
-  deletesOnPath2: 0,
-  conflicts: 0,
-  bytesToPath1: 0,
-  bytesToPath2: 0,
-});
 
 export function countPlan(plan: Plan): PlanCounts {
   const counts = emptyCounts();

@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import { conflictName } from '../../src/sync/reconcile.ts';
-import type { Side } from '../../src/sync/types.ts';
+import type { Side } from '../../src/model.ts';
 import type { LogLine } from './logs.ts';
 
 /** The run's stamp in a conflict copy's name (`20261125T143200Z`) and the counter a taken name gets (`-2`). */

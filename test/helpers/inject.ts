@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { pairId, pairPaths } from '../../src/state/pair.ts';
-import type { Side } from '../../src/sync/types.ts';
+import type { Side } from '../../src/model.ts';
 import { conflictCopyPattern } from './conflicts.ts';
 import { type CliResult, dump, type Env, type RunningCli, sleep } from './processes.ts';
 

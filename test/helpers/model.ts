@@ -20,16 +20,8 @@
 import { createHash } from 'node:crypto';
 import { changedOnSide, type CrossSideCompare } from '../../src/sync/compare.ts';
 import { pathsNeedingContentCheck, reconcile, type ReconcileInput } from '../../src/sync/reconcile.ts';
-import {
-  otherSide,
-  SIDES,
-  type ChangeSet,
-  type ConflictResolve,
-  type FileMeta,
-  type Listing,
-  type Plan,
-  type Side,
-} from '../../src/sync/types.ts';
+import { type ChangeSet, type Plan } from '../../src/sync/types.ts';
+import { otherSide, SIDES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../../src/model.ts';
 
 export interface ModelFile {
   readonly content: string;

@@ -22,7 +22,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Side } from '../../src/sync/types.ts';
+import type { Side } from '../../src/model.ts';
 import { type CliResult, dump, type Env, runCli, type RunningCli, sleep, spawnCli } from './processes.ts';
 import { digestTree, listFiles, randomBytesSeeded, sha256, statTree } from './trees.ts';
 

@@ -133,7 +133,7 @@ describe('--help', () => {
       expect(line).toContain(`default: ${shown}`);
     }
     expect(help).toMatch(/default: 50\b/);
-    expect(help).toMatch(/SYNC_CONFLICT_RESOLVE.*default: none/);
+    expect(help).toMatch(/SYNC_CONFLICT_RESOLVE.*default: newer/);
     for (const code of ['0', '1', '2', '3', '4']) expect(help).toMatch(new RegExp(`\\b${code} [a-z]`));
     // `help` as a command says the same.
     const again = await runCli(['help'], {});

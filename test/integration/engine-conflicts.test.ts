@@ -47,6 +47,9 @@ describe('SYNC_CONFLICT_RESOLVE', () => {
     { resolve: 'older', winner: 'path1', loser: 'path2' },
     { resolve: 'path1', winner: 'path1', loser: 'path2' },
     { resolve: 'path2', winner: 'path2', loser: 'path1' },
+    // path2's version is the longer one too.
+    { resolve: 'larger', winner: 'path2', loser: 'path1' },
+    { resolve: 'smaller', winner: 'path1', loser: 'path2' },
   ] as const)('$resolve: $winner keeps the name, $loser is kept as a conflict copy on both sides', async ({ resolve, winner, loser }) => {
     await synced({ 'dir/doc.txt': 'base', 'other.txt': 'o' });
     await conflictingEdits();
@@ -65,6 +68,19 @@ describe('SYNC_CONFLICT_RESOLVE', () => {
 
     const again = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
     expect(actionsOf(again.logs)).toEqual([]);
+  });
+
+  it('by default the newer version keeps the name and the older is kept beside it on both sides', async () => {
+    await synced({ 'dir/doc.txt': 'base', 'other.txt': 'o' });
+    await conflictingEdits();
+    const result = await ok();
+    const [line] = conflictsOf(result.logs);
+    expect(line).toMatchObject({ path: 'dir/doc.txt', winner: 'path2' });
+    const olderCopy = String(line!.loserCopy);
+    expect(olderCopy).toMatch(conflictCopyPattern('dir/doc.txt', 'path1'));
+    const expected = { 'dir/doc.txt': TWO, [olderCopy]: ONE, 'other.txt': 'o' };
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await readTree(sb.path2)).toEqual(expected);
   });
 
   it('newer with equal modtimes has no winner and keeps both under conflict names', async () => {
@@ -86,7 +102,7 @@ describe('repeated conflicts', () => {
     await synced({ 'doc.txt': 'base' });
     await writeTreeFile(sb.path1, 'doc.txt', 'first round, path1', minutesAgo(30));
     await writeTreeFile(sb.path2, 'doc.txt', 'first round, path2!', minutesAgo(29));
-    const first = await ok();
+    const first = await ok({ SYNC_CONFLICT_RESOLVE: 'none' });
     const [c1] = conflictsOf(first.logs);
     const firstCopies = { [String(c1!.path1Copy)]: 'first round, path1', [String(c1!.path2Copy)]: 'first round, path2!' };
     expect(await readTree(sb.path1)).toEqual(firstCopies);
@@ -95,7 +111,7 @@ describe('repeated conflicts', () => {
     // of the clock or not, the new copies must get names of their own).
     await writeTreeFile(sb.path1, 'doc.txt', 'second round, path1 again', minutesAgo(20));
     await writeTreeFile(sb.path2, 'doc.txt', 'second round, path2 again!!', minutesAgo(19));
-    const second = await ok();
+    const second = await ok({ SYNC_CONFLICT_RESOLVE: 'none' });
     const [c2] = conflictsOf(second.logs);
     expect(c2).toBeDefined();
     const secondCopies = { [String(c2!.path1Copy)]: 'second round, path1 again', [String(c2!.path2Copy)]: 'second round, path2 again!!' };
@@ -151,9 +167,9 @@ describe('first run (resync) of two differing trees', () => {
     await setMtime(sb.path2, 'same-size.txt', minutesAgo(40));
   }
 
-  it('makes a conflict of every file that differs and keeps everything else', async () => {
+  it('with none, makes a conflict of every file that differs, both under conflict names, and keeps everything else', async () => {
     await differingTrees();
-    const result = await ok();
+    const result = await ok({ SYNC_CONFLICT_RESOLVE: 'none' });
     const conflicts = conflictsOf(result.logs);
     expect(conflicts.map((c) => c.path).sort()).toEqual(['different-size.txt', 'same-size.txt', 'sub/x.txt']);
 
@@ -168,6 +184,37 @@ describe('first run (resync) of two differing trees', () => {
       expect(c.path2Copy).toMatch(conflictCopyPattern(c.path, 'path2'));
       expected[String(c.path1Copy)] = originals[c.path]![0];
       expected[String(c.path2Copy)] = originals[c.path]![1];
+    }
+    expect(await readTree(sb.path1)).toEqual(expected);
+    expect(await readTree(sb.path2)).toEqual(expected);
+  });
+
+  it('by default the newer version of each differing file keeps its name; the older is kept beside it', async () => {
+    await differingTrees();
+    // writeTree gives both trees the same times: make path2's versions the newer ones.
+    for (const path of ['different-size.txt', 'sub/x.txt']) {
+      await setMtime(sb.path1, path, minutesAgo(30));
+      await setMtime(sb.path2, path, minutesAgo(20));
+    }
+    const result = await ok();
+    const conflicts = conflictsOf(result.logs);
+    expect(conflicts.map((c) => [c.path, c.winner]).sort()).toEqual([
+      ['different-size.txt', 'path2'],
+      ['same-size.txt', 'path2'],
+      ['sub/x.txt', 'path2'],
+    ]);
+    const expected: Record<string, string> = {
+      'same.txt': 'identical',
+      'only1.txt': 'one',
+      'only2.txt': 'two',
+      'different-size.txt': 'the path2 version',
+      'same-size.txt': 'BBBBBBBB',
+      'sub/x.txt': 'x from path2, longer',
+    };
+    const older: Record<string, string> = { 'different-size.txt': 'path1 version', 'same-size.txt': 'AAAAAAAA', 'sub/x.txt': 'x from path1' };
+    for (const c of conflicts) {
+      expect(c.loserCopy).toMatch(conflictCopyPattern(c.path, 'path1'));
+      expected[String(c.loserCopy)] = older[c.path]!;
     }
     expect(await readTree(sb.path1)).toEqual(expected);
     expect(await readTree(sb.path2)).toEqual(expected);

@@ -8,7 +8,7 @@ import type { Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { writeTrashStats } from '../../src/state/trash-stats.ts';
-import { emptyCounts, type PlanCounts } from '../../src/sync/types.ts';
+import { emptyCounts, type PlanCounts } from '../../src/model.ts';
 
 const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectsOf, stepsOf } from '../../src/sync/propagate.ts';
+import { effectsOf } from '../../src/sync/effects.ts';
+import { stepsOf } from '../../src/sync/propagate.ts';
 import type { Action } from '../../src/sync/types.ts';
 
 const copy = (from: 'path1' | 'path2', path: string): Action => ({ kind: 'copy', from, path, reason: 'new', size: 1 });
@@ -34,25 +35,35 @@ describe('stepsOf', () => {
 });
 
 describe('effectsOf', () => {
-  it('a copy writes on the other side; a delete removes on its side', () => {
-    expect(effectsOf(copy('path1', 'a'))).toEqual({ written: { path1: [], path2: ['a'] }, removed: { path1: [], path2: [] } });
-    expect(effectsOf(del('path2', 'b'))).toEqual({ written: { path1: [], path2: [] }, removed: { path1: [], path2: ['b'] } });
+  const meta = { size: 1, mtime: 1, hash: '' };
+  const none = { path1: new Map(), path2: new Map() };
+  const listed = { path1: new Map([['a', meta]]), path2: new Map() };
+  const paths = (written: { path1: ReadonlyMap<string, unknown>; path2: ReadonlyMap<string, unknown> }) => ({ path1: [...written.path1.keys()], path2: [...written.path2.keys()] });
+
+  it("a copy writes its source's listed version on the other side; a delete removes on its side", () => {
+    const copied = effectsOf(copy('path1', 'a'), listed);
+    expect(paths(copied.written)).toEqual({ path1: [], path2: ['a'] });
+    expect(copied.written.path2.get('a')).toBe(meta);
+    expect(copied.removed).toEqual({ path1: [], path2: [] });
+    const deleted = effectsOf(del('path2', 'b'), none);
+    expect(paths(deleted.written)).toEqual({ path1: [], path2: [] });
+    expect(deleted.removed).toEqual({ path1: [], path2: ['b'] });
   });
 
   it('a conflict with a winner: the loser side holds both names, the winner side gains the conflict copy', () => {
-    const meta = { size: 1, mtime: 1, hash: '' };
-    const action: Action = { kind: 'conflict', path: 'r.txt', outcome: { winner: 'path1', loserCopy: 'r.c2.txt' }, path1: meta, path2: meta };
-    const effects = effectsOf(action);
-    expect(effects.written.path2).toEqual(['r.c2.txt', 'r.txt']);
-    expect(effects.written.path1).toEqual(['r.c2.txt']);
+    const older = { size: 2, mtime: 1, hash: '' };
+    const action: Action = { kind: 'conflict', path: 'r.txt', outcome: { winner: 'path1', loserCopy: 'r.c2.txt' }, path1: meta, path2: older };
+    const effects = effectsOf(action, none);
+    expect(paths(effects.written)).toEqual({ path1: ['r.c2.txt'], path2: ['r.c2.txt', 'r.txt'] });
+    expect(effects.written.path2.get('r.txt')).toBe(meta);
+    expect(effects.written.path1.get('r.c2.txt')).toBe(older);
     expect(effects.removed).toEqual({ path1: [], path2: [] });
   });
 
   it('a conflict without a winner: the original name goes, both conflict copies are on both sides', () => {
-    const meta = { size: 1, mtime: 1, hash: '' };
     const action: Action = { kind: 'conflict', path: 'r.txt', outcome: { winner: 'none', path1Copy: 'r.c1.txt', path2Copy: 'r.c2.txt' }, path1: meta, path2: meta };
-    const effects = effectsOf(action);
-    expect(effects.written).toEqual({ path1: ['r.c1.txt', 'r.c2.txt'], path2: ['r.c1.txt', 'r.c2.txt'] });
+    const effects = effectsOf(action, none);
+    expect(paths(effects.written)).toEqual({ path1: ['r.c1.txt', 'r.c2.txt'], path2: ['r.c1.txt', 'r.c2.txt'] });
     expect(effects.removed).toEqual({ path1: ['r.txt'], path2: ['r.txt'] });
   });
 });

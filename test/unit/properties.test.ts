@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { snapshotAfter, touchedPaths } from '../../src/sync/commit.ts';
 import { conflictName } from '../../src/sync/reconcile.ts';
-import { otherSide, SIDES, type ConflictResolve, type Side } from '../../src/sync/types.ts';
+import { otherSide, SIDES, type ConflictResolve, type Side } from '../../src/model.ts';
 import {
   applyPlan,
   applySteps,
@@ -362,7 +362,7 @@ describe('reconciliation over random histories', () => {
       const steps = [...phases.slice(0, phase).flat(), ...phases[phase]!.filter((_, i) => done[i] ?? false)];
       const partial = applySteps(steps, ctx.before);
       // What the engine commits: the touched paths listed again, checked action by action.
-      const touched = touchedPaths(ctx.run.plan.actions);
+      const touched = touchedPaths(ctx.run.plan.actions, ctx.run.listings);
       const afterListings = listingsOf(partial, ctx.options.checksum);
       const relisted = {
         path1: new Map([...afterListings.path1].filter(([path]) => touched.path1.has(path))),

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { APPLIANCE_DEFAULTS, defaultArgs } from '../../src/rclone/defaults.ts';
-import type { TransferProgress } from '../../src/rclone/rclone.ts';
+import type { TransferProgress } from '../../src/model.ts';
 import { formatDuration, Watchdog } from '../../src/rclone/watchdog.ts';
 
 const stats = (bytes: number, more: Partial<TransferProgress> = {}): TransferProgress => ({

@@ -9,7 +9,8 @@ import {
   stateOf,
   type ReconcileInput,
 } from '../../src/sync/reconcile.ts';
-import { countPlan, type Action, type Change, type ConflictResolve, type FileMeta, type Listing, type Plan, type Side } from '../../src/sync/types.ts';
+import { countPlan, type Action, type Change, type Plan } from '../../src/sync/types.ts';
+import { CONFLICT_RESOLVES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../../src/model.ts';
 import {
   applyPlan,
   contentsOf,
@@ -272,11 +273,11 @@ describe.each([
 });
 
 describe('conflict resolution', () => {
-  const RESOLVES: readonly ConflictResolve[] = ['none', 'newer', 'older', 'path1', 'path2'];
+  const RESOLVES = CONFLICT_RESOLVES;
 
   /** Both sides modified to different versions with the given mtimes. */
-  function conflictScenario(mtime1: number, mtime2: number): ModelSides {
-    return { path1: new Map([[P, file('version one', mtime1)]]), path2: new Map([[P, file('version two!', mtime2)]]) };
+  function conflictScenario(mtime1: number, mtime2: number, content2 = 'version two!'): ModelSides {
+    return { path1: new Map([[P, file('version one', mtime1)]]), path2: new Map([[P, file(content2, mtime2)]]) };
   }
   const SNAPSHOTS: Listings = snapshotsOf({ path1: new Map([[P, OLD]]), path2: new Map([[P, OLD]]) });
 
@@ -298,7 +299,16 @@ describe('conflict resolution', () => {
     ['older', 2_000_000, 2_000_001, 'path1'],
     ['path1', 2_000_000, 2_000_000, 'path1'],
     ['path2', 2_000_000, 2_000_000, 'path2'],
+    // path1's version is 11 bytes, path2's 12: sizes decide whatever the times say.
+    ['larger', 3_000_000, 2_000_000, 'path2'],
+    ['smaller', 2_000_000, 3_000_000, 'path1'],
   ];
+
+  it.each(['larger', 'smaller'] as const)('%s with equal sizes keeps both under conflict names', (resolve) => {
+    const sides = conflictScenario(2_000_000, 3_000_000, 'version two');
+    const run = planRun(sides, SNAPSHOTS, options({ conflictResolve: resolve }));
+    expect(run.plan.actions[0]).toMatchObject({ kind: 'conflict', outcome: { winner: 'none' } });
+  });
 
   it.each(cases)('%s with mtimes %i / %i: winner %s', (resolve, mtime1, mtime2, winner) => {
     const sides = conflictScenario(mtime1, mtime2);
@@ -352,7 +362,10 @@ describe('conflict resolution', () => {
               expect(contents.has(v1.content) && contents.has(v2.content)).toBe(true);
             }
             // currents(): path2's version is the newer one in both different variants.
-            const winner = resolve === 'newer' ? 'path2' : resolve === 'older' ? 'path1' : resolve;
+            const bySize = (larger: boolean): Side | 'none' =>
+              v1.content.length === v2.content.length ? 'none' : v1.content.length > v2.content.length === larger ? 'path1' : 'path2';
+            const winners: Record<ConflictResolve, Side | 'none'> = { newer: 'path2', older: 'path1', larger: bySize(true), smaller: bySize(false), path1: 'path1', path2: 'path2', none: 'none' };
+            const winner = winners[resolve];
             expect(action.outcome.winner).toBe(winner);
             if (winner === 'none') expect(after.path1.has(P) || after.path2.has(P)).toBe(false);
             else expect(after.path1.get(P)).toEqual(sides[winner].get(P));

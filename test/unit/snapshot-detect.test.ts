@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectChanges, discountInterruptedCopies } from '../../src/sync/detect.ts';
-import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/sync/snapshot.ts';
-import type { FileMeta, Listing } from '../../src/sync/types.ts';
+import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/state/snapshot.ts';
+import type { FileMeta, Listing } from '../../src/model.ts';
 
 const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
 const header = {

@@ -10,7 +10,7 @@ import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts
 import { pickSentinels, rootsStillListed } from '../../src/sync/commit.ts';
 import { unchangedSince } from '../../src/sync/propagate.ts';
 import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
-import type { FileMeta, Listing } from '../../src/sync/types.ts';
+import type { FileMeta, Listing } from '../../src/model.ts';
 
 const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
 

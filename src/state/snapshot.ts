@@ -10,8 +10,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { writeFileAtomic } from '../state/atomic.ts';
-import type { FileMeta, Listing, Side } from './types.ts';
+import { writeFileAtomic } from './atomic.ts';
+import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
@@ -24,6 +24,11 @@ export interface SnapshotHeader {
   /** sha256 of the filters file, '' when there is none. */
   readonly filtersHash: string;
   readonly committedAt: string;
+}
+
+/** A header for a snapshot committed now. */
+export function snapshotHeader(fields: Omit<SnapshotHeader, 'format' | 'version' | 'committedAt'>, committedAt = new Date()): SnapshotHeader {
+  return { format: 'rclonesync-snapshot', version: 1, ...fields, committedAt: committedAt.toISOString() };
 }
 
 export interface Snapshot {

@@ -1,0 +1,86 @@
+/**
+ * The vocabulary every layer shares — the engine (`sync/`), rclone's adapter (`rclone/`), stored
+ * state (`state/`) and the appliance — and the lists of choices the settings offer. It imports
+ * nothing of ours, so any module may import it without pulling in a layer above its own.
+ */
+
+export type Side = 'path1' | 'path2';
+export const SIDES: readonly Side[] = ['path1', 'path2'];
+export const otherSide = (side: Side): Side => (side === 'path1' ? 'path2' : 'path1');
+
+/** Which way bytes flow: towards path1 or towards path2. */
+export type Direction = 'toPath1' | 'toPath2';
+export const DIRECTIONS: readonly Direction[] = ['toPath1', 'toPath2'];
+export const directionTo = (side: Side): Direction => (side === 'path1' ? 'toPath1' : 'toPath2');
+
+/**
+ * What we remember of one file on one side. Kept deliberately small: one of these exists per file
+ * per side per listing, so a 1M-file tree holds millions of them. `hash` is '' when not listed,
+ * so every instance has the same shape (V8 keeps monomorphic objects compact).
+ */
+export interface FileMeta {
+  readonly size: number;
+  /** Milliseconds since the epoch, as the backend reported it. */
+  readonly mtime: number;
+  /** The one hash type chosen for this pair (`chooseHash` in sync/compare.ts), or ''. */
+  readonly hash: string;
+}
+
+/** Relative path (as rclone prints it, '/'-separated) -> metadata. */
+export type Listing = Map<string, FileMeta>;
+
+/** What a plan holds (and, once a run ends, what was done). */
+export interface PlanCounts {
+  copiesToPath1: number;
+  copiesToPath2: number;
+  deletesOnPath1: number;
+  deletesOnPath2: number;
+  conflicts: number;
+  bytesToPath1: number;
+  bytesToPath2: number;
+}
+
+export const emptyCounts = (): PlanCounts => ({
+  copiesToPath1: 0,
+  copiesToPath2: 0,
+  deletesOnPath1: 0,
+  deletesOnPath2: 0,
+  conflicts: 0,
+  bytesToPath1: 0,
+  bytesToPath2: 0,
+});
+
+/** rclone's running totals for one transfer process (from its JSON stats lines). */
+export interface TransferProgress {
+  readonly bytes: number;
+  readonly totalBytes: number;
+  readonly transfers: number;
+  readonly totalTransfers: number;
+  readonly errors: number;
+  readonly checks: number;
+  readonly deletes: number;
+  readonly renames: number;
+}
+
+export const RUN_PHASES = ['locking', 'listing', 'checking', 'propagating', 'committing', 'done'] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+
+/** What a running run reports as it goes: to /status, the progress file and a terminal. */
+export interface RunProgress {
+  readonly phase: RunPhase;
+  readonly listed: Record<Side, number>;
+  readonly counts?: PlanCounts;
+  readonly transfers?: Partial<Record<Direction, TransferProgress>>;
+}
+
+/**
+ * Who keeps the original name when both sides changed a file (SYNC_CONFLICT_RESOLVE). Every
+ * choice keeps both versions on both sides; `none` gives each a conflict name and leaves the
+ * original name empty.
+ */
+export const CONFLICT_RESOLVES = ['newer', 'older', 'larger', 'smaller', 'path1', 'path2', 'none'] as const;
+export type ConflictResolve = (typeof CONFLICT_RESOLVES)[number];
+
+/** What makes a file changed (SYNC_COMPARE); `size,modtime,checksum` is accepted as `checksum`. */
+export const COMPARE_MODES = ['size,modtime', 'checksum'] as const;
+export type CompareMode = (typeof COMPARE_MODES)[number];

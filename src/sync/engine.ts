@@ -1,0 +1,540 @@
+/**
+ * The pipeline of one sync run, as `Engine.run` reads: observe, detect, plan, gate, propagate,
+ * commit. Each step takes what the steps before it returned and logs its phase once; the pure
+ * work (detection, reconciliation, the new snapshot) lives in its own module, and every rclone
+ * invocation goes through `Rclone`. `runSync` (run.ts) holds the lock around it.
+ */
+import type { EngineConfig } from '../config.ts';
+import { ConfigError, RunFailed, SafetyStop } from '../errors.ts';
+import { redact, type Logger } from '../log.ts';
+import { otherSide, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
+import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
+import { journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
+import type { PairPaths } from '../state/pair.ts';
+import { readSnapshot, snapshotHeader, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../state/snapshot.ts';
+import { pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './commit.ts';
+import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
+import { detectChanges, discountInterruptedCopies } from './detect.ts';
+import { effectsOf } from './effects.ts';
+import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
+import { propagate, stepsOf } from './propagate.ts';
+import { compactStamp, conflictName, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
+import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
+import { tendTrash } from './tend-trash.ts';
+import { trashExcludes, trashRoot } from './trash.ts';
+import { countPlan, type Action, type ChangeSet, type Plan } from './types.ts';
+
+export interface EngineOptions {
+  readonly config: EngineConfig;
+  readonly paths: PairPaths;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly onProgress: ((p: RunProgress) => void) | undefined;
+  readonly startedAt: Date;
+}
+
+export class Engine {
+  private resync: boolean;
+  private done: PlanCounts | undefined;
+  private trashed: Record<Side, number> | undefined;
+  private readonly abandon = new AbortController();
+  private readonly rclone: Rclone;
+  private readonly roots: Record<Side, string>;
+  private readonly trash: Record<Side, string>;
+  private readonly listed = { path1: 0, path2: 0 };
+  private readonly transfers: Partial<Record<Direction, TransferProgress>> = {};
+  private readonly stamp: string;
+  private readonly options: EngineOptions;
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+    const { config, paths, logger, signal } = options;
+    this.resync = config.resync;
+    this.stamp = compactStamp(options.startedAt);
+    this.roots = { path1: config.path1, path2: config.path2 };
+    this.trash = { path1: trashRoot(config.path1, config.trashPaths.path1), path2: trashRoot(config.path2, config.trashPaths.path2) };
+    this.rclone = new Rclone({
+      binary: config.rcloneBinary,
+      logger,
+      signal: AbortSignal.any([signal, this.abandon.signal]),
+      transferArgs: config.rcloneArgs,
+      workDir: paths.tmp,
+      stallTimeoutMs: config.stallTimeoutMs,
+    });
+  }
+
+  async run(): Promise<RunResult> {
+    try {
+      const observed = await this.observe();
+      const detected = await this.detect(observed);
+      const plan = this.plan(observed, detected);
+      this.gate(observed, plan);
+      if (this.options.config.dryRun) {
+        this.options.logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
+        return this.result();
+      }
+      const outcome = await this.propagate(observed, detected, plan);
+      await this.commit(observed, detected, plan, outcome);
+      return this.result();
+    } catch (error) {
+      throw new EngineStopped(error, this.result());
+    }
+  }
+
+  /** Stops any rclone still running (work abandoned after a failure elsewhere) and clears scratch files. */
+  async dispose(): Promise<void> {
+    this.abandon.abort();
+    await this.rclone.dispose();
+  }
+
+  private result(): RunResult {
+    return { counts: this.done, trashed: this.trashed, resync: this.resync };
+  }
+
+  private report(phase: RunPhase, counts?: PlanCounts): void {
+    this.options.onProgress?.({ phase, listed: { ...this.listed }, ...(counts ? { counts } : {}), transfers: { ...this.transfers } });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // observe
+  // -------------------------------------------------------------------------------------------
+
+  private async observe(): Promise<Observed> {
+    const { config, logger } = this.options;
+    logger.info('listing both sides');
+    const filters = await readFilters(config.filtersFile);
+    this.report('listing');
+    const identity = { path1: await rootIdentity(config.path1), path2: await rootIdentity(config.path2) };
+    // rclone lists both sides while we read the snapshot: the two overlap instead of adding up.
+    // Only checksum mode needs the backends' hash types before listing.
+    const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
+    featuresOfBoth.catch(() => {});
+    const [early1, early2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
+    const hashType = early1 && early2 ? chooseHash(early1.hashes, early2.hashes) : '';
+    if (config.compare === 'checksum' && !hashType) {
+      logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
+    }
+    const folders = { path1: new Set<string>(), path2: new Set<string>() };
+    const listings = Promise.all([this.listSide('path1', filters.file, hashType, folders.path1), this.listSide('path2', filters.file, hashType, folders.path2)]);
+    // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
+    listings.catch(() => {});
+
+    // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
+    // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
+    const previous = await readSnapshot(this.options.paths.snapshot).catch((error: unknown) => {
+      if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;
+      logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
+      return undefined;
+    });
+    if (!previous && !this.resync) {
+      logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
+      this.resync = true;
+    }
+    // Refused before the listings end: a changed filter makes every listing meaningless.
+    if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
+
+    const [side1, side2] = await listings;
+    const [features1, features2] = await featuresOfBoth;
+    return {
+      filters,
+      previous,
+      base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 },
+      current: { path1: side1.listing, path2: side2.listing },
+      missing: { path1: side1.missing, path2: side2.missing },
+      folders,
+      features: { path1: features1, path2: features2 },
+      hashType,
+      compare: {
+        mtimeToleranceMs: Math.max(1, Math.ceil(Math.max(features1.precisionNs, features2.precisionNs) / 1e6)),
+        commonHash: hashType !== '',
+      },
+      identity,
+    };
+  }
+
+  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>) {
+    const { config, logger } = this.options;
+    const root = this.roots[side];
+    const excludes = trashExcludes(root, config.trashPaths[side]);
+    const listed = listSide({
+      rclone: this.rclone,
+      logger,
+      side,
+      root,
+      filtersFile,
+      hashType,
+      excludes,
+      folders,
+      onListed: (count) => {
+        const before = this.listed[side];
+        this.listed[side] = count;
+        if (Math.floor(before / 10_000) !== Math.floor(count / 10_000)) this.report('listing');
+      },
+    });
+    return listed.finally(() => this.report('listing'));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // detect
+  // -------------------------------------------------------------------------------------------
+
+  private async detect(observed: Observed): Promise<Detected> {
+    const { config, logger } = this.options;
+    logger.info('checking for changes');
+    const { base, current, features, hashType, previous } = observed;
+    // Hashes of a different type than the snapshot's cannot be compared with it.
+    const useHash = hashType !== '' && previous?.header.hashType === hashType;
+    // Within a side, a modtime changes only beyond that backend's own precision.
+    const changes: Record<Side, ChangeSet> = {
+      path1: detectChanges(base.path1, current.path1, useHash, features.path1.precisionNs / 1e6),
+      path2: detectChanges(base.path2, current.path2, useHash, features.path2.precisionNs / 1e6),
+    };
+    // Also on a resync: when the run that died was the first one of the pair, the next run is a
+    // resync too, and without this its half-written files would become conflict copies.
+    const { carried, halfWritten } = await this.recoverInterruptedRuns(changes, current);
+
+    this.report('checking');
+    const unknown = pathsNeedingContentCheck(this.reconcileInput(observed, changes));
+    if (unknown.length === 0) return { changes, verifiedSame: new Set(), carried, halfWritten };
+    // Whatever SYNC_COMPARE says, a content check reads hashes rather than whole files when it can.
+    const hashesInCommon = features.path1.hashes.some((h) => features.path2.hashes.includes(h));
+    logger.info({ files: unknown.length, by: hashesInCommon ? 'hash' : 'download' }, 'comparing contents of files whose metadata cannot tell');
+    const verifiedSame = await this.rclone.matchingFiles(config.path1, config.path2, unknown, !hashesInCommon);
+    return { changes, verifiedSame, carried, halfWritten };
+  }
+
+  /**
+   * Half-written files of killed runs are recognised by the journal and copied again. Returns the
+   * windows of those files: they stay in the journal until this run has replaced them.
+   */
+  private async recoverInterruptedRuns(
+    changes: Record<Side, ChangeSet>,
+    current: Record<Side, Listing>,
+  ): Promise<{ carried: JournalWindow[]; halfWritten: Record<Side, Map<string, FileMeta>> }> {
+    const halfWritten = { path1: new Map<string, FileMeta>(), path2: new Map<string, FileMeta>() };
+    const windows = await readJournal(this.options.paths.journal);
+    if (!windows) return { carried: [], halfWritten };
+    const carried: JournalWindow[] = [];
+    for (const window of windows) {
+      const redone: JournalEntry[] = [];
+      for (const side of SIDES) {
+        const discounted = discountInterruptedCopies(
+          changes[side],
+          current[side],
+          current[otherSide(side)],
+          window.copies,
+          (path) => journalKey(side, path),
+          writeSpan(window),
+          changes[otherSide(side)],
+        );
+        for (const [path, listed] of discounted) {
+          redone.push({ to: side, path, source: window.copies.get(journalKey(side, path))! });
+          halfWritten[side].set(path, listed);
+        }
+        if (discounted.size > 0) this.options.logger.warn({ side, files: discounted.size }, 'an earlier run was interrupted while copying these files; copying them again');
+      }
+      if (redone.length > 0) carried.push({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt, copies: redone });
+    }
+    return { carried, halfWritten };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // plan and gate
+  // -------------------------------------------------------------------------------------------
+
+  private reconcileInput(observed: Observed, changes: Record<Side, ChangeSet>) {
+    const { config } = this.options;
+    return { changes, current: observed.current, compare: observed.compare, conflictResolve: config.conflictResolve, stamp: this.stamp, resync: this.resync };
+  }
+
+  private plan(observed: Observed, detected: Detected): Plan {
+    const plan = reconcile({ ...this.reconcileInput(observed, detected.changes), verifiedSame: detected.verifiedSame });
+    this.report('checking', countPlan(plan));
+    return plan;
+  }
+
+  /**
+   * Every safety check, before anything changes; then the plan is logged. A dry run logs its plan
+   * first, whatever the checks say, and then names the check a real run would stop at.
+   */
+  private gate(observed: Observed, plan: Plan): void {
+    const { config, logger } = this.options;
+    const { base, current, missing } = observed;
+    const logPlan = () => {
+      for (const action of plan.actions) logAction(logger, action, config.dryRun);
+    };
+    if (config.dryRun) {
+      logPlan();
+      this.done = countPlan(plan);
+    }
+    try {
+      if (!this.resync) {
+        for (const side of SIDES) {
+          if (missing[side] || current[side].size === 0) checkSideNotVanished(side, this.roots[side], missing[side] ? 'missing' : 'empty', base[side].size);
+        }
+      }
+      if (config.checkAccess) checkAccessFiles(config.checkFilename, current.path1, current.path2);
+      if (config.trashDays > 0) {
+        for (const side of SIDES) {
+          if (observed.features[side].serverSideMove) continue;
+          const name = side === 'path1' ? 'SYNC_PATH1' : 'SYNC_PATH2';
+          throw new ConfigError(
+            `${name} (${this.roots[side]}) is on a backend that cannot move or copy files server-side, so it cannot keep a trash of what the sync removes: ` +
+              'set SYNC_TRASH_DAYS=0 (removals and overwrites then are final) or put that side on a backend that can',
+          );
+        }
+      }
+      if (!this.resync) checkMaxDelete(countPlan(plan), { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
+      if (!config.dryRun) logPlan();
+    } catch (error) {
+      if (config.dryRun && error instanceof SafetyStop) {
+        throw new SafetyStop(error.gate, `dry run: the actions above are what a run would do, but a real run would stop here: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // propagate
+  // -------------------------------------------------------------------------------------------
+
+  private async propagate(observed: Observed, detected: Detected, plan: Plan): Promise<{ failure: unknown }> {
+    if (plan.actions.length === 0) return { failure: undefined };
+    const { config, logger, paths, signal } = this.options;
+    logger.info({ actions: plan.actions.length }, 'applying changes');
+    this.report('propagating', countPlan(plan));
+    const { current, compare } = observed;
+    const runTrash = config.trashDays > 0 ? { path1: joinRemote(this.trash.path1, this.stamp), path2: joinRemote(this.trash.path2, this.stamp) } : undefined;
+    const taken = new Set<string>();
+    // The version each written path must end up holding (a conflict copy's included).
+    const versions: Record<Side, Map<string, FileMeta | undefined>> = { path1: new Map(), path2: new Map() };
+    for (const action of plan.actions) {
+      const { written } = effectsOf(action, current);
+      for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
+    }
+    let stopHeartbeat = () => {};
+    let failure: unknown;
+    try {
+      await propagate(stepsOf(plan, observed.folders), {
+        rclone: this.rclone,
+        roots: this.roots,
+        checksum: config.compare === 'checksum',
+        listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
+        hashType: observed.hashType,
+        trash: runTrash,
+        signal,
+        beforeCopying: async (copies) => {
+          // Every version the copies will write, this run's window, before the first byte moves.
+          const own = windowOfCopies(this.options.startedAt.getTime(), copies, (to, path) => versions[to].get(path));
+          await writeJournal(paths.journal, [...detected.carried, own]);
+          stopHeartbeat = startHeartbeat(paths.journal);
+        },
+        rescueName: (side, path) => {
+          for (let n = 1; ; n++) {
+            const name = conflictName(path, side, this.stamp, n);
+            if (!taken.has(name) && !current.path1.has(name) && !current.path2.has(name)) {
+              taken.add(name);
+              return name;
+            }
+          }
+        },
+        mustForce: (from, path) => {
+          const source = current[from].get(path);
+          const destination = current[otherSide(from)].get(path);
+          return source !== undefined && destination !== undefined && sameVersion(source, destination, compare) === 'same';
+        },
+        onStep: (step) => logger.debug(step),
+        onSkipped: (side, path, what) =>
+          logger.warn({ side, path, skipped: what }, `${path} changed on ${side} after it was listed: left alone (the next run sees the change)`),
+        onRescued: (side, path, to) =>
+          logger.warn({ side, path, keptAs: to }, `${path} was written on ${side} while this run copied over it: that version is kept as ${to}`),
+        onProgress: (direction, progress) => {
+          this.transfers[direction] = progress;
+          this.report('propagating');
+        },
+      });
+    } catch (error) {
+      // A stop (signal, lost lock) ends the run here: the previous snapshot stands, the journal
+      // lets the next run finish the job.
+      if (signal.aborted || (error instanceof RcloneError && error.cancelled)) throw error;
+      failure = error;
+    } finally {
+      stopHeartbeat();
+    }
+    return { failure };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // commit
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Works out the new snapshot from what each side really holds, and saves it. When some of the
+   * work failed (a file rclone could not copy, a remote that went away), what was verifiably done
+   * is still recorded, and every path of an action that did not complete keeps its previous
+   * snapshot entries, so the next run plans exactly that action again. A pair with one
+   * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
+   */
+  private tendTrash(trashedSomething: boolean): Promise<void> {
+    const { config, logger, paths, startedAt } = this.options;
+    return tendTrash({ rclone: this.rclone, logger, statsFile: paths.trashStats, trashRoots: this.trash, trashDays: config.trashDays, now: startedAt.getTime() }, trashedSomething);
+  }
+
+  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown }): Promise<void> {
+    const { logger, paths, signal } = this.options;
+    const { current, base, compare, previous } = observed;
+    const changed = detected.changes.path1.size > 0 || detected.changes.path2.size > 0;
+    if (plan.actions.length === 0) {
+      this.done = countPlan(plan);
+      // Nothing moved: commit only if the listings differ from the snapshot in ways that need no
+      // action (both sides changed identically), or this was a resync, so the next run starts clean.
+      if (this.resync || changed || previous?.header.hashType !== observed.hashType) await this.save(observed, current);
+      await removeJournal(paths.journal);
+      await this.tendTrash(false);
+      return;
+    }
+    logger.info('committing');
+    this.report('committing');
+    // List again every path the plan touched (a destination may store a coarser modtime or another
+    // hash than the source, and after a failure this is how we learn what was really done), and a
+    // few untouched files, whose presence proves each root is still the folder that was listed.
+    const touched = touchedPaths(plan.actions, current);
+    const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
+    const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
+    try {
+      for (const side of SIDES) now[side] = await this.rclone.listPaths(this.roots[side], [...touched[side], ...sentinels[side]], observed.hashType);
+    } catch (error) {
+      // Cannot tell what was done (the remote is gone, say): record nothing, the next run redoes it.
+      throw outcome.failure ?? error;
+    }
+    for (const side of SIDES) {
+      const identity = await rootIdentity(this.roots[side]);
+      if (!rootsStillListed(current[side], sentinels[side], now[side]) || identity !== observed.identity[side]) {
+        // Whatever was written went to some other folder (a mount point whose mount went away):
+        // recording it would turn into deletions once the real folder is back.
+        throw new RunFailed(
+          `${side} (${this.roots[side]}) is no longer the folder that was listed (did a mount go away during the run?); nothing was committed: ` +
+            'the next run starts again from the last good state',
+          { cause: outcome.failure },
+        );
+      }
+    }
+
+    const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
+    this.done = countPlan({ actions: done });
+    if (this.options.config.trashDays > 0) this.trashed = trashedBy(done, current);
+    signal.throwIfAborted();
+    await this.save(observed, snapshot);
+    // Killed runs' half-written files that this run did not manage to replace stay in the journal;
+    // this run's own copies do not: rclone removes what it wrote when a transfer fails, so a
+    // destination that changed under it was changed by a person.
+    const carried = unfinishedWindows(detected.carried, new Set(incomplete));
+    if (carried.length > 0) await writeJournal(paths.journal, carried);
+    else await removeJournal(paths.journal);
+
+    if (incomplete.length === 0 && outcome.failure === undefined) {
+      await this.tendTrash(true);
+      return;
+    }
+    const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
+    const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
+    throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
+  }
+
+  private async save(observed: Observed, listings: Record<Side, Listing>): Promise<void> {
+    const { config, paths, signal } = this.options;
+    const header = snapshotHeader({
+      path1: redact(config.path1),
+      path2: redact(config.path2),
+      compare: config.compare,
+      hashType: observed.hashType,
+      filtersHash: observed.filters.hash,
+    });
+    signal.throwIfAborted();
+    await writeSnapshot(paths.snapshot, { header, path1: listings.path1, path2: listings.path2 });
+  }
+
+}
+
+/** What a run did, however it ended: the counts of what was done (absent before planning). */
+export interface RunResult {
+  readonly counts: PlanCounts | undefined;
+  /** Files moved to each side's trash (absent when nothing was done). */
+  readonly trashed: Record<Side, number> | undefined;
+  readonly resync: boolean;
+}
+
+/** Engine.run's failures carry what the run had done by then. */
+export class EngineStopped extends Error {
+  readonly result: RunResult;
+  constructor(cause: unknown, result: RunResult) {
+    super('run stopped', { cause });
+    this.result = result;
+  }
+}
+
+/** Untouched files per side whose presence after propagation proves the root is still the one listed. */
+const SENTINELS = 8;
+
+
+/** Both sides as listed, with the snapshot they are compared against. */
+interface Observed {
+  readonly filters: Filters;
+  readonly previous: Snapshot | undefined;
+  /** The snapshot to diff against: empty on a resync. */
+  readonly base: Record<Side, Listing>;
+  readonly current: Record<Side, Listing>;
+  readonly missing: Record<Side, boolean>;
+  /** Folders each side holds (empty ones included): a copy must not find one in its way. */
+  readonly folders: Record<Side, Set<string>>;
+  readonly features: Record<Side, BackendFeatures>;
+  /** The hash type the listings carry ('' when none). */
+  readonly hashType: string;
+  readonly compare: CrossSideCompare;
+  /** What a local root was when listed (device and inode): a mount that goes away changes it. */
+  readonly identity: Record<Side, string | undefined>;
+}
+
+interface Detected {
+  readonly changes: Record<Side, ChangeSet>;
+  /** Paths whose two versions rclone compared and found identical. */
+  readonly verifiedSame: ReadonlySet<string>;
+  /** Journal windows of killed runs whose half-written files this run redoes. */
+  readonly carried: readonly JournalWindow[];
+  /** Those half-written files as listed (detection treats them as absent or unchanged). */
+  readonly halfWritten: Record<Side, Map<string, FileMeta>>;
+}
+
+/** Files the done actions moved to each side's trash: removals, and the old versions copies replaced. */
+function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): Record<Side, number> {
+  const trashed = { path1: 0, path2: 0 };
+  for (const action of actions) {
+    if (action.kind === 'delete') trashed[action.side]++;
+    else if (action.kind === 'copy' && listed[otherSide(action.from)].has(action.path)) trashed[otherSide(action.from)]++;
+  }
+  return trashed;
+}
+
+function logAction(logger: Logger, action: Action, dryRun: boolean): void {
+  const prefix = dryRun ? 'would ' : '';
+  switch (action.kind) {
+    case 'copy':
+      logger.info({ action: 'copy', from: action.from, to: otherSide(action.from), path: action.path, reason: action.reason, size: action.size, dryRun }, `${prefix}copy ${action.from} -> ${otherSide(action.from)}`);
+      return;
+    case 'delete':
+      logger.info({ action: 'delete', side: action.side, path: action.path, dryRun }, `${prefix}delete on ${action.side}`);
+      return;
+    case 'file-folder-clash':
+      logger.warn(
+        { action: 'file-folder-clash', side: action.side, path: action.path, renamedTo: action.to, dryRun },
+        `${prefix}rename a file that clashes with a folder of the same name on the other side`,
+      );
+      return;
+    case 'conflict': {
+      const o = action.outcome;
+      const detail = o.winner === 'none' ? { path1Copy: o.path1Copy, path2Copy: o.path2Copy } : { winner: o.winner, loserCopy: o.loserCopy };
+      logger.warn({ action: 'conflict', path: action.path, ...detail, dryRun }, `${prefix}keep both versions of a file changed on both sides`);
+      return;
+    }
+  }
+}

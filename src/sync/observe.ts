@@ -1,0 +1,81 @@
+/**
+ * The observe step's I/O: the filters file (its hash must match the snapshot's), a side's listing
+ * (streamed from rclone in batches, so a 1M-file tree is never one buffer), and a local root's
+ * identity (a mount that goes away during a run changes it).
+ */
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { ConfigError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Listing, Side } from '../model.ts';
+import { parseRclonePath } from '../rclone/paths.ts';
+import { RcloneError, type Rclone } from '../rclone/rclone.ts';
+
+const NEWLINE = /[\n\r]/;
+
+export interface Filters {
+  readonly file: string | undefined;
+  /** sha256 of the file's text, '' without one. */
+  readonly hash: string;
+}
+
+export async function readFilters(file: string | undefined): Promise<Filters> {
+  if (!file) return { file: undefined, hash: '' };
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`SYNC_FILTERS_FILE (--filters-file): cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return { file, hash: createHash('sha256').update(text).digest('hex') };
+}
+
+export interface ListSideOptions {
+  readonly rclone: Rclone;
+  readonly logger: Logger;
+  readonly side: Side;
+  readonly root: string;
+  readonly filtersFile: string | undefined;
+  readonly hashType: string;
+  /** Left out of the listing: the trash, wherever it is. */
+  readonly excludes: readonly string[];
+  /** Every folder the side holds (empty ones included) is added here. */
+  readonly folders: Set<string>;
+  /** Called with the running count of files listed, after each batch. */
+  readonly onListed: (count: number) => void;
+}
+
+/** One side's files; `missing` when its root does not exist (the gate decides what that means). */
+export async function listSide(options: ListSideOptions): Promise<{ listing: Listing; missing: boolean }> {
+  const { rclone, logger, side, root, filtersFile, hashType, folders } = options;
+  const listing: Listing = new Map();
+  try {
+    const entries = rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}), excludes: [...options.excludes], onFolder: (path) => folders.add(path) });
+    for await (const batch of entries) {
+      for (const entry of batch) {
+        if (NEWLINE.test(entry.path)) {
+          // rclone's file lists are line-based: such a name cannot be passed to it safely.
+          logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
+          continue;
+        }
+        listing.set(entry.path, entry.meta);
+      }
+      options.onListed(listing.size);
+    }
+  } catch (error) {
+    if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true };
+    throw error;
+  }
+  return { listing, missing: false };
+}
+
+/** A local root's device and inode (undefined for remotes, and for a root that does not exist). */
+export async function rootIdentity(root: string): Promise<string | undefined> {
+  if (parseRclonePath(root).kind !== 'local') return undefined;
+  try {
+    const info = await stat(root);
+    return `${info.dev}:${info.ino}`;
+  } catch {
+    return undefined;
+  }
+}
