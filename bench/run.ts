@@ -59,6 +59,7 @@ async function one(remote: string, id: string, template: string, sftp: Sftp | un
     cli,
   };
   const workload = WORKLOADS[id]!(ctx);
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
   log(`${remote} ${id}: preparing (${workload.title})`);
   await workload.prepare();
   const samples: Record<Tool, Sample[]> = { rclonesync: [], bisync: [], floor: [] };
@@ -74,7 +75,7 @@ async function one(remote: string, id: string, template: string, sftp: Sftp | un
     }
   }
   if (!values.keep) await rm(work, { recursive: true, force: true });
-  return { files, remote, workload, rounds, samples, machine: host, loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '), date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC' };
+  return { files, remote, workload, rounds, samples, machine: { ...host, load: loadBefore }, loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '), date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC' };
 }
 
 try {
