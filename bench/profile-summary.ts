@@ -35,8 +35,14 @@ interface HeapNode {
   children: HeapNode[];
 }
 
-/** The engine's phases and the functions that mark them, innermost wins. */
-const PHASES = ['readSnapshot', 'listSide', 'features', 'observe', 'detect', 'plan', 'gate', 'propagate', 'writeSnapshot', 'commit', 'runSync'];
+/** The engine's phases and the functions that mark them (the innermost on a stack wins). */
+const PHASE_OF = new Map<string, string>(Object.entries({
+  listSide: 'listing', list: 'listing', lineBatchesOf: 'listing', parseListLine: 'listing', parseModTime: 'listing',
+  readSnapshot: 'snapshot read', features: 'backend features', observe: 'observe (other)',
+  detect: 'detect', detectChanges: 'detect', plan: 'plan', gate: 'gate', propagate: 'propagate',
+  writeSnapshot: 'commit (snapshot write)', commit: 'commit', runSync: 'run (other)',
+  '(garbage collector)': '(garbage collector)', '(idle)': '(idle: waiting for rclone or I/O)', '(program)': '(program)',
+}));
 
 const where = (f: CallFrame) => {
   const file = f.url.replace(/^file:\/\/.*?\/(src|node_modules)\//, '$1/').replace(/^node:/, 'node:');
@@ -58,6 +64,7 @@ function cpu(profile: CpuProfile, n: number): string[] {
   const self = new Map<string, number>();
   const byFile = new Map<string, number>();
   const phase = new Map<string, number>();
+  const span = new Map<string, [number, number]>();
   let total = 0;
   profile.samples.forEach((id, k) => {
     const dt = profile.timeDeltas[k] ?? 0;
@@ -67,20 +74,19 @@ function cpu(profile: CpuProfile, n: number): string[] {
     self.set(key, (self.get(key) ?? 0) + dt);
     const file = key.slice(0, key.lastIndexOf(':'));
     byFile.set(file, (byFile.get(file) ?? 0) + dt);
-    let p = 'outside the engine (start-up, idle, GC, native)';
+    let p = 'outside the engine (start-up, stream and process plumbing)';
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const name = byId.get(at)!.callFrame.functionName;
-      if (PHASES.includes(name)) {
-        p = name;
-        break;
-      }
-      if (['(garbage collector)', '(idle)', '(program)'].includes(name)) {
-        p = name;
+      const found = PHASE_OF.get(byId.get(at)!.callFrame.functionName);
+      if (found) {
+        p = found;
         break;
       }
     }
     phase.set(p, (phase.get(p) ?? 0) + dt);
+    const [first, last] = span.get(p) ?? [total, total];
+    span.set(p, [Math.min(first, total), Math.max(last, total)]);
   });
+  const spans = [...span.entries()].filter(([p]) => !p.startsWith('(')).sort((a, b) => a[1][0] - b[1][0]);
   return [
     `sampled ${ms(total)} (profile spans ${ms(profile.endTime - profile.startTime)})`,
     '',
@@ -92,6 +98,9 @@ function cpu(profile: CpuProfile, n: number): string[] {
     '',
     'by phase (innermost phase function on the stack):',
     ...top(phase, 20, total),
+    '',
+    'when (first–last sample of the phase, ms from the profile start):',
+    ...spans.map(([p, [a, b]]) => `  ${(a / 1000).toFixed(0).padStart(6)}–${(b / 1000).toFixed(0).padEnd(6)} ${p}`),
   ];
 }
 
