@@ -66,7 +66,7 @@ export function section(m: Measured): string {
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    `rclonesync peak tree RSS per file per side: ${fmt(perFile, 0)} bytes (all-in, Node included).`,
+    `rclonesync peak tree RSS per file per side: ${fmt(perFile, 0)} bytes (all-in: Node and rclone fixed costs included, so meaningful only for large trees).`,
     '',
   ].join('\n');
 }
@@ -80,13 +80,14 @@ const HEADER = [
   '(GNU time: the process and the children it waited for); peak tree RSS sums VmRSS over the process tree, sampled every 50 ms.',
   'rclonesync runs as `node src/cli.ts run` with LOG_LEVEL=warn and every other setting at its default (SYNC_TRASH_DAYS=30,',
   'SYNC_MAX_DELETE=50, SYNC_COMPARE=size,modtime). bisync runs with `--ignore-checksum` (its fastest mode; 1.60.1 has no',
-  '`--track-renames`). local↔SFTP: path2 is `rclone serve sftp /` on 127.0.0.1, `--dir-cache-time 0s`.',
+  '`--track-renames`). local↔SFTP: path2 is `rclone serve sftp /` on 127.0.0.1, `--dir-cache-time 0s` (the server\'s own CPU and',
+  'memory are outside every contender\'s process tree, so not counted for any of them).',
   'Trees: 100 files of ~100 bytes per folder, 100 folders per group (d<g>/e<f>/f<i>.txt). The machine is shared and noisy:',
   'trust ratios measured in one run over absolute seconds.',
   '',
 ].join('\n');
 
-/** Writes the sections into file, replacing those of the same keys. */
+/** Writes the sections into file, replacing those of the same keys (and the header with this one). */
 export async function writeReport(file: string, measured: readonly Measured[]): Promise<void> {
   const text = existsSync(file) ? await readFile(file, 'utf8') : HEADER;
   const blocks = new Map<string, string>();
@@ -100,6 +101,5 @@ export async function writeReport(file: string, measured: readonly Measured[]): 
     if (!blocks.has(key)) order.push(key);
     blocks.set(key, section(m));
   }
-  const head = text.split('<!-- bench:')[0]!.trimEnd() + '\n\n';
-  await writeFile(file, head + [...order].sort().map((k) => `<!-- bench:${k} -->\n${blocks.get(k)}<!-- /bench:${k} -->\n`).join('\n'));
+  await writeFile(file, `${HEADER}\n` + [...order].sort().map((k) => `<!-- bench:${k} -->\n${blocks.get(k)}<!-- /bench:${k} -->\n`).join('\n'));
 }
