@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
+import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -656,17 +657,23 @@ async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
   if (rest) yield [rest];
 }
 
-function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
+export function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
-  const text = line.endsWith(',') ? line.slice(0, -1) : line;
-  if (!text.startsWith('{')) return undefined;
-  const item = JSON.parse(text) as { Path: string; Size: number; ModTime: string; IsDir: boolean; Hashes?: Record<string, string> };
-  if (item.IsDir) {
-    onFolder?.(item.Path);
+  const entry = parseLsjsonLine(line, hashType);
+  if (!entry) return undefined;
+  if (entry.isDir) {
+    onFolder?.(entry.path);
     return undefined;
   }
-  const meta: FileMeta = { size: item.Size, mtime: parseModTime(item.ModTime), hash: (hashType && item.Hashes?.[hashType]) || '' };
-  return { path: item.Path, meta };
+  if (Number.isNaN(entry.mtime)) throw unreadableModTime(line);
+  return { path: entry.path, meta: { size: entry.size, mtime: entry.mtime, hash: entry.hash } };
+}
+
+/** The error for a time we cannot read, quoting rclone's text. */
+function unreadableModTime(line: string): Error {
+  const text = line.endsWith(',') ? line.slice(0, -1) : line;
+  const modTime = String((JSON.parse(text) as { ModTime?: unknown }).ModTime);
+  return new Error(`rclone printed a modification time we cannot read: "${modTime}"`);
 }
 
 function linesOf(bytes: Buffer): Buffer[] {
@@ -683,7 +690,7 @@ function linesOf(bytes: Buffer): Buffer[] {
 /** `rclone lsl` lines: size padded to 9, "2006-01-02 15:04:05.000000000" (local time), the name as bytes. */
 const LONG_LISTING_PREFIX = /^ *(-?\d+) (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+) /;
 
-function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
+export function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
   const entries: { path: string; size: number; mtime: number }[] = [];
   for (const line of linesOf(stdout)) {
     // The prefix is ASCII, so its length in latin1 characters is its length in bytes.
@@ -696,12 +703,12 @@ function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: 
 
 /** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */
 export function parseModTime(text: string): number {
-  const value = Date.parse(text);
+  const value = modTimeMs(text);
   if (Number.isNaN(value)) throw new Error(`rclone printed a modification time we cannot read: "${text}"`);
   return value;
 }
 
-function parseStats(line: string): TransferProgress | undefined {
+export function parseStats(line: string): TransferProgress | undefined {
   if (!line.startsWith('{') || !line.includes('"stats"')) return undefined;
   try {
     const { stats } = JSON.parse(line) as { stats?: Partial<Record<keyof TransferProgress, number>> };
@@ -723,7 +730,7 @@ function parseStats(line: string): TransferProgress | undefined {
 }
 
 /** JSON log lines ({"level":"error","msg":"...","object":"..."}) become "object: msg". */
-function summarizeLogLine(line: string): string {
+export function summarizeLogLine(line: string): string {
   if (!line.startsWith('{')) return line;
   try {
     const parsed = JSON.parse(line) as { msg?: string; object?: string };
@@ -733,7 +740,7 @@ function summarizeLogLine(line: string): string {
   }
 }
 
-function lastMeaningfulLine(lines: string[]): string {
+export function lastMeaningfulLine(lines: string[]): string {
   for (let i = lines.length - 1; i >= 0; i--) {
     const summary = summarizeLogLine(lines[i]!).trim();
     if (summary) return redact(summary.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, ''));

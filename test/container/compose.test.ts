@@ -8,21 +8,12 @@ import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  chownTree,
-  containersRequired,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  engineClient,
-  hostDir,
-  IMAGE_REPO,
-  removeImageTag,
-  REPO_ROOT,
-  REQUIRE_ENV,
-  useResources,
-  waitFor,
-} from '../helpers/containers.ts';
+import { engineClient } from '../helpers/containers/engine.ts';
+import { IMAGE_REPO, removeImageTag } from '../helpers/containers/image.ts';
+import { chownTree, hostDir, useResources } from '../helpers/containers/resources.ts';
+import { containersRequired, containerSuite, describeWithContainers, REQUIRE_ENV } from '../helpers/containers/suite.ts';
+import { REPO_ROOT, waitFor } from '../helpers/processes.ts';
+import { digestTree } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -178,7 +169,7 @@ describeWithContainers(suite, 'docker-compose.yml: up', (ready) => {
     await waitFor(
       'both files on both sides',
       async () => {
-        const [a, b] = await Promise.all([contentsOf(data), contentsOf(remoteDir)]);
+        const [a, b] = await Promise.all([digestTree(data), digestTree(remoteDir)]);
         return Object.keys(a).length === 2 && JSON.stringify(a) === JSON.stringify(b);
       },
       { timeoutMs: 90_000, details: logs },
