@@ -6,8 +6,10 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, readTree, useSandbox, writeTree, writeTreeFile, type LogLine } from '../helpers/cli.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+import { actionsOf, type LogLine } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { readTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
+import { backendDetail, backendRunEnv, currentBackend, DISK_BACKENDS, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-folders-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const dir2 = () => currentBackend().dir2;
@@ -28,7 +30,7 @@ async function foldersOf(root: string): Promise<string[]> {
 const folderLines = (logs: readonly LogLine[]) => logs.filter((l) => typeof l.folder === 'string').map((l) => l.msg);
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
-describe.each(BACKENDS)('empty folders ($name)', ({ kind }) => {
+describe.each(DISK_BACKENDS)('empty folders ($name)', ({ kind }) => {
   useBackend(kind, () => sb.path2);
 
   it('new empty folders are made on the other side; removed ones removed; a second run has nothing to do', async () => {

@@ -6,8 +6,10 @@ import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { conflictsOf, minutesAgo, readTree, summaryOf, useSandbox, writeTree, writeTreeFile, type Sandbox } from '../helpers/cli.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+import { conflictsOf, summaryOf } from '../helpers/logs.ts';
+import { useSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, readTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
+import { backendDetail, backendRunEnv, currentBackend, DISK_BACKENDS, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-perfile-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const RCLONE = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
@@ -27,7 +29,7 @@ async function countingRclone(sandbox: Sandbox): Promise<{ env: Record<string, s
 
 const N = 300;
 
-describe.each(BACKENDS)('per-file work in one rclone process ($name)', ({ kind }) => {
+describe.each(DISK_BACKENDS)('per-file work in one rclone process ($name)', ({ kind }) => {
   useBackend(kind, () => sb.path2);
 
   it(`a first run with ${N} conflicts starts fewer than 20 rclone processes`, { timeout: 240_000 }, async () => {

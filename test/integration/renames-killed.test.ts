@@ -6,14 +6,18 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { conflictCopies, copiesOf, deletesOf, dump, listFiles, readTree, spawnCli, summaryOf, useSandbox, writeTree } from '../helpers/cli.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { copiesOf, deletesOf, summaryOf } from '../helpers/logs.ts';
+import { dump, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { listFiles, readTree, writeTree } from '../helpers/trees.ts';
+import { backendDetail, backendRunEnv, currentBackend, DISK_BACKENDS, useBackend } from '../helpers/backends.ts';
 import { waitDuringRun } from '../helpers/inject.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-renames-killed-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const N = 300;
 
-describe.each(BACKENDS)('SIGKILL during moves ($name)', ({ kind }) => {
+describe.each(DISK_BACKENDS)('SIGKILL during moves ($name)', ({ kind }) => {
   useBackend(kind, () => sb.path2);
 
   it('the next run converges without copies, deletions or conflicts', { timeout: 300_000 }, async () => {

@@ -6,8 +6,10 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, copiesOf, deletesOf, listFiles, minutesAgo, readTree, statTree, summaryOf, useSandbox, writeTree, writeTreeFile, TRASH_FOLDER } from '../helpers/cli.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+import { actionsOf, copiesOf, deletesOf, summaryOf } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { listFiles, minutesAgo, readTree, statTree, TRASH_FOLDER, writeTree, writeTreeFile } from '../helpers/trees.ts';
+import { backendDetail, backendRunEnv, currentBackend, DISK_BACKENDS, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-renames-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const dir2 = () => currentBackend().dir2;
@@ -26,7 +28,7 @@ async function move(root: string, from: string, to: string): Promise<void> {
 
 const movesOf = (logs: Parameters<typeof actionsOf>[0]) => logs.filter((l) => l.action === 'move');
 
-describe.each(BACKENDS)('renames and moves ($name)', ({ kind }) => {
+describe.each(DISK_BACKENDS)('renames and moves ($name)', ({ kind }) => {
   useBackend(kind, () => sb.path2);
 
   it('a file renamed on path1 is moved on path2: one log line, the same inode, nothing copied or deleted', async () => {

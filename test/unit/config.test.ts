@@ -49,6 +49,8 @@ const BAD_VALUES: Record<string, readonly string[]> = {
   SYNC_TRASH_PATH1: ['other:trash', '/data', '/data/'],
   // path2 is on `remote:`: its trash must be there too, and not path2 itself.
   SYNC_TRASH_PATH2: ['/local/trash', 'elsewhere:trash', 'remote:backup'],
+  SYNC_TRACK_RENAMES: NOT_A_BOOLEAN,
+  SYNC_EMPTY_DIRS: NOT_A_BOOLEAN,
   LOG_LEVEL: ['loud', 'trace'],
   LOG_FORMAT: ['xml', 'text'],
   SYNC_SCHEDULE: ['bogus', '0 0 30 2 *', '* * * * * * *', '*/30 * *'],
