@@ -124,8 +124,6 @@ export class Rclone {
   private readonly workDir: Promise<string>;
   /** The run's one `rclone rcd`, started by the first per-file operation (see rcd.ts). */
   private rcd: { readonly client: Promise<RcClient>; readonly call: Call } | undefined;
-  /** rclone processes this object started (the rcd included): what the per-file work must keep small. */
-  processes = 0;
 
   constructor(options: RcloneOptions) {
     this.options = options;
@@ -525,7 +523,6 @@ export class Rclone {
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
     const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
-    this.processes++;
     const subprocess = execa(file!, fileArgs, {
       env: { ...this.options.env, ...options.env },
       stdin: 'ignore',

@@ -69,10 +69,12 @@ export function planFolders(input: FolderInput): FolderPlan {
       if (input.current[other].has(folder)) continue;
       const goneThere = base?.[other].has(folder) === true;
       const keptHere = base?.[side].has(folder) === true;
-      if (goneThere && keptHere) {
+      // On a backend without real folders a folder vanishes when its files go: no one removed it.
+      if (goneThere && keptHere && input.canHaveEmpty[other]) {
         remove[side].push(folder);
         continue;
       }
+      if (goneThere && keptHere) continue;
       if (filled[other].has(folder) || !input.canHaveEmpty[other] || blocked(other, folder)) continue;
       create[other].push(folder);
     }

@@ -70,6 +70,11 @@ describe('planFolders', () => {
     expect(again).toEqual({ create: none, remove: none });
   });
 
+  it('a folder that vanished from a backend without real folders (its files went) is not removed on the other side', () => {
+    const plan = planFolders(input({ current: { path1: set('kept'), path2: set() }, base: { path1: set('kept'), path2: set('kept') }, canHaveEmpty: { path1: true, path2: false } }));
+    expect(plan).toEqual({ create: none, remove: none });
+  });
+
   it('a file where the folder would go blocks it (the file-folder clash rules decide)', () => {
     const plan = planFolders(input({ current: { path1: set('x', 'x/y'), path2: set() }, files: { path1: files(), path2: files('x') } }));
     expect(plan.create).toEqual(none);
