@@ -354,7 +354,8 @@ export class Rclone {
       return true;
     } catch (error) {
       if (error instanceof RcCallError && error.notFound) return true;
-      if ((error instanceof RcCallError || error instanceof RcloneError) && /not found|no such file/i.test(error.message)) return true;
+      // Gone, or a file took its name (the plan removed the folder first): no folder there to remove.
+      if ((error instanceof RcCallError || error instanceof RcloneError) && /not found|no such file|not a directory/i.test(error.message)) return true;
       if ((error instanceof RcCallError || error instanceof RcloneError) && /not empty|directory not empty/i.test(error.message)) return false;
       throw error;
     }

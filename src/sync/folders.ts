@@ -71,7 +71,8 @@ export function planFolders(input: FolderInput): FolderPlan {
       const keptHere = base?.[side].has(folder) === true;
       // On a backend without real folders a folder vanishes when its files go: no one removed it.
       if (goneThere && keptHere && input.canHaveEmpty[other]) {
-        remove[side].push(folder);
+        // A folder that becomes a file here (or lies under one) is removed by the file plan already.
+        if (![folder, ...foldersAbove(folder)].some((path) => written[side].has(path))) remove[side].push(folder);
         continue;
       }
       if (goneThere && keptHere) continue;
@@ -81,6 +82,7 @@ export function planFolders(input: FolderInput): FolderPlan {
     if (!base) continue;
     for (const folder of emptied[side]) {
       if (input.current[other].has(folder) || filled[side].has(folder) || !input.current[side].has(folder)) continue;
+      if ([folder, ...foldersAbove(folder)].some((path) => written[side].has(path))) continue;
       if (!remove[side].includes(folder)) remove[side].push(folder);
     }
   }

@@ -75,6 +75,12 @@ describe('planFolders', () => {
     expect(plan).toEqual({ create: none, remove: none });
   });
 
+  it('a folder that becomes a file is left to the file plan (no rmdir of it or of folders under it)', () => {
+    const actions: Action[] = [{ kind: 'copy', from: 'path1', path: 'y', reason: 'new', size: 1 }];
+    const plan = planFolders(input({ current: { path1: set(), path2: set('y', 'y/z') }, base: { path1: set('y', 'y/z'), path2: set('y', 'y/z') }, files: { path1: files('y'), path2: files() }, actions }));
+    expect(plan.remove).toEqual(none);
+  });
+
   it('a file where the folder would go blocks it (the file-folder clash rules decide)', () => {
     const plan = planFolders(input({ current: { path1: set('x', 'x/y'), path2: set() }, files: { path1: files(), path2: files('x') } }));
     expect(plan.create).toEqual(none);
