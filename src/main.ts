@@ -4,7 +4,7 @@
  */
 import { helpText, loadConfig, parseCommandLine, type Config, type ParsedCommandLine } from './config.ts';
 import { ConfigError, ExitCode, SyncError } from './errors.ts';
-import { createLogger, redact } from './log.ts';
+import { createLogger, pairLogger } from './log.ts';
 import { formatRunSummary, ProgressBoard, progressWanted } from './progress-line.ts';
 import type { RunProgress } from './model.ts';
 import { prepareRcloneConfig } from './appliance/rclone-config.ts';
@@ -131,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (controller.signal.aborted) break;
     // With the same pings and webhook as the daemon's runs, so a CronJob is monitored too.
-    const report = await monitoredRun(pair.config, several ? logger.child({ pair: pair.key }) : logger, {
+    const report = await monitoredRun(pair.config, several ? pairLogger(logger, pair.key) : logger, {
       signal: controller.signal,
       deliverySignal: deliveries.signal,
       ...(progress ? { onProgress: (p: RunProgress) => progress.update(pair.label, p) } : {}),

@@ -9,7 +9,7 @@
  */
 import { Cron } from 'croner';
 import { ConfigError } from '../errors.ts';
-import { redact, type Logger } from '../log.ts';
+import { pairLogger, redact, type Logger } from '../log.ts';
 import { readHistory } from '../state/history.ts';
 import { pairPaths } from '../state/pair.ts';
 import type { PairDefinition } from '../pairs.ts';
@@ -69,7 +69,7 @@ function pairRunner(pair: PairDefinition, ctx: DaemonContext, processMetrics: bo
   const { engine, appliance } = config;
   const { timezone } = ctx;
   const paths = pairPaths(engine.stateDir, pair.id);
-  const log = ctx.logger.child({ pair: pair.key });
+  const log = pairLogger(ctx.logger, pair.key);
   const metrics = new SyncMetrics(pair.key, { processMetrics, trashStatsFile: paths.trashStats });
 
   let current: CurrentRun | undefined;

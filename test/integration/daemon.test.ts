@@ -495,6 +495,10 @@ describe('rclonesync daemon with named pairs (issue 11)', () => {
     expect(pings).toContain('POST /ping/fast');
     expect(pings).toContain('POST /ping/bad/fail');
     expect(pings).not.toContain('POST /ping/bad');
+    // Each pair's /fail ping carries its own log lines only.
+    const badFail = receiver.requests.find((r) => r.path === '/ping/bad/fail')!;
+    expect(badFail.body).toMatch(/ERROR .*"pair":"bad"/);
+    expect(badFail.body).not.toContain('"pair":"fast"');
 
     // Each pair has its own state folder (and lock).
     const dirs = (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.isDirectory());
