@@ -4,6 +4,7 @@
  * exit code of several runs.
  */
 import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { loadPairs, mostSevere, pairNamesIn, selectPairs, sidesOverlap } from '../../src/pairs.ts';
 import { pairId } from '../../src/state/pair.ts';
@@ -177,6 +178,11 @@ describe('--pair', () => {
     expect(selectPairs(pairs, []).map((p) => p.key)).toEqual(['docs', 'photos']);
     expect(selectPairs(pairs, ['PHOTOS']).map((p) => p.key)).toEqual(['photos']);
     expect(selectPairs(pairs, ['photos', 'docs', 'photos']).map((p) => p.key)).toEqual(['docs', 'photos']);
+  });
+
+  it('is read from the command line, repeatable, in lower case', () => {
+    expect(parseCommandLine(['run', '--pair', 'Photos', '--pair', 'docs']).pairs).toEqual(['photos', 'docs']);
+    expect(parseCommandLine(['status']).pairs).toEqual([]);
   });
 
   it('an unknown name is exit 2 listing the pairs', () => {
