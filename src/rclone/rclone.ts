@@ -503,7 +503,7 @@ async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
   if (rest) yield [rest];
 }
 
-function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
+export function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
   const text = line.endsWith(',') ? line.slice(0, -1) : line;
   if (!text.startsWith('{')) return undefined;
@@ -530,7 +530,7 @@ function linesOf(bytes: Buffer): Buffer[] {
 /** `rclone lsl` lines: size padded to 9, "2006-01-02 15:04:05.000000000" (local time), the name as bytes. */
 const LONG_LISTING_PREFIX = /^ *(-?\d+) (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+) /;
 
-function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
+export function parseLongListing(stdout: Buffer): { path: string; size: number; mtime: number }[] {
   const entries: { path: string; size: number; mtime: number }[] = [];
   for (const line of linesOf(stdout)) {
     // The prefix is ASCII, so its length in latin1 characters is its length in bytes.
@@ -548,7 +548,7 @@ export function parseModTime(text: string): number {
   return value;
 }
 
-function parseStats(line: string): TransferProgress | undefined {
+export function parseStats(line: string): TransferProgress | undefined {
   if (!line.startsWith('{') || !line.includes('"stats"')) return undefined;
   try {
     const { stats } = JSON.parse(line) as { stats?: Partial<Record<keyof TransferProgress, number>> };
@@ -570,7 +570,7 @@ function parseStats(line: string): TransferProgress | undefined {
 }
 
 /** JSON log lines ({"level":"error","msg":"...","object":"..."}) become "object: msg". */
-function summarizeLogLine(line: string): string {
+export function summarizeLogLine(line: string): string {
   if (!line.startsWith('{')) return line;
   try {
     const parsed = JSON.parse(line) as { msg?: string; object?: string };
@@ -580,7 +580,7 @@ function summarizeLogLine(line: string): string {
   }
 }
 
-function lastMeaningfulLine(lines: string[]): string {
+export function lastMeaningfulLine(lines: string[]): string {
   for (let i = lines.length - 1; i >= 0; i--) {
     const summary = summarizeLogLine(lines[i]!).trim();
     if (summary) return redact(summary.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, ''));

@@ -8,23 +8,12 @@ import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  chownTree,
-  containersRequired,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  engineClient,
-  hostDir,
-  IMAGE_REPO,
-  removeImageTag,
-  REPO_ROOT,
-  REQUIRE_ENV,
-  sha256,
-  useResources,
-  waitFor,
-} from '../helpers/containers.ts';
-import { freePort } from '../helpers/sftp-server.ts';
+import { engineClient } from '../helpers/containers/engine.ts';
+import { IMAGE_REPO, removeImageTag } from '../helpers/containers/image.ts';
+import { chownTree, hostDir, useResources } from '../helpers/containers/resources.ts';
+import { containersRequired, containerSuite, describeWithContainers, REQUIRE_ENV } from '../helpers/containers/suite.ts';
+import { freePort, REPO_ROOT, waitFor } from '../helpers/processes.ts';
+import { digestTree, sha256 } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -188,7 +177,7 @@ describeWithContainers(suite, 'docker-compose.yml: up', (ready) => {
     await waitFor(
       'both files on both sides',
       async () => {
-        const [a, b] = await Promise.all([contentsOf(data), contentsOf(remoteDir)]);
+        const [a, b] = await Promise.all([digestTree(data), digestTree(remoteDir)]);
         return Object.keys(a).length === 2 && JSON.stringify(a) === JSON.stringify(b);
       },
       { timeoutMs: 90_000, details: logs },
@@ -281,7 +270,7 @@ describeWithContainers(suite, 'docker-compose.pairs.yml: up', (ready) => {
 
     // Watch mode through the bind mount: saved on the host, on the remote within the delay and a run.
     await writeFile(join(photos, 'dog.jpg'), 'a dog\n');
-    await waitFor('dog.jpg on the photos remote', async () => (await contentsOf(remotePhotos))['dog.jpg'] === sha256('a dog\n'), { timeoutMs: 60_000, details: logs });
+    await waitFor('dog.jpg on the photos remote', async () => (await digestTree(remotePhotos))['dog.jpg'] === sha256('a dog\n'), { timeoutMs: 60_000, details: logs });
     expect(await logs()).toMatch(/starting a run for the local changes/);
     expect(await logs()).not.toMatch(/starting a scheduled run/);
 

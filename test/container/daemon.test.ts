@@ -6,23 +6,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import {
-  chownTree,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  hostDir,
-  inspect,
-  logLinesOf,
-  runHealthcheck,
-  SftpRemote,
-  syncContainer,
-  tailOf,
-  useNetwork,
-  useResources,
-  waitFor,
-  withTestHealthcheck,
-} from '../helpers/containers.ts';
+import { inspect, logLinesOf, runHealthcheck, tailOf, withTestHealthcheck } from '../helpers/containers/output.ts';
+import { chownTree, hostDir, useNetwork, useResources } from '../helpers/containers/resources.ts';
+import { SftpRemote, syncContainer } from '../helpers/containers/sftp-remote.ts';
+import { containerSuite, describeWithContainers } from '../helpers/containers/suite.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { digestTree } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -62,8 +51,8 @@ describeWithContainers(suite, 'rclonesync daemon in a container', (ready) => {
     // Healthy after the first run, both sides merged.
     const healthy = await waitFor('`rclonesync health` to exit 0', async () => ((await health()).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 1_000, details: logs });
     expect(healthy).toBe(true);
-    expect(Object.keys(await contentsOf(data))).toEqual(['local-1.txt', 'remote-1.txt']);
-    expect(await contentsOf(remote.dir)).toEqual(await contentsOf(data));
+    expect(Object.keys(await digestTree(data))).toEqual(['local-1.txt', 'remote-1.txt']);
+    expect(await digestTree(remote.dir)).toEqual(await digestTree(data));
     // The image's own HEALTHCHECK (run by the engine) agrees.
     const check = await runHealthcheck(ready, daemon);
     expect(check, check.output).toMatchObject({ status: 'healthy', exitCode: 0 });
@@ -134,6 +123,6 @@ describeWithContainers(suite, 'rclonesync daemon in a container', (ready) => {
     expect(after.RestartCount ?? 0).toBe(0);
     const wellCheck = await runHealthcheck(ready, daemon);
     expect(wellCheck, wellCheck.output).toMatchObject({ status: 'healthy', exitCode: 0 });
-    expect(Object.keys(await contentsOf(data)).sort()).toEqual(['during-outage.txt', 'local-1.txt', 'local-2.txt', 'remote-1.txt']);
+    expect(Object.keys(await digestTree(data)).sort()).toEqual(['during-outage.txt', 'local-1.txt', 'local-2.txt', 'remote-1.txt']);
   });
 });

@@ -9,21 +9,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  chownTree,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  hostDir,
-  hostGateway,
-  inspect,
-  SftpRemote,
-  syncContainer,
-  tailOf,
-  useNetwork,
-  useResources,
-  waitFor,
-} from '../helpers/containers.ts';
+import { inspect, tailOf } from '../helpers/containers/output.ts';
+import { chownTree, hostDir, hostGateway, useNetwork, useResources } from '../helpers/containers/resources.ts';
+import { SftpRemote, syncContainer } from '../helpers/containers/sftp-remote.ts';
+import { containerSuite, describeWithContainers } from '../helpers/containers/suite.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { digestTree } from '../helpers/trees.ts';
 import type { StartedTestContainer } from 'testcontainers';
 
 const suite = await containerSuite();
@@ -108,7 +99,7 @@ describeWithContainers(suite, 'the daemon container monitored over HTTP and ping
   });
 
   it('(7) /metrics and /status on the mapped SYNC_HTTP_PORT report the run that just happened', async () => {
-    expect(await contentsOf(remote.dir)).toEqual(await contentsOf(data));
+    expect(await digestTree(remote.dir)).toEqual(await digestTree(data));
 
     const healthz = await fetch(`${base}/healthz`);
     expect(healthz.status).toBe(200);

@@ -6,7 +6,7 @@
  * and a failed build fails them, each with the reason.
  */
 import type { TestProject } from 'vitest/node';
-import { containersRequired, prepareContainerSuite, REQUIRE_ENV } from '../helpers/containers.ts';
+import { containersRequired, prepareContainerSuite, REQUIRE_ENV } from '../helpers/containers/suite.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();

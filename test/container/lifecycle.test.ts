@@ -7,25 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import {
-  chownTree,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  exitReport,
-  dockerStop,
-  engineClient,
-  hostDir,
-  runToExit,
-  SftpRemote,
-  syncContainer,
-  tailOf,
-  treeOf,
-  uniqueName,
-  useNetwork,
-  useResources,
-  waitFor,
-} from '../helpers/containers.ts';
+import { engineClient } from '../helpers/containers/engine.ts';
+import { dockerStop, exitReport, runToExit, tailOf } from '../helpers/containers/output.ts';
+import { chownTree, hostDir, uniqueName, useNetwork, useResources } from '../helpers/containers/resources.ts';
+import { SftpRemote, syncContainer } from '../helpers/containers/sftp-remote.ts';
+import { containerSuite, describeWithContainers } from '../helpers/containers/suite.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { digestTree, treeOf } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -93,9 +81,9 @@ describeWithContainers(suite, 'the sync container stopped and recreated', (ready
     // The next start (full speed, a fresh container) converges: both sides equal, no conflict copies.
     const next = await runToExit(resources, syncContainer(ready, remote, network(), { data, state, env }));
     expect(next.exitCode, exitReport(next)).toBe(0);
-    const local = await contentsOf(data);
+    const local = await digestTree(data);
     expect(Object.keys(local)).toEqual(['big-1.bin', 'big-2.bin', 'big-3.bin', 'remote-side.txt', 'small.txt']);
-    expect(await contentsOf(share)).toEqual(local);
+    expect(await digestTree(share)).toEqual(local);
     expect(Object.keys(local).some((n) => n.includes('.conflict-'))).toBe(false);
     expect(next.logs.findLast((l) => l.summary === true), exitReport(next)).toMatchObject({ outcome: 'success', conflicts: 0 });
   });
@@ -117,7 +105,7 @@ describeWithContainers(suite, 'the sync container stopped and recreated', (ready
     const first = await runToExit(resources, syncContainer(ready, remote, network(), options));
     expect(first.exitCode, exitReport(first)).toBe(0);
     expect(first.logs.findLast((l) => l.summary === true)).toMatchObject({ outcome: 'success', resync: true });
-    expect(Object.keys(await contentsOf(data))).toEqual(['doomed.txt', 'keep.txt', 'local.txt']);
+    expect(Object.keys(await digestTree(data))).toEqual(['doomed.txt', 'keep.txt', 'local.txt']);
     // The first container is gone for good; only the volume remains.
     await first.container.stop({ timeout: 0, remove: true, removeVolumes: false });
 
@@ -126,8 +114,8 @@ describeWithContainers(suite, 'the sync container stopped and recreated', (ready
     expect(second.exitCode, exitReport(second)).toBe(0);
     expect(second.stdout).not.toMatch(/no previous state for this pair/);
     expect(second.logs.findLast((l) => l.summary === true), exitReport(second)).toMatchObject({ outcome: 'success', resync: false, deletesOnPath2: 1, copiesToPath1: 0, copiesToPath2: 0 });
-    expect(Object.keys(await contentsOf(share))).toEqual(['keep.txt', 'local.txt']);
-    expect(await contentsOf(share)).toEqual(await contentsOf(data));
+    expect(Object.keys(await digestTree(share))).toEqual(['keep.txt', 'local.txt']);
+    expect(await digestTree(share)).toEqual(await digestTree(data));
 
     // `status` in a third container reads the same volume: both runs, the first a resync.
     const status = await runToExit(resources, syncContainer(ready, remote, network(), { ...options, command: ['status', '--json'] }));

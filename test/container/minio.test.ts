@@ -9,18 +9,11 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { StartedNetwork, StartedTestContainer } from 'testcontainers';
 import { ImageName, Network } from 'testcontainers';
-import {
-  AppContainer,
-  chownTree,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  engineClient,
-  hostDir,
-  runToExit,
-  useResources,
-  type ReadySuite,
-} from '../helpers/containers.ts';
+import { engineClient } from '../helpers/containers/engine.ts';
+import { runToExit } from '../helpers/containers/output.ts';
+import { AppContainer, chownTree, hostDir, useResources } from '../helpers/containers/resources.ts';
+import { containerSuite, describeWithContainers, type ReadySuite } from '../helpers/containers/suite.ts';
+import { digestTree } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 const MODULE = '@testcontainers/minio';
@@ -102,7 +95,7 @@ describeWithContainers(suite, 'an S3 remote (MinIO) defined by environment varia
         ]),
     );
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
-    expect(Object.keys(await contentsOf(data))).toEqual(['dir/from-bucket.txt', 'from-data.txt']);
+    expect(Object.keys(await digestTree(data))).toEqual(['dir/from-bucket.txt', 'from-data.txt']);
     expect(await readFile(join(data, 'dir', 'from-bucket.txt'), 'utf8')).toBe('in the bucket\n');
     const listing = await rclone(['lsf', '-R', '--files-only', 's3:bucket/photos']);
     expect(listing.stdout.split('\n').filter(Boolean).sort()).toEqual(['dir/from-bucket.txt', 'from-data.txt']);

@@ -6,23 +6,11 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import {
-  AppContainer,
-  chownTree,
-  containerSuite,
-  contentsOf,
-  describeWithContainers,
-  exitReport,
-  hostDir,
-  inspect,
-  runToExit,
-  SftpRemote,
-  syncContainer,
-  treeOf,
-  useNetwork,
-  useResources,
-  type ExitedContainer,
-} from '../helpers/containers.ts';
+import { type ExitedContainer, exitReport, inspect, runToExit } from '../helpers/containers/output.ts';
+import { AppContainer, chownTree, hostDir, useNetwork, useResources } from '../helpers/containers/resources.ts';
+import { SftpRemote, syncContainer } from '../helpers/containers/sftp-remote.ts';
+import { containerSuite, describeWithContainers } from '../helpers/containers/suite.ts';
+import { digestTree, treeOf } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -58,9 +46,9 @@ describeWithContainers(suite, 'rclonesync run in a container', (ready) => {
     expect(first.exitCode, exitReport(first)).toBe(0);
 
     const expected = ['a file with spaces.txt', 'from-local.txt', 'from-remote.txt', 'remote dir/r.bin', 'sub/dir/nested.bin'];
-    const local = await contentsOf(data);
+    const local = await digestTree(data);
     expect(Object.keys(local)).toEqual(expected);
-    expect(await contentsOf(share)).toEqual(local);
+    expect(await digestTree(share)).toEqual(local);
     expect(await readFile(join(data, 'from-remote.txt'), 'utf8')).toBe('written on the server\n');
     expect(await readFile(join(share, 'from-local.txt'), 'utf8')).toBe('written in /data\n');
     expect(summaryOf(first), exitReport(first)).toMatchObject({ outcome: 'success', exitCode: 0, resync: true, copiesToPath1: 2, copiesToPath2: 3, conflicts: 0 });
@@ -75,9 +63,9 @@ describeWithContainers(suite, 'rclonesync run in a container', (ready) => {
     expect(second.exitCode, exitReport(second)).toBe(0);
     expect(summaryOf(second), exitReport(second)).toMatchObject({ outcome: 'success', resync: false, copiesToPath1: 1, copiesToPath2: 0, deletesOnPath2: 1 });
     expect(await readFile(join(data, 'from-remote.txt'), 'utf8')).toBe('edited on the server, longer than before\n');
-    const after = await contentsOf(data);
+    const after = await digestTree(data);
     expect(Object.keys(after)).toEqual(['a file with spaces.txt', 'from-local.txt', 'from-remote.txt', 'remote dir/r.bin']);
-    expect(await contentsOf(share)).toEqual(after);
+    expect(await digestTree(share)).toEqual(after);
   });
 
   it('(5) runs as a non-root user (--user 1234:1234) on host folders owned by that user', { timeout: 120_000 }, async () => {
@@ -96,7 +84,7 @@ describeWithContainers(suite, 'rclonesync run in a container', (ready) => {
       syncContainer(ready, remote, network(), { data, state, user: '1234:1234', env: { SYNC_PATH2: remote.folder('nonroot') } }),
     );
     expect(result.exitCode, exitReport(result)).toBe(0);
-    expect(await contentsOf(data)).toEqual(await contentsOf(share));
+    expect(await digestTree(data)).toEqual(await digestTree(share));
     const tree = await treeOf(data);
     expect([...tree.keys()].sort()).toEqual(['from-local.txt', 'from-remote.txt']);
     // What the container wrote belongs to 1234: the copied file and the pair's state.
@@ -125,8 +113,8 @@ describeWithContainers(suite, 'rclonesync run in a container', (ready) => {
       .withSecurityOpt('no-new-privileges:true');
     const result = await runToExit(resources, container);
     expect(result.exitCode, exitReport(result)).toBe(0);
-    expect(Object.keys(await contentsOf(data))).toEqual(['from-local.txt', 'from-remote.txt']);
-    expect(await contentsOf(share)).toEqual(await contentsOf(data));
+    expect(Object.keys(await digestTree(data))).toEqual(['from-local.txt', 'from-remote.txt']);
+    expect(await digestTree(share)).toEqual(await digestTree(data));
     const info = await inspect(result.container);
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
   });
@@ -161,8 +149,8 @@ describeWithContainers(suite, 'rclonesync run in a container', (ready) => {
       .withTmpFs({ '/tmp': 'rw,mode=1777,size=64m' });
     const result = await runToExit(resources, container);
     expect(result.exitCode, exitReport(result)).toBe(0);
-    expect(Object.keys(await contentsOf(data))).toEqual(['from-local.txt', 'from-remote.txt']);
-    expect(await contentsOf(share)).toEqual(await contentsOf(data));
+    expect(Object.keys(await digestTree(data))).toEqual(['from-local.txt', 'from-remote.txt']);
+    expect(await digestTree(share)).toEqual(await digestTree(data));
     // The writable copy rclone used is in the state folder: the source's settings (plus what rclone
     // saved itself, such as the server's detected shell), while the read-only source is unchanged.
     const source = await readFile(join(configDir, 'rclone.conf'), 'utf8');

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { pairId, pairPaths } from '../../src/state/pair.ts';
 import type { Side } from '../../src/model.ts';
-import { conflictCopyPattern, dump, sleep, type CliResult, type Env, type RunningCli } from './cli.ts';
+import { conflictCopyPattern } from './conflicts.ts';
+import { type CliResult, dump, type Env, type RunningCli, sleep } from './processes.ts';
 
 const POLL_MS = 10;
 /** A shared, noisy machine: a run's next step can take long to come. */

@@ -23,7 +23,8 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Side } from '../../src/model.ts';
-import { digestTree, dump, listFiles, randomBytesSeeded, runCli, sha256, sleep, spawnCli, statTree, type CliResult, type Env, type RunningCli } from './cli.ts';
+import { type CliResult, dump, type Env, runCli, type RunningCli, sleep, spawnCli } from './processes.ts';
+import { digestTree, listFiles, randomBytesSeeded, sha256, statTree } from './trees.ts';
 
 export const SIDES: readonly Side[] = ['path1', 'path2'];
 const other = (side: Side): Side => (side === 'path1' ? 'path2' : 'path1');

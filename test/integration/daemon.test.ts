@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/state/history.ts';
-import { CLI, cleanEnv, listFiles, type LogLine } from '../helpers/cli.ts';
-import { freePort } from '../helpers/sftp-server.ts';
+import { type LogLine } from '../helpers/logs.ts';
+import { cleanEnv, CLI, freePort } from '../helpers/processes.ts';
+import { listFiles } from '../helpers/trees.ts';
 
 /** The parent's environment without any setting that could leak into the children. */
 function baseEnv(): NodeJS.ProcessEnv {

@@ -1,111 +1,33 @@
 /**
- * The engine end to end on two local folders: the first run's merge, propagation of every kind of
- * one-sided change, the quiet cases (deleted on both, same change on both), dry run, modtimes,
- * checksum comparison and `status --json`.
+ * The engine end to end on two local folders, for what the scenarios run on every backend
+ * (engine-scenarios.test.ts) leave out: a deletion against a modification, the quiet cases (deleted
+ * on both, same change on both), dry run, modtimes to the nanosecond, what size,modtime cannot see,
+ * names that turn from file to folder, and two pairs in one state folder.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, copiesOf, deletesOf, summaryOf } from '../helpers/logs.ts';
+import { dump, runCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
 import {
-  actionsOf,
-  conflictCopies,
-  conflictsOf,
-  copiesOf,
-  deletesOf,
   digestTree,
-  dump,
   listFiles,
   minutesAgo,
   mtimeOf,
   readTree,
   readTreeFile,
   removeFile,
-  runCli,
   setMtime,
   statTree,
-  summaryOf,
-  useSandbox,
   writeTree,
   writeTreeFile,
-} from '../helpers/cli.ts';
+} from '../helpers/trees.ts';
 
 const { sandbox: sb, ok, synced } = useSandbox('rs-basics-');
 
-describe('first run and a quiet second run', () => {
-  it('merges both sides without deleting anything, then a second run rewrites nothing', async () => {
-    await writeTree(sb.path1, { 'a.txt': 'only on one', 'dir/b.txt': 'b from path1', 'shared.txt': 'same on both' });
-    await writeTree(sb.path2, { 'c.txt': 'only on two', 'dir/d.txt': 'd from path2', 'deep/er/e.txt': 'eee', 'shared.txt': 'same on both' });
-    const when = minutesAgo(10);
-    await setMtime(sb.path1, 'shared.txt', when);
-    await setMtime(sb.path2, 'shared.txt', when);
-
-    const first = await ok();
-    const summary = summaryOf(first.logs);
-    expect(summary).toMatchObject({ outcome: 'success', resync: true, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 0, copiesToPath1: 3, copiesToPath2: 2 });
-    expect(deletesOf(first.logs)).toEqual([]);
-    const union = {
-      'a.txt': 'only on one',
-      'c.txt': 'only on two',
-      'deep/er/e.txt': 'eee',
-      'dir/b.txt': 'b from path1',
-      'dir/d.txt': 'd from path2',
-      'shared.txt': 'same on both',
-    };
-    expect(await readTree(sb.path1)).toEqual(union);
-    expect(await readTree(sb.path2)).toEqual(union);
-
-    const before1 = await statTree(sb.path1);
-    const before2 = await statTree(sb.path2);
-    const stateBefore = await sb.stateFiles();
-    const second = await ok();
-    expect(actionsOf(second.logs), dump(second)).toEqual([]);
-    expect(copiesOf(second.logs)).toEqual([]);
-    expect(summaryOf(second.logs)).toMatchObject({ resync: false, copiesToPath1: 0, copiesToPath2: 0, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 0 });
-    // Nothing was rewritten: same inodes, same nanosecond mtimes.
-    expect(await statTree(sb.path1)).toEqual(before1);
-    expect(await statTree(sb.path2)).toEqual(before2);
-    // The snapshot is not even rewritten when nothing changed.
-    const stateAfter = await sb.stateFiles();
-    const snapshotName = Object.keys(stateBefore).find((p) => p.endsWith('snapshot.jsonl'))!;
-    expect(snapshotName).toBeDefined();
-    expect(stateAfter[snapshotName]!.equals(stateBefore[snapshotName]!)).toBe(true);
-  });
-});
-
 describe('one-sided changes', () => {
-  it('propagates new, modified and deleted files from each side', async () => {
-    await synced({ 'a.txt': 'a', 'b.txt': 'b', 'sub/c.txt': 'c', 'sub/d.txt': 'd', 'e.txt': 'e', 'f.txt': 'f' });
-
-    await writeTreeFile(sb.path1, 'new/one.txt', 'created on path1');
-    await writeTreeFile(sb.path1, 'a.txt', 'a modified on path1', minutesAgo(3));
-    await removeFile(sb.path1, 'sub/c.txt');
-    await writeTreeFile(sb.path2, 'two.txt', 'created on path2');
-    await writeTreeFile(sb.path2, 'b.txt', 'b modified on path2', minutesAgo(2));
-    await removeFile(sb.path2, 'sub/d.txt');
-
-    const result = await ok({ SYNC_MAX_DELETE: '100' });
-    const expected = {
-      'a.txt': 'a modified on path1',
-      'b.txt': 'b modified on path2',
-      'e.txt': 'e',
-      'f.txt': 'f',
-      'new/one.txt': 'created on path1',
-      'two.txt': 'created on path2',
-    };
-    expect(await readTree(sb.path1)).toEqual(expected);
-    expect(await readTree(sb.path2)).toEqual(expected);
-
-    const copies = copiesOf(result.logs).map((l) => `${l.from}:${l.path}:${l.reason}`).sort();
-    expect(copies).toEqual(['path1:a.txt:modified', 'path1:new/one.txt:new', 'path2:b.txt:modified', 'path2:two.txt:new']);
-    const deletes = deletesOf(result.logs).map((l) => `${l.side}:${l.path}`).sort();
-    expect(deletes).toEqual(['path1:sub/d.txt', 'path2:sub/c.txt']);
-    expect(conflictsOf(result.logs)).toEqual([]);
-
-    // And the pair is settled: the next run has nothing to do.
-    const again = await ok();
-    expect(actionsOf(again.logs)).toEqual([]);
-  });
-
   it('restores a file deleted on one side but modified on the other, in both directions', async () => {
     await synced({ 'x.txt': 'x original', 'y.txt': 'y original', 'keep.txt': 'k' });
     await removeFile(sb.path1, 'x.txt');
@@ -237,18 +159,6 @@ describe('SYNC_COMPARE', () => {
     expect(after.mtimeNs).toBe(original.mtimeNs);
   }
 
-  it('checksum detects a change of content with the same size and the same mtime', async () => {
-    await writeTree(sb.path1, { 'data.txt': 'AAAA-original-content', 'other.txt': 'o' });
-    await setMtime(sb.path1, 'data.txt', FIXED);
-    await ok({ SYNC_COMPARE: 'checksum' });
-    await sneakyEdit(sb.path1, 'data.txt', 'BBBB-replaced-content');
-
-    const result = await ok({ SYNC_COMPARE: 'checksum' });
-    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}:${l.reason}`)).toEqual(['path1:data.txt:modified']);
-    expect(await readTreeFile(sb.path2, 'data.txt')).toBe('BBBB-replaced-content');
-    expect(await readTree(sb.path1)).toEqual(await readTree(sb.path2));
-  });
-
   it('size,modtime (the default) cannot see that change: this is what checksum is for', async () => {
     await writeTree(sb.path1, { 'data.txt': 'AAAA-original-content' });
     await setMtime(sb.path1, 'data.txt', FIXED);
@@ -257,33 +167,6 @@ describe('SYNC_COMPARE', () => {
     const result = await ok();
     expect(actionsOf(result.logs)).toEqual([]);
     expect(await readTreeFile(sb.path2, 'data.txt')).toBe('AAAA-original-content');
-  });
-});
-
-describe('status', () => {
-  it('status --json lists the runs of the pair', async () => {
-    await writeTree(sb.path1, { 'a.txt': 'a' });
-    await ok();
-    await writeTreeFile(sb.path2, 'b.txt', 'b');
-    await ok();
-
-    const status = await runCli(['status', '--json'], sb.env());
-    expect(status.exitCode, dump(status)).toBe(0);
-    const parsed = JSON.parse(status.stdout) as { pairs: { pair: string; runs: Record<string, unknown>[] }[] };
-    expect(parsed.pairs).toHaveLength(1);
-    const runs = parsed.pairs[0]!.runs;
-    expect(runs).toHaveLength(2);
-    expect(runs[0]).toMatchObject({ outcome: 'success', exitCode: 0, resync: true, dryRun: false, counts: { copiesToPath2: 1, copiesToPath1: 0 } });
-    expect(runs[1]).toMatchObject({ outcome: 'success', exitCode: 0, resync: false, counts: { copiesToPath1: 1, copiesToPath2: 0 } });
-    expect(Date.parse(String(runs[1]!.startedAt))).toBeGreaterThanOrEqual(Date.parse(String(runs[0]!.startedAt)));
-    expect(parsed.pairs[0]!.pair).toBe(join(await sb.pairDir()).split('/').at(-1));
-
-    // Without a pair configured, status shows every pair in the state directory.
-    const all = await runCli(['status', '--json'], { SYNC_STATE_DIR: sb.stateDir, LOG_FORMAT: 'json' });
-    expect(all.exitCode, dump(all)).toBe(0);
-    const allParsed = JSON.parse(all.stdout) as { pairs: { runs: unknown[] }[] };
-    expect(allParsed.pairs).toHaveLength(1);
-    expect(allParsed.pairs[0]!.runs).toHaveLength(2);
   });
 });
 

@@ -13,29 +13,13 @@
 import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictCopies,
-  conflictsOf,
-  digestTree,
-  dump,
-  minutesAgo,
-  randomBytesSeeded,
-  readTree,
-  removeFile,
-  sha256,
-  spawnCli,
-  statTree,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type CliResult,
-  type Env,
-  type RunningCli,
-} from '../helpers/cli.ts';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, summaryOf } from '../helpers/logs.ts';
+import { type CliResult, dump, type Env, type RunningCli, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, statTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 import { expectVersionsKept, fileAt, fileHolds, journalFileOf, journalWritten, readIfPresent, runUntilSuccess, waitDuringRun, waitUntil } from '../helpers/inject.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
+import { backendDetail, backendRunEnv, DISK_BACKENDS, currentBackend, useBackend as useTestBackend, type BackendKind } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-concurrent-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const current = currentBackend;
@@ -75,7 +59,7 @@ async function settled(): Promise<void> {
   expect([await statTree(sb.path1), await statTree(current().dir2)]).toEqual(before);
 }
 
-describe.each(BACKENDS)('$name', ({ kind }) => {
+describe.each(DISK_BACKENDS)('$name', ({ kind }) => {
   useBackend(kind);
 
   it('item 1: an edit made during a run to a file the run deletes survives', { timeout: LONG }, async () => {

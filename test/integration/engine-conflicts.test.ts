@@ -3,19 +3,10 @@
  * repeated conflict on the same file, and the first run (resync) of two differing trees.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictCopies,
-  conflictCopyPattern,
-  conflictsOf,
-  listFiles,
-  minutesAgo,
-  readTree,
-  setMtime,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-} from '../helpers/cli.ts';
+import { conflictCopies, conflictCopyPattern } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { listFiles, minutesAgo, readTree, setMtime, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok, synced } = useSandbox('rs-conflicts-');
 

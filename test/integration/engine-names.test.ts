@@ -6,21 +6,11 @@
  */
 import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictCopyPattern,
-  conflictsOf,
-  digestTree,
-  dump,
-  listFiles,
-  makeSandbox,
-  minutesAgo,
-  readTree,
-  removeFile,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-} from '../helpers/cli.ts';
+import { conflictCopyPattern } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf } from '../helpers/logs.ts';
+import { dump } from '../helpers/processes.ts';
+import { makeSandbox, useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, listFiles, minutesAgo, readTree, removeFile, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const NFC = 'caf\u00e9';
 const NFD = 'cafe\u0301';

@@ -8,9 +8,12 @@
  */
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { actionsOf, conflictsOf, copiesOf, deletesOf, dump, makeSandbox, minutesAgo, TRASH_FOLDER, useSandbox, type Env, type Sandbox } from '../helpers/cli.ts';
-import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
-import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
+import { actionsOf, conflictsOf, copiesOf, deletesOf } from '../helpers/logs.ts';
+import { dump, type Env } from '../helpers/processes.ts';
+import { type S3Server, startS3Server } from '../helpers/remotes/s3-server.ts';
+import { type SftpServer, startSftpServer } from '../helpers/remotes/sftp-server.ts';
+import { makeSandbox, type Sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, TRASH_FOLDER } from '../helpers/trees.ts';
 
 const FILE3 = 'subdir_rawchars_\x19_\x81_\xfe/file3_\x19_\x81_\xfe';
 const CORPUS: Record<string, string> = {

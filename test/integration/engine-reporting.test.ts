@@ -5,7 +5,10 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, deletesOf, dump, failureOf, readTree, removeFile, summaryOf, useSandbox, writeTree } from '../helpers/cli.ts';
+import { actionsOf, deletesOf, failureOf, summaryOf } from '../helpers/logs.ts';
+import { dump } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { readTree, removeFile, writeTree } from '../helpers/trees.ts';
 import { readHistory } from '../../src/state/history.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-report-');

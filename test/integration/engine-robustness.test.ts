@@ -7,28 +7,12 @@ import { readFileSync } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  conflictCopies,
-  conflictsOf,
-  digestTree,
-  dump,
-  failureOf,
-  listFiles,
-  minutesAgo,
-  randomBytesSeeded,
-  readTree,
-  sha256,
-  sleep,
-  spawnCli,
-  statTree,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type LogLine,
-} from '../helpers/cli.ts';
-import { freePort, startSftpServer, sftpClientEnv } from '../helpers/sftp-server.ts';
+import { conflictCopies } from '../helpers/conflicts.ts';
+import { actionsOf, conflictsOf, failureOf, type LogLine, summaryOf } from '../helpers/logs.ts';
+import { dump, freePort, sleep, spawnCli } from '../helpers/processes.ts';
+import { sftpClientEnv, startSftpServer } from '../helpers/remotes/sftp-server.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, listFiles, minutesAgo, randomBytesSeeded, readTree, sha256, statTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-robust-');
 

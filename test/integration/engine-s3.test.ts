@@ -13,32 +13,22 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { nsOf } from '../helpers/backends.ts';
+import { actionsOf, copiesOf, deletesOf, expectSafetyStop, failureOf, summaryOf } from '../helpers/logs.ts';
+import { cleanEnv, dump, type Env, runCli } from '../helpers/processes.ts';
+import { type S3Server, startS3Server } from '../helpers/remotes/s3-server.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
 import {
-  actionsOf,
-  cleanEnv,
-  conflictsOf,
-  copiesOf,
-  deletesOf,
   digestTree,
-  dump,
-  expectedTreeAfterConflict,
-  failureOf,
   listFiles,
   minutesAgo,
   readTree,
-  readTreeFile,
   removeFile,
-  runCli,
   statTree,
-  summaryOf,
   TRASH_FOLDER,
-  useSandbox,
   writeTree,
   writeTreeFile,
-  type CliResult,
-  type Env,
-} from '../helpers/cli.ts';
-import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
+} from '../helpers/trees.ts';
 
 const REMOTE = 'its3';
 let server: S3Server;
@@ -61,22 +51,7 @@ beforeEach(() => {
 
 const remoteTree = () => server.readTree(prefix);
 
-/** Exit 3 from the named gate, with no action carried out. */
-function expectSafetyStop(result: CliResult, gate: string, message?: RegExp) {
-  expect(result.exitCode, dump(result)).toBe(3);
-  const failure = failureOf(result.logs);
-  expect(failure, dump(result)).toMatchObject({ outcome: 'safety-stop', gate });
-  if (message) expect(failure!.msg).toMatch(message);
-  expect(summaryOf(result.logs)).toMatchObject({ outcome: 'safety-stop', exitCode: 3 });
-}
 
-/** An RFC 3339 time with up to nanoseconds (as rclone lists it) in nanoseconds since the epoch, as statTree gives mtimeNs. */
-function nsOf(time: string): string {
-  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time);
-  if (!match) throw new Error(`not an RFC 3339 time: ${time}`);
-  const seconds = BigInt(Date.parse(`${match[1]}${match[3]}`) / 1000);
-  return (seconds * 1_000_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'))).toString();
-}
 
 const snapshotBytes = async () => readFile(join(await sb.pairDir(), 'snapshot.jsonl'));
 
@@ -102,69 +77,6 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
     expect(remoteEnv.SYNC_PATH2).toBe(`${REMOTE}:rclonesync-it/${prefix}`);
   });
 
-  it('first run merges both sides; a second run rewrites nothing', async () => {
-    const same = minutesAgo(10);
-    await writeTree(sb.path1, { 'local.txt': 'from local', 'dir/deep/l.txt': 'deep local', 'both.txt': 'same' });
-    await writeTreeFile(sb.path1, 'both.txt', 'same', same);
-    await server.writeTree(prefix, { 'remote.txt': 'from remote', 'dir/r.txt': 'remote in dir' });
-    await server.writeTree(prefix, { 'both.txt': 'same' }, same);
-
-    const first = await ok();
-    expect(summaryOf(first.logs)).toMatchObject({ resync: true, copiesToPath1: 2, copiesToPath2: 2, conflicts: 0, deletesOnPath1: 0, deletesOnPath2: 0 });
-    const union = {
-      'both.txt': 'same',
-      'dir/deep/l.txt': 'deep local',
-      'dir/r.txt': 'remote in dir',
-      'local.txt': 'from local',
-      'remote.txt': 'from remote',
-    };
-    expect(await readTree(sb.path1)).toEqual(union);
-    expect(await remoteTree()).toEqual(union);
-    // Modtimes crossed over exactly, both ways: rclone keeps them in S3 metadata to the nanosecond.
-    const objects = await server.list(prefix);
-    const local = await statTree(sb.path1);
-    for (const path of Object.keys(union)) expect(nsOf(objects[path]!.modTime), path).toBe(local[path]!.mtimeNs);
-
-    const stat1 = await statTree(sb.path1);
-    const store = await statTree(server.storeDir(prefix));
-    const second = await ok();
-    expect(actionsOf(second.logs), dump(second)).toEqual([]);
-    expect(summaryOf(second.logs)).toMatchObject({ copiesToPath1: 0, copiesToPath2: 0 });
-    expect(await statTree(sb.path1)).toEqual(stat1);
-    // Not one object (nor its metadata) was written again on the server.
-    expect(await statTree(server.storeDir(prefix))).toEqual(store);
-    expect(await server.list(prefix)).toEqual(objects);
-  });
-
-  it('new, modified and deleted files propagate both ways', async () => {
-    await writeTree(sb.path1, { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd', 'e.txt': 'e' });
-    await ok();
-    expect(await remoteTree()).toEqual(await readTree(sb.path1));
-
-    const editedLocally = minutesAgo(3);
-    const editedRemotely = minutesAgo(4);
-    await writeTreeFile(sb.path1, 'new-local.txt', 'n1');
-    await writeTreeFile(sb.path1, 'a.txt', 'a edited locally', editedLocally);
-    await removeFile(sb.path1, 'c.txt');
-    await server.writeTree(prefix, { 'sub/new-remote.txt': 'n2' });
-    await server.writeTree(prefix, { 'b.txt': 'b edited on the remote' }, editedRemotely);
-    await server.deleteFiles(prefix, ['d.txt']);
-
-    const result = await ok({ SYNC_MAX_DELETE: '100' });
-    expect(deletesOf(result.logs).map((l) => `${l.side}:${l.path}`).sort()).toEqual(['path1:d.txt', 'path2:c.txt']);
-    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`).sort()).toEqual(['path1:a.txt', 'path1:new-local.txt', 'path2:b.txt', 'path2:sub/new-remote.txt']);
-    const expected = { 'a.txt': 'a edited locally', 'b.txt': 'b edited on the remote', 'e.txt': 'e', 'new-local.txt': 'n1', 'sub/new-remote.txt': 'n2' };
-    expect(await readTree(sb.path1)).toEqual(expected);
-    expect(await remoteTree()).toEqual(expected);
-    const objects = await server.list(prefix);
-    const local = await statTree(sb.path1);
-    for (const path of ['a.txt', 'b.txt']) expect(nsOf(objects[path]!.modTime), path).toBe(local[path]!.mtimeNs);
-    // (utimes takes float seconds: a millisecond time may land a few nanoseconds early.)
-    expect(Math.abs(local['a.txt']!.mtimeMs - editedLocally.getTime())).toBeLessThanOrEqual(1);
-    expect(Math.abs(local['b.txt']!.mtimeMs - editedRemotely.getTime())).toBeLessThanOrEqual(1);
-    expect(actionsOf((await ok()).logs)).toEqual([]);
-  });
-
   it('a touched file (same content, new modtime) is compared by content over S3, found identical, and only its time is carried over', async () => {
     await writeTree(sb.path1, { 'same.txt': 'unchanged bytes', 'other.txt': 'o' });
     await ok();
@@ -185,39 +97,6 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
     const next = await ok();
     expect(next.logs.find((l) => /comparing contents/.test(l.msg))).toBeUndefined();
     expect(actionsOf(next.logs)).toEqual([]);
-  });
-
-  it.each(['none', 'newer'] as const)('a conflict keeps both versions on both sides (SYNC_CONFLICT_RESOLVE=%s)', async (resolve) => {
-    await writeTree(sb.path1, { 'doc.txt': 'base', 'other.txt': 'o' });
-    await ok();
-    await writeTreeFile(sb.path1, 'doc.txt', 'local edit', minutesAgo(20));
-    await server.writeTree(prefix, { 'doc.txt': 'remote edit, newer' }, minutesAgo(10));
-
-    const result = await ok({ SYNC_CONFLICT_RESOLVE: resolve });
-    const [conflict, ...more] = conflictsOf(result.logs);
-    expect(more).toEqual([]);
-    const expected = expectedTreeAfterConflict(conflict, resolve, { path: 'doc.txt', local: 'local edit', remote: 'remote edit, newer' }, { 'other.txt': 'o' });
-    expect(await readTree(sb.path1)).toEqual(expected);
-    expect(await remoteTree()).toEqual(expected);
-    expect(actionsOf((await ok({ SYNC_CONFLICT_RESOLVE: resolve })).logs)).toEqual([]);
-  });
-
-  it('checksum compare uses md5 (local and S3 share it) and sees same-size, same-mtime edits on either side', async () => {
-    const when = minutesAgo(30);
-    await writeTreeFile(sb.path1, 'data.txt', 'AAAA-original', when);
-    await writeTreeFile(sb.path1, 'local.txt', 'LLLL-original', when);
-    await ok({ SYNC_COMPARE: 'checksum' });
-    const snapshot = (await snapshotBytes()).toString('utf8');
-    expect(JSON.parse(snapshot.split('\n')[0]!)).toMatchObject({ hashType: 'md5' });
-    expect(actionsOf((await ok({ SYNC_COMPARE: 'checksum' })).logs)).toEqual([]);
-
-    await server.writeTree(prefix, { 'data.txt': 'BBBB-replaced' }, when);
-    await writeTreeFile(sb.path1, 'local.txt', 'MMMM-replaced', when);
-    const result = await ok({ SYNC_COMPARE: 'checksum' });
-    expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`).sort()).toEqual(['path1:local.txt', 'path2:data.txt']);
-    expect(await readTreeFile(sb.path1, 'data.txt')).toBe('BBBB-replaced');
-    expect(await remoteTree()).toEqual({ 'data.txt': 'BBBB-replaced', 'local.txt': 'MMMM-replaced' });
-    expect(actionsOf((await ok({ SYNC_COMPARE: 'checksum' })).logs)).toEqual([]);
   });
 
   it('tricky names survive both ways: spaces, #, unicode (NFC and NFD apart), brackets, URL-significant characters', async () => {
@@ -329,42 +208,6 @@ describe('s3 remote configured only through RCLONE_CONFIG_* variables', () => {
 
 describe('safety gates against S3', () => {
   const FOUR = { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'sub/d.txt': 'd' };
-
-  it('max-delete: deleting most objects on S3 stops the run, deleting nothing locally; SYNC_FORCE lets it through', async () => {
-    await writeTree(sb.path1, FOUR);
-    await ok();
-    await server.deleteFiles(prefix, ['a.txt', 'b.txt', 'c.txt']);
-    const before1 = await digestTree(sb.path1);
-    const snapshot = await snapshotBytes();
-
-    const stopped = await sb.run({ ...remoteEnv, SYNC_MAX_DELETE: '50' });
-    expectSafetyStop(stopped, 'max-delete', /delete 3 of 4 files \(75\.0%\) on path1/);
-    expect(await digestTree(sb.path1)).toEqual(before1);
-    expect(await snapshotBytes()).toEqual(snapshot);
-
-    const forced = await ok({ SYNC_FORCE: 'true' });
-    expect(summaryOf(forced.logs)).toMatchObject({ deletesOnPath1: 3 });
-    expect(await readTree(sb.path1)).toEqual({ 'sub/d.txt': 'd' });
-  });
-
-  it('an emptied prefix on S3 (every object deleted) stops the run, deleting nothing locally; a resync restores it', async () => {
-    await writeTree(sb.path1, FOUR);
-    await ok();
-    await server.deleteFiles(prefix, Object.keys(FOUR));
-    expect(await server.list(prefix)).toEqual({});
-    const before1 = await digestTree(sb.path1);
-    const snapshot = await snapshotBytes();
-
-    // S3 cannot tell an empty prefix from a missing one: rclone lists both as empty.
-    const stopped = await sb.run({ ...remoteEnv, SYNC_MAX_DELETE: '100', SYNC_FORCE: 'true' });
-    expectSafetyStop(stopped, 'side-empty', /path2 .* is empty but had 4 files/);
-    expect(await digestTree(sb.path1)).toEqual(before1);
-    expect(await snapshotBytes()).toEqual(snapshot);
-    expect(await server.list(prefix)).toEqual({});
-
-    await ok({ SYNC_RESYNC: 'true' });
-    expect(await remoteTree()).toEqual(FOUR);
-  });
 
   it('a deleted bucket is a missing side: the run stops, deleting nothing locally', async () => {
     const bucket = `rs-vanishing-${counter}`;

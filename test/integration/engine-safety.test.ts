@@ -6,31 +6,12 @@
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  actionsOf,
-  digestTree,
-  dump,
-  failureOf,
-  listFiles,
-  readTree,
-  removeFile,
-  summaryOf,
-  useSandbox,
-  writeTree,
-  writeTreeFile,
-  type CliResult,
-} from '../helpers/cli.ts';
+import { actionsOf, expectSafetyStop, summaryOf } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, listFiles, readTree, removeFile, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-safety-');
 
-/** Exit 3 from the named gate, with no action carried out. */
-function expectSafetyStop(result: CliResult, gate: string, message?: RegExp) {
-  expect(result.exitCode, dump(result)).toBe(3);
-  const failure = failureOf(result.logs);
-  expect(failure, dump(result)).toMatchObject({ outcome: 'safety-stop', gate });
-  if (message) expect(failure!.msg).toMatch(message);
-  expect(summaryOf(result.logs)).toMatchObject({ outcome: 'safety-stop', exitCode: 3 });
-}
 
 const FOUR = { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'sub/d.txt': 'd' };
 
@@ -113,19 +94,7 @@ describe('a side that vanished', () => {
     expectSafetyStop(stopped, 'side-missing', /path1 .* is missing but had 4 files.*SYNC_RESYNC=true/);
     expect(await digestTree(sb.path2)).toEqual(before2);
   });
-
-  it('stops when a side was emptied after a successful run; a resync then restores it from the other side', async () => {
-    await writeTree(sb.path2, FOUR);
-    await ok();
-    for (const p of Object.keys(FOUR)) await removeFile(sb.path2, p);
-    const before1 = await digestTree(sb.path1);
-    const stopped = await sb.run({ SYNC_MAX_DELETE: '100', SYNC_FORCE: 'true' });
-    expectSafetyStop(stopped, 'side-empty', /path2 .* is empty but had 4 files/);
-    expect(await digestTree(sb.path1)).toEqual(before1);
-
-    await ok({ SYNC_RESYNC: 'true' });
-    expect(await readTree(sb.path2)).toEqual(FOUR);
-  });
+  // An emptied side: engine-scenarios.test.ts, on every backend.
 });
 
 describe('filters', () => {

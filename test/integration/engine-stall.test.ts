@@ -10,8 +10,11 @@
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { digestTree, dump, failureOf, makeSandbox, randomBytesSeeded, sleep, spawnCli, useSandbox, writeTree, writeTreeFile, type CliResult, type Sandbox } from '../helpers/cli.ts';
-import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
+import { failureOf } from '../helpers/logs.ts';
+import { type CliResult, dump, sleep, spawnCli } from '../helpers/processes.ts';
+import { type SftpServer, startSftpServer } from '../helpers/remotes/sftp-server.ts';
+import { makeSandbox, type Sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, randomBytesSeeded, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const BIG = 'big.bin';
 const BIG_SIZE = 24 * 1024 * 1024;

@@ -7,8 +7,10 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, summaryOf, minutesAgo, readTree, removeFile, TRASH_FOLDER, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
-import { backendDetail, backendRunEnv, BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
+import { actionsOf, summaryOf } from '../helpers/logs.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, readTree, removeFile, TRASH_FOLDER, writeTree, writeTreeFile } from '../helpers/trees.ts';
+import { backendDetail, backendRunEnv, DISK_BACKENDS, currentBackend, useBackend } from '../helpers/backends.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-trash-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const STAMP = /^\d{8}T\d{6}Z$/;
@@ -23,7 +25,7 @@ const stampsIn = async (dir: string) => (await readdir(join(dir, TRASH_FOLDER)).
 /** SFTP keeps modification times to the second. */
 const OLD = minutesAgo(60 * 24 * 400, { wholeSeconds: true });
 
-describe.each(BACKENDS)('the trash ($name)', ({ kind }) => {
+describe.each(DISK_BACKENDS)('the trash ($name)', ({ kind }) => {
   useBackend(kind, () => sb.path2, 'trashsftp');
   const dir2 = () => currentBackend().dir2;
 

@@ -14,7 +14,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { digestTree, dump, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, spawnCli, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
+import { dump, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { digestTree, minutesAgo, randomBytesSeeded, readTree, removeFile, sha256, writeTree, writeTreeFile } from '../helpers/trees.ts';
 import { journalWritten } from '../helpers/inject.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-vanish-');

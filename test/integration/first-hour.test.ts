@@ -9,7 +9,9 @@ import { chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canRunAsNobody, NOBODY, openTo, runCliAsNobody } from '../helpers/as-user.ts';
-import { dump, listFiles, readTree, REPO_ROOT, runCli, useSandbox, writeTree, type CliResult } from '../helpers/cli.ts';
+import { type CliResult, dump, REPO_ROOT, runCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { listFiles, readTree, writeTree } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok, synced } = useSandbox('rs-first-hour-');
 

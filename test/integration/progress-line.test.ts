@@ -5,7 +5,9 @@
  */
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CLI, cleanEnv, dump, type Env, useSandbox, writeTree } from '../helpers/cli.ts';
+import { CLI, cleanEnv, dump, type Env } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { writeTree } from '../helpers/trees.ts';
 
 const { sandbox: sb } = useSandbox('rs-progress-');
 const ERASE_LINE = '\x1b[2K';

@@ -32,7 +32,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, type Sandbox } from '../helpers/cli.ts';
+import { type SftpServer, startSftpServer } from '../helpers/remotes/sftp-server.ts';
+import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 import {
   describeStats,
   describeStep,
@@ -45,7 +46,6 @@ import {
   type OpClass,
   type Step,
 } from '../helpers/random-history.ts';
-import { startSftpServer, type SftpServer } from '../helpers/sftp-server.ts';
 
 /** Classes in every run of this file; RANDOM_OPS adds to them. */
 const DEFAULT_CLASSES: readonly OpClass[] = ['edits-in-plan', 'kills-in-a-row', 'same-size-same-mtime', 'file-named-like-folder', 'touch-times', 'half-written-junk'];

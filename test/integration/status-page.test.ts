@@ -25,7 +25,7 @@ import { writeTrashStats } from '../../src/state/trash-stats.ts';
 import type { RunProgress } from '../../src/model.ts';
 import { writeSnapshot } from '../../src/state/snapshot.ts';
 import { emptyCounts, type PlanCounts } from '../../src/model.ts';
-import { REPO_ROOT } from '../helpers/cli.ts';
+import { REPO_ROOT } from '../helpers/processes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const quietLogger = () => createLogger({ level: 'warn', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));

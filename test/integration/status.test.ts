@@ -6,7 +6,9 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dump, randomBytesSeeded, runCli, spawnCli, sleep, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
+import { dump, runCli, sleep, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { randomBytesSeeded, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-status-');
 

@@ -4,7 +4,10 @@
 import { chmod, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, conflictsOf, dump, minutesAgo, readTree, removeFile, runCli, spawnCli, TRASH_FOLDER, useSandbox, writeTree, writeTreeFile } from '../helpers/cli.ts';
+import { actionsOf, conflictsOf } from '../helpers/logs.ts';
+import { dump, runCli, spawnCli } from '../helpers/processes.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
+import { minutesAgo, readTree, removeFile, TRASH_FOLDER, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-trashcmd-');
 const trash = (args: string[]) => runCli(['trash', ...args], sb.env());

@@ -14,7 +14,10 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import type { RunProgress } from '../../src/model.ts';
 import { runSync, type RunReport } from '../../src/sync/run.ts';
-import { listFiles, makeSandbox, parseLogLines, REPO_ROOT, readTreeFile, sleep, writeTree, type Sandbox } from '../helpers/cli.ts';
+import { parseLogLines } from '../helpers/logs.ts';
+import { REPO_ROOT, sleep } from '../helpers/processes.ts';
+import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { listFiles, readTreeFile, writeTree } from '../helpers/trees.ts';
 
 const DELAY_MS = 400;
 

@@ -3,7 +3,7 @@
  * a base image the engine neither has nor can pull is said to be that, not "run docker build".
  */
 import { describe, expect, it } from 'vitest';
-import { baseImages, buildFailureMessage } from '../helpers/containers.ts';
+import { baseImages, buildFailureMessage } from '../helpers/containers/image.ts';
 
 describe('the container tests\' build failure message', () => {
   it('names the base images the engine lacks and how to provide them', () => {

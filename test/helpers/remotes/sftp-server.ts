@@ -12,10 +12,10 @@
 import { execa, type ResultPromise } from 'execa';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopChild } from './process.ts';
+import { canConnect, freePort, stopChild } from '../processes.ts';
+import { obscure } from './obscure.ts';
 
 export interface SftpServer {
   /** The served folder. */
@@ -42,54 +42,15 @@ export interface SftpServerOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** A port nobody listens on right now (the OS picks it, we release it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export function canConnect(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-let obscured: Map<string, Promise<string>> | undefined;
-/** `rclone obscure <password>`, memoized (it is deterministic per call only in what it decodes to). */
-export function obscure(password: string): Promise<string> {
-  obscured ??= new Map();
-  let value = obscured.get(password);
-  if (!value) {
-    value = execa('rclone', ['obscure', password], { env: { RCLONE_CONFIG: '/nonexistent/rclone.conf' } }).then((r) => String(r.stdout).trim());
-    obscured.set(password, value);
-  }
-  return value;
-}
-
 /** The client side of a remote: RCLONE_CONFIG_<NAME>_* only. */
-export async function sftpClientEnv(remoteName: string, port: number, user: string, password: string): Promise<Record<string, string>> {
+export function sftpClientEnv(remoteName: string, port: number, user: string, password: string): Record<string, string> {
   const prefix = `RCLONE_CONFIG_${remoteName.toUpperCase()}_`;
   return {
     [`${prefix}TYPE`]: 'sftp',
     [`${prefix}HOST`]: '127.0.0.1',
     [`${prefix}PORT`]: String(port),
     [`${prefix}USER`]: user,
-    [`${prefix}PASS`]: await obscure(password),
+    [`${prefix}PASS`]: obscure(password),
     // Never consult an ssh agent or any key file of the machine running the tests.
     [`${prefix}KEY_USE_AGENT`]: 'false',
   };
@@ -143,7 +104,7 @@ export async function startSftpServer(dir: string, options: SftpServerOptions = 
       lastError = new Error(`rclone serve sftp did not start on port ${port}: ${output}`);
       continue;
     }
-    const clientEnv = await sftpClientEnv(remoteName, port, user, password);
+    const clientEnv = sftpClientEnv(remoteName, port, user, password);
     return {
       dir,
       port,

@@ -24,8 +24,8 @@ import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cleanEnv, readTree, setMtime, TRASH_FOLDER, writeTree, type Env, type Tree } from './cli.ts';
-import { stopChild } from './process.ts';
+import { cleanEnv, stopChild, type Env } from '../processes.ts';
+import { readTree, TRASH_FOLDER, writeTree, type Tree } from '../trees.ts';
 
 export interface S3Object {
   readonly size: number;
@@ -209,8 +209,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     async writeTree(prefix, tree, mtime) {
       const dir = scratch();
       try {
-        await writeTree(dir, tree);
-        if (mtime) for (const path of Object.keys(tree)) await setMtime(dir, path, mtime);
+        await writeTree(dir, tree, mtime);
         // --ignore-times: upload even when the object has the same size and modtime (a same-size edit kept at the same time).
         await rcloneOk(['copy', dir, remote(prefix), '--ignore-times', '--no-unicode-normalization']);
       } finally {
