@@ -136,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
       deliverySignal: deliveries.signal,
       ...(progress ? { onProgress: (p: RunProgress) => progress.update(pair.label, p) } : {}),
       ...(several ? { pairLabel: pair.label } : {}),
+      ...(pair.name ? { pairName: pair.name } : {}),
     });
     progress?.finish(pair.label);
     codes.push(report.exitCode);

@@ -119,7 +119,7 @@ function pairRunner(pair: PairDefinition, ctx: DaemonContext, processMetrics: bo
       await monitoredRun(config, log, {
         signal: run.controller.signal,
         deliverySignal: run.deliveries.signal,
-        ...(pair.name ? { pairLabel: pair.label } : {}),
+        ...(pair.name ? { pairLabel: pair.label, pairName: pair.name } : {}),
         onProgress: (progress) => {
           run.progress = progress;
         },

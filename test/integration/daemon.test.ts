@@ -455,6 +455,7 @@ describe('rclonesync daemon with named pairs (issue 11)', () => {
       // Hours away: the bad pair runs once, on start.
       SYNC_PAIR_BAD_SCHEDULE: '0 0 1 1 *',
       SYNC_PAIR_BAD_PING_URL: `${receiver.url}/ping/bad`,
+      SYNC_PAIR_BAD_NOTIFY_URL: `${receiver.url}/notify/bad`,
     };
     const daemon = startDaemon(env);
     const dump = () => daemon.dump();
@@ -500,6 +501,8 @@ describe('rclonesync daemon with named pairs (issue 11)', () => {
     const badFail = receiver.requests.find((r) => r.path === '/ping/bad/fail')!;
     expect(badFail.body).toMatch(/ERROR .*"pair":"bad"/);
     expect(badFail.body).not.toContain('"pair":"fast"');
+    const webhook = await waitFor('the bad pair\'s failure webhook', () => receiver.requests.find((r) => r.path === '/notify/bad'), 10_000);
+    expect(JSON.parse(webhook.body)).toMatchObject({ event: 'failure', name: 'bad', outcome: 'failed', exitCode: 1 });
 
     // Each pair has its own state folder (and lock).
     const dirs = (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.isDirectory());
