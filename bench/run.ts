@@ -1,86 +1,106 @@
 #!/usr/bin/env node
 /**
- * Side-by-side benchmark: rclonesync vs `rclone bisync` vs the bare cost of listing both sides.
- * Reports ratios (timings on a shared machine are noise; ratios measured in one run are not),
- * plus the peak RSS of each process.
+ * Issue 10's benchmark: rclonesync side by side with `rclone bisync` and with the floor (the bare
+ * rclone work a run cannot avoid), on deterministic trees, alternating, medians of rounds.
  *
- *   node bench/run.ts [--files 100000] [--rounds 3] [--keep]
+ *   npm run bench -- --files 100000 --workload W1,W2 [--remote local,sftp] [--rounds 3] [--out FILE] [--keep]
  *
- * Not a test: nothing here asserts. It needs rclone (bisync: v1.58+) and GNU time (/usr/bin/time).
+ * Workloads (bench/workloads.ts): W1 no change, W2 change batch, W3 first run onto an empty side,
+ * W4 a folder's worth renamed, W5 a first run with conflicts; "all" for the five. Writes the
+ * sections it measured into --out (default bench/RESULTS.md), keeping the others. Not a test:
+ * nothing here asserts. Needs rclone and GNU time (/usr/bin/time).
  */
-import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { measure, median, type Sample } from './measure.ts';
+import { machine, type Measured, section, writeReport } from './report.ts';
+import { startSftp, type Sftp } from './sftp.ts';
+import { makeTree } from './trees.ts';
+import { type Context, type Tool, TOOLS, WORKLOADS } from './workloads.ts';
 
 const { values } = parseArgs({
-  options: { files: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } },
+  options: {
+    files: { type: 'string', default: '20000' },
+    workload: { type: 'string', default: 'W1' },
+    remote: { type: 'string', default: 'local' },
+    rounds: { type: 'string', default: '3' },
+    out: { type: 'string', default: join(import.meta.dirname, 'RESULTS.md') },
+    keep: { type: 'boolean', default: false },
+  },
 });
 const files = Number(values.files);
 const rounds = Number(values.rounds);
+const workloads = values.workload === 'all' ? Object.keys(WORKLOADS) : values.workload.split(',');
+const remotes = values.remote.split(',');
+for (const w of workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w} (W1..W5 or all)`);
+for (const r of remotes) if (r !== 'local' && r !== 'sftp') throw new Error(`unknown remote ${r} (local or sftp)`);
+if (!(files > 0) || !(rounds > 0)) throw new Error('--files and --rounds must be positive');
+if (!existsSync('/usr/bin/time')) throw new Error('needs GNU time at /usr/bin/time (apt-get install time)');
+
 const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const host = machine();
+const base = await mkdtemp(join(tmpdir(), 'rclonesync-bench-'));
+const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
 
-interface Sample {
-  seconds: number;
-  maxRssMb: number;
-}
-
-async function timed(command: string, args: string[], env: Record<string, string> = {}): Promise<Sample> {
-  // GNU time reports the child's peak RSS; %e is wall seconds.
-  const result = await execa('/usr/bin/time', ['-f', '%e %M', command, ...args], { env, reject: false, stdout: 'ignore' });
-  const lastLine = result.stderr.trim().split('\n').at(-1) ?? '';
-  const [seconds, kb] = lastLine.split(' ').map(Number);
-  if (result.exitCode !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.exitCode}): ${result.stderr.slice(-500)}`);
-  return { seconds: seconds!, maxRssMb: kb! / 1024 };
-}
-
-async function makeTree(root: string, count: number): Promise<void> {
-  // 100 files a directory, 100 directories a level: the shape of a real photo or document tree.
-  const perDir = 100;
-  for (let i = 0; i < count; i += perDir) {
-    const dir = join(root, `d${Math.floor(i / 10_000)}`, `e${Math.floor(i / perDir) % 100}`);
-    await mkdir(dir, { recursive: true });
-    await Promise.all(Array.from({ length: Math.min(perDir, count - i) }, (_, j) => writeFile(join(dir, `file-${i + j}.txt`), `content ${i + j}\n`)));
-  }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function main(): Promise<void> {
-  if (!existsSync('/usr/bin/time')) throw new Error('needs GNU time: apt-get install time');
-  const work = await mkdtemp(join(tmpdir(), 'rclonesync-bench-'));
-  const [p1, p2, state, bisyncWork] = ['p1', 'p2', 'state', 'bisync'].map((d) => join(work, d)) as [string, string, string, string];
-  try {
-    console.log(`making ${files} files on each side in ${work}`);
-    await makeTree(p1, files);
-    await execa('rclone', ['copy', p1, p2]);
-    await mkdir(bisyncWork);
-    const env = { SYNC_PATH1: p1, SYNC_PATH2: p2, SYNC_STATE_DIR: state, LOG_FORMAT: 'json', LOG_LEVEL: 'warn' };
-    // First runs: establish state (not measured).
-    await timed('node', [cli, 'run'], env);
-    await timed('rclone', ['bisync', p1, p2, '--resync', '--workdir', bisyncWork]);
-
-    const samples: Record<string, Sample[]> = { listBoth: [], rclonesync: [], bisync: [] };
-    for (let round = 0; round < rounds; round++) {
-      // Interleaved so that machine noise hits all three alike.
-      const started = Date.now();
-      const [a, b] = await Promise.all([timed('rclone', ['lsjson', '-R', '--files-only', '--no-mimetype', p1]), timed('rclone', ['lsjson', '-R', '--files-only', '--no-mimetype', p2])]);
-      samples.listBoth!.push({ seconds: (Date.now() - started) / 1000, maxRssMb: a.maxRssMb + b.maxRssMb });
-      samples.rclonesync!.push(await timed('node', [cli, 'run'], env));
-      samples.bisync!.push(await timed('rclone', ['bisync', p1, p2, '--workdir', bisyncWork]));
+async function one(remote: string, id: string, template: string, sftp: Sftp | undefined): Promise<Measured> {
+  const work = join(base, `${remote}-${id}`);
+  await mkdir(work, { recursive: true });
+  const rcloneConfig = join(base, 'empty-rclone.conf');
+  await writeFile(rcloneConfig, '');
+  const ctx: Context = {
+    work,
+    files,
+    template,
+    remotePath: (folder) => (sftp ? sftp.pathOf(folder) : folder),
+    env: { RCLONE_CONFIG: rcloneConfig, ...(sftp?.env ?? {}) },
+    cli,
+  };
+  const workload = WORKLOADS[id]!(ctx);
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
+  log(`${remote} ${id}: preparing (${workload.title})`);
+  await workload.prepare();
+  const samples: Record<Tool, Sample[]> = { rclonesync: [], bisync: [], floor: [] };
+  for (let round = 0; round < rounds; round++) {
+    await workload.beforeRound(round);
+    // The order rotates, so that a noisy moment does not always hit the same contender.
+    for (let k = 0; k < TOOLS.length; k++) {
+      const tool = TOOLS[(round + k) % TOOLS.length]!;
+      const { command, args, env } = workload.command(tool, round);
+      const sample = await measure(command, args, { env, timeFile: join(work, 'time.txt') });
+      samples[tool].push(sample);
+      log(`${remote} ${id} round ${round + 1}/${rounds} ${tool.padEnd(10)} ${sample.wall.toFixed(2)} s wall, ${sample.cpu.toFixed(2)} s CPU, ${sample.treeRssMb.toFixed(0)} MB tree RSS`);
     }
-    const base = median(samples.listBoth!.map((s) => s.seconds));
-    console.log(`\nno-change run, ${files} files a side, median of ${rounds} rounds (ratios to listing both sides in parallel)`);
-    for (const [name, list] of Object.entries(samples)) {
-      const secs = median(list.map((s) => s.seconds));
-      const rss = Math.max(...list.map((s) => s.maxRssMb));
-      console.log(`  ${name.padEnd(12)} ${(secs / base).toFixed(2).padStart(6)}x   peak RSS ${rss.toFixed(0).padStart(5)} MB`);
-    }
-  } finally {
-    if (!values.keep) await rm(work, { recursive: true, force: true });
   }
+  if (!values.keep) await rm(work, { recursive: true, force: true });
+  return { files, remote, workload, rounds, samples, machine: { ...host, load: loadBefore }, loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '), date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC' };
 }
 
-await main();
+try {
+  log(`${host.rclone}, node ${host.node}, ${host.nproc} × ${host.cpu}, load ${host.load}; work in ${base}`);
+  const template = join(base, 'template');
+  const started = Date.now();
+  await makeTree(template, files);
+  log(`made ${files} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const measured: Measured[] = [];
+  for (const remote of remotes) {
+    const sftp = remote === 'sftp' ? await startSftp() : undefined;
+    try {
+      for (const id of workloads) {
+        const m = await one(remote, id, template, sftp);
+        measured.push(m);
+        console.log(`\n${section(m)}`);
+        // Written after each workload, so that a long run that fails later keeps what it measured.
+        await writeReport(values.out, [m]);
+      }
+    } finally {
+      await sftp?.stop();
+    }
+  }
+  const rs = measured.map((m) => median(m.samples.rclonesync.map((s) => s.wall)));
+  log(`done: ${measured.length} measurements (rclonesync medians ${rs.map((x) => x.toFixed(2)).join(', ')} s), report in ${values.out}`);
+} finally {
+  if (!values.keep) await rm(base, { recursive: true, force: true });
+}

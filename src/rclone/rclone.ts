@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
+import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
@@ -505,15 +506,21 @@ async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
 
 export function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
-  const text = line.endsWith(',') ? line.slice(0, -1) : line;
-  if (!text.startsWith('{')) return undefined;
-  const item = JSON.parse(text) as { Path: string; Size: number; ModTime: string; IsDir: boolean; Hashes?: Record<string, string> };
-  if (item.IsDir) {
-    onFolder?.(item.Path);
+  const entry = parseLsjsonLine(line, hashType);
+  if (!entry) return undefined;
+  if (entry.isDir) {
+    onFolder?.(entry.path);
     return undefined;
   }
-  const meta: FileMeta = { size: item.Size, mtime: parseModTime(item.ModTime), hash: (hashType && item.Hashes?.[hashType]) || '' };
-  return { path: item.Path, meta };
+  if (Number.isNaN(entry.mtime)) throw unreadableModTime(line);
+  return { path: entry.path, meta: { size: entry.size, mtime: entry.mtime, hash: entry.hash } };
+}
+
+/** The error for a time we cannot read, quoting rclone's text. */
+function unreadableModTime(line: string): Error {
+  const text = line.endsWith(',') ? line.slice(0, -1) : line;
+  const modTime = String((JSON.parse(text) as { ModTime?: unknown }).ModTime);
+  return new Error(`rclone printed a modification time we cannot read: "${modTime}"`);
 }
 
 function linesOf(bytes: Buffer): Buffer[] {
@@ -543,7 +550,7 @@ export function parseLongListing(stdout: Buffer): { path: string; size: number; 
 
 /** RFC 3339 with up to nanoseconds; we keep milliseconds (exact equality is all a side compares against itself). */
 export function parseModTime(text: string): number {
-  const value = Date.parse(text);
+  const value = modTimeMs(text);
   if (Number.isNaN(value)) throw new Error(`rclone printed a modification time we cannot read: "${text}"`);
   return value;
 }

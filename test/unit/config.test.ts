@@ -37,7 +37,8 @@ const BAD_VALUES: Record<string, readonly string[]> = {
   SYNC_RUN_ON_START: NOT_A_BOOLEAN,
   SYNC_WATCH: NOT_A_BOOLEAN,
   SYNC_MAX_DELETE: ['abc', '150', '-5', '100.5', '5 0'],
-  SYNC_CHECK_FILENAME: ['dir/RCLONE_TEST', '   '],
+  // Blank (spaces only) counts as unset, like an empty variable in a compose file: the default applies.
+  SYNC_CHECK_FILENAME: ['dir/RCLONE_TEST'],
   SYNC_COMPARE: ['foo', 'modtime', 'size'],
   SYNC_CONFLICT_RESOLVE: ['foo', 'newest', 'both'],
   // A shell would do more than split these words; shell-quote alone would accept an unterminated quote.
