@@ -4,31 +4,19 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
-import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
+import type { Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { writeTrashStats } from '../../src/state/trash-stats.ts';
 import { emptyCounts, type PlanCounts } from '../../src/model.ts';
+import { runRecord } from '../helpers/records.ts';
 
 const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
 
 const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({ ...emptyCounts(), ...over });
 
-function record(outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord {
-  const end = Date.parse(endedAt);
-  return {
-    runId: `r-${endedAt}`,
-    pair: 'p',
-    startedAt: new Date(end - 2_500).toISOString(),
-    endedAt,
-    durationMs: 2_500,
-    outcome,
-    exitCode: EXIT_CODE_OF[outcome],
-    dryRun: false,
-    resync: false,
-    ...extra,
-  } as RunRecord;
-}
+const record = (outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord(outcome, { endedAt, durationMs: 2_500, runId: `r-${endedAt}` }, extra);
 
 /** name{labels} value -> value, for the sample whose name and labels match. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
