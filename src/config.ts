@@ -202,6 +202,8 @@ const ROWS = [
   setting({ env: 'LOG_FORMAT', flag: 'log-format', group: 'log', scope: 'process', ...oneOf(LOG_FORMATS), default: (ctx) => (ctx.isTty ? 'pretty' : 'json'), shownDefault: 'pretty on a terminal, else `json`', help: 'json or pretty.' }),
   setting({ env: 'SYNC_SCHEDULE', flag: 'schedule', group: 'appliance', scope: 'pair', ...schedule, default: '*/30 * * * *', help: 'Cron schedule of the daemon (5 or 6 fields), in the TZ time zone.' }),
   setting({ env: 'SYNC_RUN_ON_START', flag: 'run-on-start', group: 'appliance', scope: 'pair', ...boolean, default: true, help: 'The daemon runs once at start, before the first scheduled time.' }),
+  setting({ env: 'SYNC_WATCH', flag: 'watch', group: 'appliance', scope: 'pair', ...boolean, default: true, help: "The daemon watches the pair's local folders and starts a run SYNC_WATCH_DELAY after the last change (the schedule goes on too)." }),
+  setting({ env: 'SYNC_WATCH_DELAY', flag: 'watch-delay', group: 'appliance', scope: 'pair', ...duration((ms) => ms >= 100, 'a duration of at least 100ms such as 10s or 1m'), default: 10_000, help: 'Watch mode: how long changes must be quiet before their run starts (10s, 1m).' }),
   setting({ env: 'SYNC_HEALTH_MAX_AGE', flag: 'health-max-age', group: 'appliance', scope: 'pair', ...optional(duration((ms) => ms > 0, 'a duration such as 3600, 90m, 2h or 1d')), default: undefined, shownDefault: 'twice the schedule interval', help: 'How old the last success may be for `health` to pass (e.g. 90m, 2h).' }),
   setting({ env: 'SYNC_HTTP_PORT', flag: 'http-port', group: 'appliance', scope: 'process', ...optional(port), default: undefined, shownDefault: 'off', help: 'Serve /healthz, /status and /metrics on this port.' }),
   setting({ env: 'SYNC_PING_URL', flag: 'ping-url', group: 'appliance', scope: 'pair', ...optional(httpUrl), default: undefined, help: 'healthchecks.io-style URL: <url>/start, <url> on success, <url>/fail on failure.' }),
@@ -315,6 +317,9 @@ export interface ApplianceConfig {
   /** undefined: twice the schedule's interval. */
   readonly healthMaxAgeMs: number | undefined;
   readonly httpPort: number | undefined;
+  /** Watch mode (the daemon only): local sides are watched, a change starts a run after watchDelayMs. */
+  readonly watch: boolean;
+  readonly watchDelayMs: number;
   readonly pingUrl: string | undefined;
   readonly notifyUrl: string | undefined;
 }
@@ -338,17 +343,20 @@ export interface ParsedCommandLine {
   readonly from: string | undefined;
   /** `run` only: --progress / --no-progress (undefined: on a terminal with pretty logs). */
   readonly progress: boolean | undefined;
+  /** --pair NAME (repeatable): only these pairs; empty: every pair. */
+  readonly pairs: readonly string[];
 }
 
 /** Parses argv; flags for settings become overrides of the matching environment variables. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
     help: { type: 'boolean' },
     version: { type: 'boolean' },
     json: { type: 'boolean' },
     side: { type: 'string' },
     from: { type: 'string' },
     progress: { type: 'boolean' },
+    pair: { type: 'string', multiple: true },
   };
   for (const setting of SETTINGS) options[setting.flag] = { type: setting.kind };
   let parsed;
@@ -373,6 +381,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     side: parsed.values.side as string | undefined,
     from: parsed.values.from as string | undefined,
     progress: parsed.values.progress as boolean | undefined,
+    pairs: ((parsed.values.pair as string[] | undefined) ?? []).map((name) => name.trim().toLowerCase()),
   };
 }
 
@@ -380,17 +389,28 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
  * Builds the configuration from the environment with flag overrides. Throws ConfigError naming the
  * variable and its flag, the value given, and what is accepted.
  */
-export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string> = {}, isTty = false, options: { path2Optional?: boolean } = {}): Config {
-  const v = settingsFor({ ...env, ...overrides }, '', isTty);
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Record<string, string> = {},
+  isTty = false,
+  options: { path2Optional?: boolean; prefix?: string } = {},
+): Config {
+  const prefix = options.prefix ?? '';
+  const v = settingsFor({ ...env, ...overrides }, prefix, isTty);
+  // How messages name a setting: the pair's own variable when it set it (SYNC_PAIR_PHOTOS_PATH2).
+  const named = (name: SettingName): string => {
+    const own = variableFor(settingByEnv.get(name)!, prefix);
+    return prefix && nonEmpty({ ...env, ...overrides }[own]) !== undefined ? own : culprit(name);
+  };
   const path1 = v.SYNC_PATH1;
   if (v.SYNC_PATH2 === undefined && !options.path2Optional) {
     throw new ConfigError(
-      `${culprit('SYNC_PATH2')} is required: the rclone path to keep in two-way sync with SYNC_PATH1 (${path1}), e.g. "gdrive:Backup" or "/mnt/other"`,
+      `${prefix ? variableFor(settingByEnv.get('SYNC_PATH2')!, prefix) : culprit('SYNC_PATH2')} is required: the rclone path to keep in two-way sync with SYNC_PATH1 (${path1}), e.g. "gdrive:Backup" or "/mnt/other"`,
     );
   }
   // '' only for `status` and `health`, which then read the state folder's one pair.
   const path2 = v.SYNC_PATH2 ?? '';
-  if (path1 === path2) throw new ConfigError(`SYNC_PATH1 and SYNC_PATH2 are the same path ("${path1}"): nothing to sync`);
+  if (path1 === path2) throw new ConfigError(`${named('SYNC_PATH1').replace(/ \(--.*\)$/, '')} and ${named('SYNC_PATH2').replace(/ \(--.*\)$/, '')} are the same path ("${path1}"): nothing to sync`);
 
   return {
     engine: {
@@ -410,8 +430,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       rcloneBinary: v.SYNC_RCLONE_BINARY,
       trashDays: v.SYNC_TRASH_DAYS,
       trashPaths: {
-        path1: checkTrashPath('SYNC_TRASH_PATH1', v.SYNC_TRASH_PATH1, path1, 'SYNC_PATH1'),
-        path2: checkTrashPath('SYNC_TRASH_PATH2', v.SYNC_TRASH_PATH2, path2, 'SYNC_PATH2'),
+        path1: checkTrashPath(named('SYNC_TRASH_PATH1'), v.SYNC_TRASH_PATH1, path1, named('SYNC_PATH1').replace(/ \(--.*\)$/, '')),
+        path2: checkTrashPath(named('SYNC_TRASH_PATH2'), v.SYNC_TRASH_PATH2, path2, named('SYNC_PATH2').replace(/ \(--.*\)$/, '')),
       },
       stallTimeoutMs: v.SYNC_STALL_TIMEOUT,
       trackRenames: v.SYNC_TRACK_RENAMES,
@@ -423,6 +443,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       runOnStart: v.SYNC_RUN_ON_START,
       healthMaxAgeMs: v.SYNC_HEALTH_MAX_AGE,
       httpPort: v.SYNC_HTTP_PORT,
+      watch: v.SYNC_WATCH,
+      watchDelayMs: v.SYNC_WATCH_DELAY,
       pingUrl: v.SYNC_PING_URL,
       notifyUrl: v.SYNC_NOTIFY_URL,
     },
@@ -430,14 +452,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
 }
 
 /** A side's trash must be on its side's remote (trashing is a server-side move), and not the side itself. */
-function checkTrashPath(name: SettingName, value: string | undefined, root: string, rootName: string): string | undefined {
+function checkTrashPath(name: string, value: string | undefined, root: string, rootName: string): string | undefined {
   if (value === undefined) return undefined;
   if (remoteOf(value) !== remoteOf(root)) {
     throw new ConfigError(
-      `${culprit(name)} must be on the same remote as ${rootName} (${remoteOf(root) === 'local' ? 'the local disk' : remoteOf(root)}), so that trashing is a server-side move (got "${value}")`,
+      `${name} must be on the same remote as ${rootName} (${remoteOf(root) === 'local' ? 'the local disk' : remoteOf(root)}), so that trashing is a server-side move (got "${value}")`,
     );
   }
-  if (value.replace(/\/+$/, '') === root.replace(/\/+$/, '')) throw new ConfigError(`${culprit(name)} must not be ${rootName} itself (got "${value}")`);
+  if (value.replace(/\/+$/, '') === root.replace(/\/+$/, '')) throw new ConfigError(`${name} must not be ${rootName} itself (got "${value}")`);
   return value;
 }
 
@@ -518,15 +540,21 @@ export function helpText(): string {
     'Usage: rclonesync <command> [flags]',
     '',
     'Commands:',
-    '  run       one sync cycle, then exit (exit codes below)',
+    '  run       one sync cycle of every pair, then exit with the most severe code (exit codes below)',
     '            --progress / --no-progress: the live progress line (default: on a terminal)',
-    '  daemon    run on the SYNC_SCHEDULE schedule until stopped',
-    '  status    recent runs of this pair (--json for machines)',
+    '  daemon    run each pair on its SYNC_SCHEDULE (and, with SYNC_WATCH, on local changes) until stopped',
+    '  status    recent runs of each pair (--json for machines)',
     '  trash list [--json] [--side path1|path2]',
     '            what the sync moved to each side\'s trash, newest first',
     '  trash restore PATH [--side path1|path2] [--from STAMP]',
     '            move the newest (or that run\'s) trashed version back (beside PATH if taken)',
-    '  health    exit 0 if the last run succeeded recently, 1 otherwise',
+    '  health    exit 0 if the last run of every pair succeeded recently, 1 otherwise (naming the pairs)',
+    '',
+    'run, daemon, status, health and trash take --pair NAME (repeatable): only those pairs.',
+    '',
+    'Pairs: SYNC_PATH1/SYNC_PATH2 is the unnamed pair; a pair NAME exists when SYNC_PAIR_<NAME>_PATH2 is set,',
+    'and takes any setting SYNC_<X> below as SYNC_PAIR_<NAME>_<X> (unset: the global SYNC_<X>).',
+    'LOG_LEVEL, LOG_FORMAT, SYNC_HTTP_PORT and TZ are for the whole process only.',
     '',
     'Settings (environment variable, flag; flags override the environment):',
   ];

@@ -51,11 +51,14 @@ export class LogTail {
    * The lines written since `mark` (all kept lines without it), newest last, readable rather than
    * JSON, at most `maxLines` lines and `maxBytes` bytes (the newest lines win).
    */
-  since(mark = 0, limits: { maxLines?: number; maxBytes?: number } = {}): string {
+  since(mark = 0, limits: { maxLines?: number; maxBytes?: number; pair?: string } = {}): string {
     const maxLines = limits.maxLines ?? 100;
     const maxBytes = limits.maxBytes ?? 10 * 1024;
     const from = Math.max(0, mark - this.first);
-    const selected = this.lines.slice(Math.max(from, this.lines.length - maxLines));
+    const pair = limits.pair;
+    // With `pair`: that pair's lines only (a daemon's pairs log into one stream at the same time).
+    const own = pair === undefined ? this.lines.slice(from) : this.lines.slice(from).filter((line) => line.includes(`"pair":${JSON.stringify(pair)}`));
+    const selected = own.slice(Math.max(0, own.length - maxLines));
     const out: string[] = [];
     let size = 0;
     for (let i = selected.length - 1; i >= 0; i--) {
@@ -89,11 +92,22 @@ function truncateBytes(text: string, maxBytes: number): string {
   return buffer.subarray(buffer.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '');
 }
 
-const tails = new WeakMap<Logger, LogTail>();
+/** What a logger's tail offers: the root's, or a pair's view of it (pairLogger). */
+export type LogTailView = Pick<LogTail, 'mark' | 'since'>;
 
-/** The in-memory tail of a logger made by createLogger (undefined for other loggers). */
-export function logTailOf(logger: Logger): LogTail | undefined {
+const tails = new WeakMap<Logger, LogTailView>();
+
+/** The in-memory tail of a logger made by createLogger or pairLogger (undefined for other loggers). */
+export function logTailOf(logger: Logger): LogTailView | undefined {
   return tails.get(logger);
+}
+
+/** A child logger for one pair (`pair` in every line) whose tail holds that pair's lines only. */
+export function pairLogger(logger: Logger, pair: string): Logger {
+  const child = logger.child({ pair });
+  const tail = tails.get(logger);
+  if (tail) tails.set(child, { mark: () => tail.mark(), since: (mark, limits = {}) => tail.since(mark, { ...limits, pair }) });
+  return child;
 }
 
 /**

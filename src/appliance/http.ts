@@ -19,6 +19,8 @@ import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './page.ts';
 /** The Prometheus metrics of one pair. Counters count runs of this process; gauges start from the history. */
 export class SyncMetrics {
   readonly registry = new Registry();
+  /** The process's own metrics (memory, CPU, event loop): once per process, without a pair label. */
+  private readonly processRegistry: Registry | undefined;
   private readonly runs: Counter<'outcome'>;
   private readonly copied: Counter<'to'>;
   private readonly deleted: Counter<'side'>;
@@ -40,7 +42,10 @@ export class SyncMetrics {
   constructor(pair: string, options: { processMetrics?: boolean; trashStatsFile?: string } = {}) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ pair });
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics) {
+      this.processRegistry = new Registry();
+      collectDefaultMetrics({ register: this.processRegistry });
+    }
     this.runs = new Counter({ name: 'rclonesync_runs_total', help: 'Sync runs finished by this process, by outcome.', labelNames: ['outcome'], registers });
     for (const outcome of OUTCOMES) this.runs.inc({ outcome }, 0);
     this.copied = new Counter({ name: 'rclonesync_files_copied_total', help: 'Files copied by successful runs, by destination side.', labelNames: ['to'], registers });
@@ -154,8 +159,8 @@ export class SyncMetrics {
     this.verdict = verdict;
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    return combineMetricsText([...(this.processRegistry ? [await this.processRegistry.metrics()] : []), await this.registry.metrics()]);
   }
 
   get contentType(): string {
@@ -171,9 +176,38 @@ export class SyncMetrics {
 
 const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
+/**
+ * Several registries' Prometheus text as one exposition: each metric's HELP and TYPE once, then the
+ * samples of every registry (each pair's carry its own `pair` label). Prometheus refuses a metric
+ * whose TYPE appears twice, so the texts cannot simply be concatenated.
+ */
+export function combineMetricsText(texts: readonly string[]): string {
+  const families = new Map<string, { header: string[]; samples: string[] }>();
+  for (const text of texts) {
+    let family: { header: string[]; samples: string[] } | undefined;
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      const comment = /^# (HELP|TYPE) (\S+)/.exec(line);
+      if (comment) {
+        const name = comment[2]!;
+        const known = families.get(name);
+        family = known ?? { header: [], samples: [] };
+        if (!known) families.set(name, family);
+        if (!family.header.some((h) => h.startsWith(`# ${comment[1]} `))) family.header.push(line);
+        continue;
+      }
+      family?.samples.push(line);
+    }
+  }
+  return [...families.values()].map((f) => `${[...f.header, ...f.samples].join('\n')}\n`).join('\n');
+}
+
 /** What the endpoints need to know about the daemon. */
 export interface DaemonView {
+  /** How the endpoints name the pair (/healthz/<pair>, the `pair` label): its name, else its state folder. */
   readonly pair: string;
+  /** A named pair's name (issue 11). */
+  readonly name?: string;
   readonly path1: string;
   readonly path2: string;
   readonly schedule: string;
@@ -204,6 +238,7 @@ export async function statusOf(view: DaemonView): Promise<Record<string, unknown
   const current = view.current();
   return {
     pair: view.pair,
+    ...(view.name ? { name: view.name } : {}),
     path1: redact(view.path1),
     path2: redact(view.path2),
     schedule: view.schedule,
@@ -218,9 +253,21 @@ export async function statusOf(view: DaemonView): Promise<Record<string, unknown
   };
 }
 
-export function startHttpServer(port: number, view: DaemonView, metrics: SyncMetrics, logger: Logger, host = '0.0.0.0'): Promise<HttpServerHandle> {
+/**
+ * Serves every pair (the daemon's pairs, in order). `/status` is `{pairs: [...]}`; with one pair
+ * its fields are at the top level too, as before pairs had names.
+ */
+export function startHttpServer(
+  port: number,
+  view: DaemonView | readonly DaemonView[],
+  metrics: SyncMetrics | readonly SyncMetrics[],
+  logger: Logger,
+  host = '0.0.0.0',
+): Promise<HttpServerHandle> {
+  const views: readonly DaemonView[] = Array.isArray(view) ? view : [view as DaemonView];
+  const allMetrics: readonly SyncMetrics[] = Array.isArray(metrics) ? metrics : [metrics as SyncMetrics];
   const server = createServer((request, response) => {
-    handle(request, response, view, metrics).catch((error: unknown) => {
+    handle(request, response, views, allMetrics).catch((error: unknown) => {
       logger.error({ err: error, url: request.url }, 'HTTP request failed');
       if (!response.headersSent) send(response, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
       else response.destroy();
@@ -248,34 +295,75 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, view: DaemonView, metrics: SyncMetrics): Promise<void> {
+async function handle(request: IncomingMessage, response: ServerResponse, views: readonly DaemonView[], metrics: readonly SyncMetrics[]): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('allow', 'GET, HEAD');
     send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
     return;
   }
   const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+  const onePair = /^\/healthz?\/([^/]+)$/.exec(path);
+  if (onePair) {
+    let key: string;
+    try {
+      key = decodeURIComponent(onePair[1]!).toLowerCase();
+    } catch {
+      key = '';
+    }
+    const view = views.find((v) => v.pair.toLowerCase() === key);
+    if (!view) {
+      send(response, 404, 'application/json', JSON.stringify({ error: `unknown pair "${onePair[1]}"`, pairs: views.map((v) => v.pair) }));
+      return;
+    }
+    const verdict = await verdictOf(view);
+    send(response, verdict.healthy ? 200 : 503, 'application/json', JSON.stringify({ status: verdict.healthy ? 'ok' : 'unhealthy', pair: view.pair, ...verdict }));
+    return;
+  }
   switch (path) {
     case '/healthz':
     case '/health': {
-      const verdict = await verdictOf(view);
-      send(response, verdict.healthy ? 200 : 503, 'application/json', JSON.stringify({ status: verdict.healthy ? 'ok' : 'unhealthy', ...verdict }));
+      // 200 only when every pair is healthy; the body names the ones that are not.
+      const verdicts = await Promise.all(views.map(async (v) => ({ pair: v.pair, ...(v.name ? { name: v.name } : {}), ...(await verdictOf(v)) })));
+      const unhealthy = verdicts.filter((v) => !v.healthy).map((v) => v.pair);
+      const healthy = unhealthy.length === 0;
+      const single = verdicts.length === 1 ? verdicts[0] : undefined;
+      send(
+        response,
+        healthy ? 200 : 503,
+        'application/json',
+        JSON.stringify({
+          status: healthy ? 'ok' : 'unhealthy',
+          ...single,
+          healthy,
+          ...(single ? {} : { reason: healthy ? `all ${verdicts.length} pairs are healthy` : `unhealthy: ${unhealthy.join(', ')}` }),
+          unhealthy,
+          pairs: verdicts,
+        }),
+      );
       return;
     }
-    case '/status':
-      send(response, 200, 'application/json', `${JSON.stringify(await statusOf(view), null, 2)}\n`);
+    case '/status': {
+      const pairs = await Promise.all(views.map((v) => statusOf(v)));
+      send(response, 200, 'application/json', `${JSON.stringify({ ...(pairs.length === 1 ? pairs[0] : {}), pairs }, null, 2)}\n`);
       return;
-    case '/metrics':
-      metrics.setNextRun(view.nextRun());
-      send(response, 200, metrics.contentType, await metrics.text());
+    }
+    case '/metrics': {
+      const texts: string[] = [];
+      for (const [i, m] of metrics.entries()) {
+        const view = views[i];
+        if (view) m.setNextRun(view.nextRun());
+        texts.push(await m.text());
+      }
+      send(response, 200, metrics[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8', combineMetricsText(texts));
       return;
+    }
     case '/':
       // The status page (page.ts); it polls /status.
       response.setHeader('content-security-policy', STATUS_PAGE_CSP);
       send(response, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
       return;
     default:
-      send(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /status or /metrics\n');
+      send(response, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /healthz/<pair>, /status or /metrics\n');
   }
 }
 

@@ -19,6 +19,10 @@ export interface MonitoredRunOptions {
   readonly onRunEnded?: (report: RunReport) => void;
   /** Aborting it gives up on pings and notifications still being delivered. */
   readonly deliverySignal?: AbortSignal;
+  /** How messages for people name the pair: its name (issue 11), else `path1 <-> path2`. */
+  readonly pairLabel?: string;
+  /** A named pair's name, for the webhook's JSON. */
+  readonly pairName?: string;
 }
 
 /**
@@ -51,7 +55,7 @@ export async function monitoredRun(config: Config, logger: Logger, options: Moni
   await Promise.all([
     pinger?.finish(report, logText),
     config.appliance.notifyUrl
-      ? notifyRun(config.appliance.notifyUrl, report, logger, { ...delivery, pairLabel: `${redact(config.engine.path1)} <-> ${redact(config.engine.path2)}` })
+      ? notifyRun(config.appliance.notifyUrl, report, logger, { ...delivery, ...(options.pairName ? { pairName: options.pairName } : {}), pairLabel: options.pairLabel ?? `${redact(config.engine.path1)} <-> ${redact(config.engine.path2)}` })
       : undefined,
   ]).catch((error: unknown) => logger.warn({ err: error }, 'monitoring failed; the run is not affected'));
   return report;

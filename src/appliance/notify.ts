@@ -15,6 +15,8 @@ export type NotifyEvent = 'failure' | 'safety-stop' | 'conflicts';
 export interface Notification {
   readonly event: NotifyEvent;
   readonly pair: string;
+  /** A named pair's name (SYNC_PAIR_<NAME>_…, issue 11). */
+  readonly name?: string;
   readonly outcome: string;
   readonly exitCode: number;
   readonly counts: PlanCounts | null;
@@ -77,12 +79,15 @@ export function humanMessageFor(notification: Notification, pairLabel: string): 
 export interface NotifyOptions extends DeliveryOptions {
   /** How the pair is named in a message for people ("/data <-> gdrive:Backup"); the pair id otherwise. */
   readonly pairLabel?: string;
+  /** A named pair's name: in the JSON body as `name`. */
+  readonly pairName?: string;
 }
 
 /** Posts the notification for this run, if it calls for one. Never throws; true when nothing was due or it was delivered. */
 export async function notifyRun(url: string, report: RunRecord, logger: Logger, options: NotifyOptions = {}): Promise<boolean> {
-  const notification = notificationFor(report);
-  if (!notification) return true;
+  const found = notificationFor(report);
+  if (!found) return true;
+  const notification: Notification = options.pairName ? { ...found, name: options.pairName } : found;
   let request;
   try {
     request = notifyRequest(notifyTarget(url), notification, humanMessageFor(notification, options.pairLabel ?? notification.pair));

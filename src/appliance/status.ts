@@ -25,7 +25,10 @@ export interface CurrentRunStatus {
 }
 
 export interface PairStatus {
+  /** The pair's state folder (pairId). */
   readonly pair: string;
+  /** A named pair's name (SYNC_PAIR_<NAME>_PATH2, issue 11). */
+  readonly name?: string;
   /** From the snapshot's header (credentials masked); absent before the first successful run. */
   readonly path1?: string;
   readonly path2?: string;
@@ -123,7 +126,7 @@ export function formatStatus(statuses: readonly PairStatus[], now = new Date()):
   const ago = (iso: string) => formatDuration(Math.abs(now.getTime() - Date.parse(iso)));
   for (const s of statuses) {
     if (lines.length > 0) lines.push('');
-    lines.push(`pair ${s.pair}${s.path1 && s.path2 ? `: ${s.path1} <-> ${s.path2}` : ''}`);
+    lines.push(`pair ${s.name ? `${s.name} (${s.pair})` : s.pair}${s.path1 && s.path2 ? `: ${s.path1} <-> ${s.path2}` : ''}`);
     lines.push(`  health:   ${s.health.healthy ? 'healthy' : 'UNHEALTHY'}: ${s.health.reason.replace(ISO_TIME, (iso) => localTime(iso))}`);
     lines.push(`  now:      ${s.current ? describeCurrent(s.current, ago) : 'no run in progress'}`);
     if (s.nextRun) lines.push(`  next run: ${localTime(s.nextRun)} (in ${formatDuration(Math.max(0, Date.parse(s.nextRun) - now.getTime()))}), if a daemon with this SYNC_SCHEDULE runs it`);

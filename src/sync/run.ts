@@ -39,7 +39,9 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
   const runId = randomUUID();
   const id = pairId(config.path1, config.path2);
   const paths = pairPaths(config.stateDir, id);
-  const logger = options.logger.child({ run: runId.slice(0, 8), pair: id });
+  // A named pair's logger already says which pair (its name, issue 11): no second `pair` key.
+  const named = (options.logger.bindings?.() as { pair?: unknown } | undefined)?.pair !== undefined;
+  const logger = options.logger.child({ run: runId.slice(0, 8), ...(named ? {} : { pair: id }) });
   let result: RunResult = { counts: undefined, trashed: undefined, resync: config.resync };
   let lock: HeldLock | undefined;
 

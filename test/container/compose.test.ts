@@ -12,8 +12,8 @@ import { engineClient } from '../helpers/containers/engine.ts';
 import { IMAGE_REPO, removeImageTag } from '../helpers/containers/image.ts';
 import { chownTree, hostDir, useResources } from '../helpers/containers/resources.ts';
 import { containersRequired, containerSuite, describeWithContainers, REQUIRE_ENV } from '../helpers/containers/suite.ts';
-import { REPO_ROOT, waitFor } from '../helpers/processes.ts';
-import { digestTree } from '../helpers/trees.ts';
+import { freePort, REPO_ROOT, waitFor } from '../helpers/processes.ts';
+import { digestTree, sha256 } from '../helpers/trees.ts';
 
 const suite = await containerSuite();
 
@@ -77,6 +77,45 @@ function describeWithCompose(title: string, body: (compose: string[]) => void): 
   }
 }
 
+/**
+ * A compose project of its own (name, image tag) for one suite: `up` starts it with the suite's
+ * files; the suite's end brings it down (volumes too) and removes its image tag.
+ */
+function composeProject(prefix: string) {
+  const project = `${prefix}${process.pid}${Math.random().toString(36).slice(2, 8)}`;
+  const handle = { project, image: `${IMAGE_REPO}:compose-${project}`, args: [] as string[], env: {} as NodeJS.ProcessEnv, up: false };
+  afterAll(async () => {
+    if (handle.up && compose) await exec(compose[0]!, [...compose.slice(1), ...handle.args, 'down', '-v', '--timeout', '5'], handle.env, 120_000);
+    await removeImageTag(await engineClient(), handle.image);
+  }, 180_000);
+  return handle;
+}
+
+/** The override file (the project's image, container name and extra volumes) and an empty env file, in `scratch`. */
+async function projectFiles(scratch: string, handle: ReturnType<typeof composeProject>, volumes: readonly string[]) {
+  const override = join(scratch, 'override.yml');
+  const lines = ['services:', '  rclonesync:', `    image: ${handle.image}`, `    container_name: ${handle.project}-rclonesync`, '    volumes:', ...volumes.map((v) => `      - ${v}`), ''];
+  await writeFile(override, lines.join('\n'));
+  // An empty env file: a developer's .env beside the compose file must not change the outcome.
+  const envFile = join(scratch, 'empty.env');
+  await writeFile(envFile, '');
+  return { override, envFile };
+}
+
+/** `up -d --build`, then the service's container and a function reading its log. */
+async function composeUp(composeCommand: string[], handle: ReturnType<typeof composeProject>) {
+  handle.up = true;
+  const started = await exec(composeCommand[0]!, [...composeCommand.slice(1), ...handle.args, 'up', '-d', '--build'], handle.env, 600_000);
+  expect(started.exitCode, `${started.stdout}\n${started.stderr}`).toBe(0);
+  const client = await engineClient();
+  const container = client.container.dockerode.getContainer(`${handle.project}-rclonesync`);
+  const logs = async () => {
+    const raw = (await container.logs({ stdout: true, stderr: true, follow: false }).catch((e: unknown) => String(e))) as unknown;
+    return Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw);
+  };
+  return { container, logs };
+}
+
 describeWithCompose('docker-compose.yml: config', (composeCommand) => {
   const resources = useResources();
   const run = async (settings: Record<string, string>) => {
@@ -107,16 +146,8 @@ describeWithCompose('docker-compose.yml: config', (composeCommand) => {
 
 describeWithContainers(suite, 'docker-compose.yml: up', (ready) => {
   const resources = useResources();
-  const project = `rclonesynctest${process.pid}${Math.random().toString(36).slice(2, 8)}`;
-  const image = `${IMAGE_REPO}:compose-${project}`;
-  let args: string[] = [];
-  let env: NodeJS.ProcessEnv = {};
-  let up = false;
-
-  afterAll(async () => {
-    if (up && compose) await exec(compose[0]!, [...compose.slice(1), ...args, 'down', '-v', '--timeout', '5'], env, 120_000);
-    await removeImageTag(await engineClient(), image);
-  }, 180_000);
+  const handle = composeProject('rclonesynctest');
+  const { project } = handle;
 
   it.runIf(compose !== undefined)('starts the shipped compose file (`up -d --build`), syncs a file both ways, and `down -v` removes it', { timeout: 300_000 }, async () => {
     const composeCommand = compose!;
@@ -132,40 +163,17 @@ describeWithContainers(suite, 'docker-compose.yml: up', (ready) => {
     await chownTree(remoteDir, owner);
     const dataOwner = await stat(data);
 
-    const override = join(scratch, 'override.yml');
-    await writeFile(
-      override,
-      [
-        'services:',
-        '  rclonesync:',
-        `    image: ${image}`,
-        `    container_name: ${project}-rclonesync`,
-        '    volumes:',
-        `      - ${remoteDir}:/remote`,
-        '',
-      ].join('\n'),
-    );
-    const envFile = join(scratch, 'empty.env');
-    await writeFile(envFile, '');
-    args = ['--env-file', envFile, '-p', project, '-f', composeFile, '-f', override];
-    env = composeEnv({
+    const { override, envFile } = await projectFiles(scratch, handle, [`${remoteDir}:/remote`]);
+    const args = (handle.args = ['--env-file', envFile, '-p', project, '-f', composeFile, '-f', override]);
+    const env = (handle.env = composeEnv({
       SYNC_PATH2: '/remote',
       SYNC_LOCAL_DIR: data,
       SYNC_STATE_HOST_DIR: state,
       PUID: String(dataOwner.uid),
       PGID: String(dataOwner.gid),
-    });
+    }));
 
-    up = true;
-    const started = await exec(composeCommand[0]!, [...composeCommand.slice(1), ...args, 'up', '-d', '--build'], env, 600_000);
-    expect(started.exitCode, `${started.stdout}\n${started.stderr}`).toBe(0);
-
-    const client = await engineClient();
-    const container = client.container.dockerode.getContainer(`${project}-rclonesync`);
-    const logs = async () => {
-      const raw = (await container.logs({ stdout: true, stderr: true, follow: false }).catch((e: unknown) => String(e))) as unknown;
-      return Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw);
-    };
+    const { container, logs } = await composeUp(composeCommand, handle);
     await waitFor(
       'both files on both sides',
       async () => {
@@ -190,11 +198,84 @@ describeWithContainers(suite, 'docker-compose.yml: up', (ready) => {
 
     const down = await exec(composeCommand[0]!, [...composeCommand.slice(1), ...args, 'down', '-v', '--timeout', '10'], env, 120_000);
     expect(down.exitCode, `${down.stdout}\n${down.stderr}`).toBe(0);
-    up = false;
+    handle.up = false;
     const gone = await container.inspect().then(
       () => false,
       (error: { statusCode?: number }) => error.statusCode === 404,
     );
     expect(gone, 'the container is removed by down').toBe(true);
+  });
+});
+
+const pairsComposeFile = join(REPO_ROOT, 'docker-compose.pairs.yml');
+
+describeWithCompose('docker-compose.pairs.yml: config', (composeCommand) => {
+  const resources = useResources();
+
+  it('is valid as shipped and defines two named pairs with their own settings', async () => {
+    const envFile = join(await hostDir(resources, 'pairs-envfile'), 'empty.env');
+    await writeFile(envFile, '');
+    const result = await exec(composeCommand[0]!, [...composeCommand.slice(1), '--env-file', envFile, '-f', pairsComposeFile, 'config'], composeEnv({}), 60_000);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/SYNC_PAIR_PHOTOS_PATH2: gdrive:Photos/);
+    expect(result.stdout).toMatch(/SYNC_PAIR_DOCS_PATH2: nextcloud:Documents/);
+    expect(result.stdout).toMatch(/SYNC_PAIR_DOCS_SCHEDULE: 15 \* \* \* \*|SYNC_PAIR_DOCS_SCHEDULE: '15 \* \* \* \*'/);
+    expect(result.stdout).toMatch(/host_ip: 127\.0\.0\.1|127\.0\.0\.1:8080:8080/);
+  });
+});
+
+describeWithContainers(suite, 'docker-compose.pairs.yml: up', (ready) => {
+  const resources = useResources();
+  const handle = composeProject('rclonesyncpairs');
+  const { project } = handle;
+
+  it.runIf(compose !== undefined)('runs two pairs in one container; a file saved in a watched folder syncs within seconds while the schedule is far away', { timeout: 400_000 }, async () => {
+    const composeCommand = compose!;
+    const owner = { uid: 4321, gid: 4321 };
+    const photos = await hostDir(resources, 'pairs-photos', owner);
+    const docs = await hostDir(resources, 'pairs-docs', owner);
+    const state = await hostDir(resources, 'pairs-state', owner);
+    const remotePhotos = await hostDir(resources, 'pairs-remote-photos', owner);
+    const remoteDocs = await hostDir(resources, 'pairs-remote-docs', owner);
+    const scratch = await hostDir(resources, 'pairs-files');
+    await writeFile(join(photos, 'cat.jpg'), 'a cat\n');
+    await writeFile(join(remoteDocs, 'letter.txt'), 'a letter\n');
+    for (const dir of [photos, docs, remotePhotos, remoteDocs]) await chownTree(dir, owner);
+    const dataOwner = await stat(photos);
+
+    const { override, envFile } = await projectFiles(scratch, handle, [`${remotePhotos}:/remote/photos`, `${remoteDocs}:/remote/docs`]);
+    const args = (handle.args = ['--env-file', envFile, '-p', project, '-f', pairsComposeFile, '-f', override]);
+    const env = (handle.env = composeEnv({
+      PHOTOS_DIR: photos,
+      DOCS_DIR: docs,
+      SYNC_STATE_HOST_DIR: state,
+      PHOTOS_REMOTE: '/remote/photos',
+      DOCS_REMOTE: '/remote/docs',
+      // Far away: only the start run and the watcher sync here.
+      SYNC_SCHEDULE: '0 0 1 1 *',
+      DOCS_SCHEDULE: '0 0 1 1 *',
+      SYNC_WATCH_DELAY: '2s',
+      SYNC_HTTP_HOST_PORT: String(await freePort()),
+      PUID: String(dataOwner.uid),
+      PGID: String(dataOwner.gid),
+    }));
+
+    const { container, logs } = await composeUp(composeCommand, handle);    const health = () => exec(composeCommand[0]!, [...composeCommand.slice(1), ...args, 'exec', '-T', 'rclonesync', 'rclonesync', 'health'], env, 60_000);
+
+    // The start runs of both pairs.
+    await waitFor('both pairs synced and healthy', async () => (await health()).exitCode === 0, { timeoutMs: 120_000, details: logs });
+    expect(await readFile(join(remotePhotos, 'cat.jpg'), 'utf8')).toBe('a cat\n');
+    expect(await readFile(join(docs, 'letter.txt'), 'utf8')).toBe('a letter\n');
+    expect((await health()).stdout).toMatch(/^healthy: all 2 pairs/);
+
+    // Watch mode through the bind mount: saved on the host, on the remote within the delay and a run.
+    await writeFile(join(photos, 'dog.jpg'), 'a dog\n');
+    await waitFor('dog.jpg on the photos remote', async () => (await digestTree(remotePhotos))['dog.jpg'] === sha256('a dog\n'), { timeoutMs: 60_000, details: logs });
+    expect(await logs()).toMatch(/starting a run for the local changes/);
+    expect(await logs()).not.toMatch(/starting a scheduled run/);
+
+    const down = await exec(composeCommand[0]!, [...composeCommand.slice(1), ...args, 'down', '-v', '--timeout', '10'], env, 120_000);
+    expect(down.exitCode, `${down.stdout}\n${down.stderr}`).toBe(0);
+    handle.up = false;
   });
 });

@@ -425,4 +425,137 @@ describe('rclonesync daemon', () => {
     expect((await readFile(join(a, 'big.bin'))).equals(content)).toBe(true);
     expect(await listFiles(a)).toEqual(['big.bin', 'seed.txt']);
   });
+
+});
+
+describe('rclonesync daemon with named pairs (issue 11)', () => {
+  it('runs each pair on its own schedule; a failing pair never stops the other; HTTP, health, pings and metrics are per pair', async () => {
+    const fast = await makePair('pair-fast');
+    const bad = await makePair('pair-bad');
+    const stateDir = join(root, 'pairs-state');
+    // The bad pair's path2 is a remote that cannot work: each of its runs fails.
+    const conf = join(bad.dir, 'rclone.conf');
+    await writeConfig(conf, '[broken]\ntype = alias\nremote = nosuchremote:dir\n');
+    await writeFile(join(fast.a, 'hello.txt'), 'hello\n');
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv(),
+      RCLONE_CONFIG: conf,
+      SYNC_STATE_DIR: stateDir,
+      SYNC_HTTP_PORT: String(port),
+      SYNC_HEALTH_MAX_AGE: '1h',
+      SYNC_WATCH: 'false',
+      SYNC_PAIR_FAST_PATH1: fast.a,
+      SYNC_PAIR_FAST_PATH2: fast.b,
+      SYNC_PAIR_FAST_SCHEDULE: '*/2 * * * * *',
+      SYNC_PAIR_FAST_PING_URL: `${receiver.url}/ping/fast`,
+      SYNC_PAIR_BAD_PATH1: bad.a,
+      SYNC_PAIR_BAD_PATH2: 'broken:',
+      // Hours away: the bad pair runs once, on start.
+      SYNC_PAIR_BAD_SCHEDULE: '0 0 1 1 *',
+      SYNC_PAIR_BAD_PING_URL: `${receiver.url}/ping/bad`,
+      SYNC_PAIR_BAD_NOTIFY_URL: `${receiver.url}/notify/bad`,
+    };
+    const daemon = startDaemon(env);
+    const dump = () => daemon.dump();
+
+    await waitFor('/healthz/fast 200', async () => (await fetch(`${base}/healthz/fast`)).status === 200, 20_000, dump);
+    await waitFor('/healthz/bad 503 after its run', async () => {
+      const r = await getJson(`${base}/healthz/bad`);
+      return r.status === 503 && (r.body.lastRun as { outcome?: string } | undefined)?.outcome === 'failed';
+    }, 20_000, dump);
+    const all = await getJson(`${base}/healthz`);
+    expect(all.status).toBe(503);
+    expect(all.body).toMatchObject({ status: 'unhealthy', healthy: false, unhealthy: ['bad'], reason: 'unhealthy: bad' });
+    expect((await fetch(`${base}/healthz/nosuchpair`)).status).toBe(404);
+
+    // The fast pair goes on by its schedule after the bad pair failed.
+    await writeFile(join(fast.b, 'back.txt'), 'from path2\n');
+    await waitFor('back.txt on the fast pair\'s path1', () => existsSync(join(fast.a, 'back.txt')), 20_000, dump);
+    expect(await readFile(join(fast.b, 'hello.txt'), 'utf8')).toBe('hello\n');
+    expect(daemon.alive).toBe(true);
+
+    const status = (await getJson(`${base}/status`)).body;
+    const pairs = status.pairs as { pair: string; name?: string; schedule: string; health: { healthy: boolean } }[];
+    expect(pairs.map((p) => [p.pair, p.name, p.schedule, p.health.healthy])).toEqual([
+      ['bad', 'bad', '0 0 1 1 *', false],
+      ['fast', 'fast', '*/2 * * * * *', true],
+    ]);
+
+    // The file lands before its run has relisted and committed: wait for the run to be counted.
+    await waitFor('a second successful run of the fast pair', async () => metric(await (await fetch(`${base}/metrics`)).text(), 'rclonesync_runs_total', { pair: 'fast', outcome: 'success' })! >= 2, 20_000, dump);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metric(metrics, 'rclonesync_runs_total', { pair: 'bad', outcome: 'failed' })).toBe(1);
+    expect(metric(metrics, 'rclonesync_healthy', { pair: 'fast' })).toBe(1);
+    expect(metric(metrics, 'rclonesync_healthy', { pair: 'bad' })).toBe(0);
+    expect(metrics.match(/^# TYPE rclonesync_runs_total /gm)).toHaveLength(1);
+
+    // Pings per pair, to each pair's own URL.
+    const pings = receiver.paths();
+    expect(pings).toContain('GET /ping/fast/start');
+    expect(pings).toContain('POST /ping/fast');
+    expect(pings).toContain('POST /ping/bad/fail');
+    expect(pings).not.toContain('POST /ping/bad');
+    // Each pair's /fail ping carries its own log lines only.
+    const badFail = receiver.requests.find((r) => r.path === '/ping/bad/fail')!;
+    expect(badFail.body).toMatch(/ERROR .*"pair":"bad"/);
+    expect(badFail.body).not.toContain('"pair":"fast"');
+    const webhook = await waitFor('the bad pair\'s failure webhook', () => receiver.requests.find((r) => r.path === '/notify/bad'), 10_000);
+    expect(JSON.parse(webhook.body)).toMatchObject({ event: 'failure', name: 'bad', outcome: 'failed', exitCode: 1 });
+
+    // Each pair has its own state folder (and lock).
+    const dirs = (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.isDirectory());
+    expect(dirs).toHaveLength(2);
+
+    const health = await cli(['health'], env);
+    expect(health.code).toBe(1);
+    expect(health.stdout).toMatch(/^unhealthy: 1 of 2 pairs: bad\n/);
+    expect((await cli(['health', '--pair', 'fast'], env)).code).toBe(0);
+
+    daemon.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+
+    // One-shot run of every pair: the most severe exit code; --pair picks; an unknown name is exit 2.
+    const runAll = await cli(['run'], env);
+    expect(runAll.code, runAll.stderr).toBe(1);
+    expect(runAll.stderr).toMatch(/pair "bad": /);
+    expect((await cli(['run', '--pair', 'fast'], env)).code).toBe(0);
+    const unknown = await cli(['run', '--pair', 'nope'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown pair "nope" (--pair): the pairs are bad, fast');
+  });
+
+  it('watch mode: a file saved on path1 reaches path2 within SYNC_WATCH_DELAY and a run while the schedule is hours away; the copy starts nothing', async () => {
+    const pair = await makePair('pair-watch');
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv(),
+      SYNC_STATE_DIR: pair.stateDir,
+      SYNC_PAIR_NOTES_PATH1: pair.a,
+      SYNC_PAIR_NOTES_PATH2: pair.b,
+      SYNC_PAIR_NOTES_SCHEDULE: '0 0 1 1 *',
+      SYNC_WATCH_DELAY: '1s',
+    };
+    const daemon = startDaemon(env);
+    const dump = () => daemon.dump();
+    await waitFor('watching', () => daemon.has(/^watching path1 and path2 for changes/), 20_000, dump);
+    await waitFor('the first run', async () => (await history(pair.stateDir)).length === 1, 20_000, dump);
+    const watchRuns = () => daemon.lines.filter((l) => l.msg === 'starting a run for the local changes (SYNC_WATCH)').length;
+    expect(watchRuns()).toBe(0);
+
+    const saved = Date.now();
+    await writeFile(join(pair.a, 'note.txt'), 'saved on path1\n');
+    await waitFor('note.txt on path2', () => existsSync(join(pair.b, 'note.txt')), 1_000 + 20_000, dump);
+    expect(Date.now() - saved).toBeLessThan(1_000 + 20_000);
+    await waitFor('the watch run recorded', async () => (await history(pair.stateDir)).length === 2, 20_000, dump);
+    expect(watchRuns()).toBe(1);
+    // The run's own copy on path2 starts no other run.
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(watchRuns(), dump()).toBe(1);
+    expect((await history(pair.stateDir)).length).toBe(2);
+    expect(daemon.has('starting a scheduled run')).toBe(false);
+
+    daemon.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+  });
 });

@@ -17,7 +17,6 @@ import { Writable } from 'node:stream';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
-import { EXIT_CODE_OF } from '../../src/errors.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../../src/appliance/page.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
@@ -26,6 +25,7 @@ import type { RunProgress } from '../../src/model.ts';
 import { writeSnapshot } from '../../src/state/snapshot.ts';
 import { emptyCounts, type PlanCounts } from '../../src/model.ts';
 import { REPO_ROOT } from '../helpers/processes.ts';
+import { runRecord } from '../helpers/records.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const quietLogger = () => createLogger({ level: 'warn', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
@@ -66,21 +66,8 @@ afterEach(async () => {
 
 const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({ ...emptyCounts(), ...over });
 
-function record(outcome: RunRecord['outcome'], minutesAgo: number, extra: Partial<RunRecord> = {}): RunRecord {
-  const end = Date.now() - minutesAgo * 60_000;
-  return {
-    runId: `r-${end}`,
-    pair: 'p',
-    startedAt: new Date(end - 42_000).toISOString(),
-    endedAt: new Date(end).toISOString(),
-    durationMs: 42_000,
-    outcome,
-    exitCode: EXIT_CODE_OF[outcome],
-    dryRun: false,
-    resync: false,
-    ...extra,
-  } as RunRecord;
-}
+const record = (outcome: RunRecord['outcome'], minutesAgo: number, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord(outcome, { endedAt: Date.now() - minutesAgo * 60_000, durationMs: 42_000 }, extra);
 
 function runningProgress(bytes: number): RunProgress {
   return {

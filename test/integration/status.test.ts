@@ -87,3 +87,60 @@ describe('the state folder outside the image', () => {
     expect(await readdir(join(xdg, 'rclonesync'))).toHaveLength(1);
   });
 });
+
+describe('named pairs (issue 11)', () => {
+  it('status, health and trash take --pair; run runs every pair, status lists them by name', async () => {
+    const photos = { PATH1: join(sb.root, 'photos'), PATH2: join(sb.root, 'photos-remote') };
+    const docs = { PATH1: join(sb.root, 'docs'), PATH2: join(sb.root, 'docs-remote') };
+    for (const dir of [photos.PATH1, photos.PATH2, docs.PATH1, docs.PATH2]) await mkdir(dir, { recursive: true });
+    await writeTree(photos.PATH1, { 'cat.jpg': 'cat' });
+    await writeTree(docs.PATH2, { 'letter.txt': 'letter' });
+    const env = stateOnly({
+      SYNC_PAIR_PHOTOS_PATH1: photos.PATH1,
+      SYNC_PAIR_PHOTOS_PATH2: photos.PATH2,
+      SYNC_PAIR_DOCS_PATH1: docs.PATH1,
+      SYNC_PAIR_DOCS_PATH2: docs.PATH2,
+      SYNC_PAIR_DOCS_SCHEDULE: '0 3 * * *',
+    });
+
+    // Before any run: unhealthy, naming both.
+    const before = await runCli(['health'], env);
+    expect(before.exitCode).toBe(1);
+    expect(before.stdout).toMatch(/^unhealthy: 2 of 2 pairs: docs, photos\n/);
+
+    // `run --pair photos` runs only that one.
+    const one = await runCli(['run', '--pair', 'photos'], env);
+    expect(one.exitCode, dump(one)).toBe(0);
+    expect(await readdir(photos.PATH2)).toEqual(['cat.jpg']);
+    expect(await readdir(docs.PATH1)).toEqual([]);
+    expect((await runCli(['health', '--pair', 'photos'], env)).exitCode).toBe(0);
+    const partly = await runCli(['health'], env);
+    expect(partly.exitCode).toBe(1);
+    expect(partly.stdout).toMatch(/^unhealthy: 1 of 2 pairs: docs\n/);
+
+    const all = await runCli(['run'], env);
+    expect(all.exitCode, dump(all)).toBe(0);
+    expect(await readdir(docs.PATH1)).toEqual(['letter.txt']);
+    expect((await runCli(['health'], env)).stdout).toMatch(/^healthy: all 2 pairs\n/);
+
+    const status = JSON.parse((await runCli(['status', '--json'], env)).stdout) as { pairs: { name: string; path1: string; runs: unknown[] }[] };
+    expect(status.pairs.map((p) => [p.name, p.path1, p.runs.length])).toEqual([
+      ['docs', docs.PATH1, 1],
+      ['photos', photos.PATH1, 2],
+    ]);
+    const text = (await runCli(['status', '--pair', 'docs'], env)).stdout;
+    expect(text).toMatch(/^pair docs \(/);
+    expect(text).not.toContain('photos');
+
+    // trash works on one pair: with several, --pair picks it.
+    const ambiguous = await runCli(['trash', 'list'], env);
+    expect(ambiguous.exitCode).toBe(2);
+    expect(ambiguous.stderr).toContain('trash works on one pair at a time: pick it with --pair (the pairs are docs, photos)');
+    const list = await runCli(['trash', 'list', '--pair', 'docs'], env);
+    expect(list.exitCode, dump(list)).toBe(0);
+    expect(list.stdout.trim()).toBe('the trash is empty');
+    const unknown = await runCli(['status', '--pair', 'music'], env);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain('unknown pair "music" (--pair): the pairs are docs, photos');
+  });
+});

@@ -5,30 +5,17 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultMaxAgeMs, formatDuration, healthVerdict, checkHealth, scheduleTimezone } from '../../src/appliance/health.ts';
 import { loadConfig } from '../../src/config.ts';
-import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
+import type { Outcome } from '../../src/errors.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { pairId, pairPaths } from '../../src/state/pair.ts';
+import { runRecord } from '../helpers/records.ts';
 
 const NOW = Date.parse('2025-06-04T12:00:00Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-let seq = 0;
-function run(outcome: Outcome, minutesAgo: number, extra: Partial<RunRecord> = {}): RunRecord {
-  const ended = NOW - minutesAgo * MIN;
-  return {
-    runId: `run-${++seq}`,
-    pair: 'p',
-    startedAt: new Date(ended - 5_000).toISOString(),
-    endedAt: new Date(ended).toISOString(),
-    durationMs: 5_000,
-    outcome,
-    exitCode: EXIT_CODE_OF[outcome],
-    dryRun: false,
-    resync: false,
-    ...extra,
-  } as RunRecord;
-}
+const run = (outcome: Outcome, minutesAgo: number, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord(outcome, { endedAt: NOW - minutesAgo * MIN }, extra);
 
 describe('healthVerdict', () => {
   const maxAge = HOUR;

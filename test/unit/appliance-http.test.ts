@@ -4,31 +4,19 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, SyncMetrics, type DaemonView, type HttpServerHandle } from '../../src/appliance/http.ts';
-import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
+import type { Outcome } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { appendHistory, type RunRecord } from '../../src/state/history.ts';
 import { writeTrashStats } from '../../src/state/trash-stats.ts';
 import { emptyCounts, type PlanCounts } from '../../src/model.ts';
+import { runRecord } from '../helpers/records.ts';
 
 const quietLogger = () => createLogger({ level: 'info', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
 
 const counts = (over: Partial<PlanCounts> = {}): PlanCounts => ({ ...emptyCounts(), ...over });
 
-function record(outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord {
-  const end = Date.parse(endedAt);
-  return {
-    runId: `r-${endedAt}`,
-    pair: 'p',
-    startedAt: new Date(end - 2_500).toISOString(),
-    endedAt,
-    durationMs: 2_500,
-    outcome,
-    exitCode: EXIT_CODE_OF[outcome],
-    dryRun: false,
-    resync: false,
-    ...extra,
-  } as RunRecord;
-}
+const record = (outcome: Outcome, endedAt: string, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord(outcome, { endedAt, durationMs: 2_500, runId: `r-${endedAt}` }, extra);
 
 /** name{labels} value -> value, for the sample whose name and labels match. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -181,5 +169,79 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
     expect((await fetch(`${base}/healthz`, { method: 'HEAD' })).status).toBe(200);
+  });
+});
+
+describe('HTTP endpoints with several pairs (issue 11)', () => {
+  let dir: string;
+  let server: HttpServerHandle;
+  let base: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rclonesync-http-pairs-'));
+    const view = (name: string): DaemonView => ({
+      pair: name,
+      name,
+      path1: `/data/${name}`,
+      path2: `remote:${name}`,
+      schedule: '*/5 * * * *',
+      timezone: 'UTC',
+      historyFile: join(dir, `${name}.jsonl`),
+      maxAgeMs: () => 600_000,
+      nextRun: () => null,
+      current: () => null,
+    });
+    const views = [view('docs'), view('photos')];
+    const metrics = views.map((v) => new SyncMetrics(v.pair));
+    metrics[1]!.recordRun(record('success', new Date().toISOString(), { counts: counts({ copiesToPath2: 2 }) }));
+    await appendHistory(join(dir, 'photos.jsonl'), record('success', new Date(Date.now() - 1_000).toISOString()));
+    await appendHistory(join(dir, 'docs.jsonl'), record('failed', new Date(Date.now() - 1_000).toISOString(), { message: 'remote down' }));
+    server = await startHttpServer(0, views, metrics, quietLogger(), '127.0.0.1');
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('/healthz is 200 only when every pair is healthy and names the ones that are not', async () => {
+    const response = await fetch(`${base}/healthz`);
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 'unhealthy', healthy: false, unhealthy: ['docs'], reason: 'unhealthy: docs' });
+    expect((body.pairs as { pair: string; healthy: boolean }[]).map((p) => [p.pair, p.healthy])).toEqual([
+      ['docs', false],
+      ['photos', true],
+    ]);
+  });
+
+  it('/healthz/<pair> reports one pair; an unknown pair is 404 listing them', async () => {
+    const photos = await fetch(`${base}/healthz/photos`);
+    expect(photos.status).toBe(200);
+    expect(await photos.json()).toMatchObject({ status: 'ok', pair: 'photos', healthy: true });
+    const docs = await fetch(`${base}/healthz/DOCS`);
+    expect(docs.status).toBe(503);
+    expect(await docs.json()).toMatchObject({ pair: 'docs', healthy: false, reason: expect.stringContaining('remote down') });
+    const unknown = await fetch(`${base}/healthz/music`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ pairs: ['docs', 'photos'] });
+  });
+
+  it('/status lists every pair with its name; nothing at the top level but the list', async () => {
+    const status = (await (await fetch(`${base}/status`)).json()) as Record<string, unknown>;
+    expect(Object.keys(status)).toEqual(['pairs']);
+    expect((status.pairs as { pair: string; name: string; path2: string }[]).map((p) => [p.pair, p.name, p.path2])).toEqual([
+      ['docs', 'docs', 'remote:docs'],
+      ['photos', 'photos', 'remote:photos'],
+    ]);
+  });
+
+  it('/metrics is one exposition: each metric declared once, every sample with its pair label', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text.match(/^# TYPE rclonesync_runs_total counter$/gm)).toHaveLength(1);
+    expect(text.match(/^# HELP rclonesync_files_copied_total /gm)).toHaveLength(1);
+    expect(sample(text, 'rclonesync_files_copied_total', { pair: 'photos', to: 'path2' })).toBe(2);
+    expect(sample(text, 'rclonesync_files_copied_total', { pair: 'docs', to: 'path2' })).toBe(0);
+    expect(sample(text, 'rclonesync_runs_total', { pair: 'photos', outcome: 'success' })).toBe(1);
   });
 });

@@ -4,9 +4,10 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { notificationFor, notifyRun } from '../../src/appliance/notify.ts';
 import { capBytes, deliver, RunPinger, withPath } from '../../src/appliance/ping.ts';
-import { EXIT_CODE_OF, type Outcome } from '../../src/errors.ts';
+import type { Outcome } from '../../src/errors.ts';
 import { createLogger, LogTail, logTailOf, type Logger } from '../../src/log.ts';
 import type { RunRecord } from '../../src/state/history.ts';
+import { runRecord } from '../helpers/records.ts';
 
 interface Received {
   method: string;
@@ -57,20 +58,8 @@ function capturingLogger(): { logger: Logger; lines: () => Record<string, unknow
   return { logger, lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-function report(outcome: Outcome, extra: Partial<RunRecord> = {}): RunRecord {
-  return {
-    runId: 'abc',
-    pair: 'pair-1',
-    startedAt: '2025-01-01T00:00:00.000Z',
-    endedAt: '2025-01-01T00:00:05.000Z',
-    durationMs: 5_000,
-    outcome,
-    exitCode: EXIT_CODE_OF[outcome],
-    dryRun: false,
-    resync: false,
-    ...extra,
-  } as RunRecord;
-}
+const report = (outcome: Outcome, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord(outcome, { endedAt: '2025-01-01T00:00:05.000Z', runId: 'abc', pair: 'pair-1' }, extra);
 
 // Generous enough for a loaded machine's first request; the 'hang' case waits it out once.
 const fast = { timeoutMs: 2_000, backoffMs: [20, 40] };

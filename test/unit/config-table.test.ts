@@ -55,6 +55,8 @@ const BAD_VALUES: Record<SettingName, readonly string[]> = {
   LOG_FORMAT: ['xml'],
   SYNC_SCHEDULE: ['bogus', '0 0 30 2 *', '* * * * * * *'],
   SYNC_RUN_ON_START: ['sometimes'],
+  SYNC_WATCH: ['often'],
+  SYNC_WATCH_DELAY: ['soon', '0'],
   SYNC_HEALTH_MAX_AGE: ['forever', '0'],
   SYNC_HTTP_PORT: ['99999', 'eighty'],
   SYNC_PING_URL: ['notaurl', 'ftp://example.invalid/x'],

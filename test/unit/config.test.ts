@@ -35,6 +35,7 @@ const BAD_VALUES: Record<string, readonly string[]> = {
   SYNC_FORCE: NOT_A_BOOLEAN,
   SYNC_CHECK_ACCESS: NOT_A_BOOLEAN,
   SYNC_RUN_ON_START: NOT_A_BOOLEAN,
+  SYNC_WATCH: NOT_A_BOOLEAN,
   SYNC_MAX_DELETE: ['abc', '150', '-5', '100.5', '5 0'],
   // Blank (spaces only) counts as unset, like an empty variable in a compose file: the default applies.
   SYNC_CHECK_FILENAME: ['dir/RCLONE_TEST'],
@@ -55,6 +56,7 @@ const BAD_VALUES: Record<string, readonly string[]> = {
   LOG_FORMAT: ['xml', 'text'],
   SYNC_SCHEDULE: ['bogus', '0 0 30 2 *', '* * * * * * *', '*/30 * *'],
   SYNC_HEALTH_MAX_AGE: ['forever', '0', '-1h'],
+  SYNC_WATCH_DELAY: ['soon', '0', '50ms', '-10s'],
   SYNC_HTTP_PORT: ['99999', 'eighty', '-1'],
   SYNC_PING_URL: ['notaurl', 'ftp://example.invalid/x'],
   SYNC_NOTIFY_URL: ['notaurl', 'ftp://example.invalid/x'],
