@@ -60,10 +60,17 @@ export function pathsNeedingContentCheck(input: Omit<ReconcileInput, 'verifiedSa
     const s2 = stateOf(path, input.changes.path2, input.current.path2);
     const a = presentMeta(s1);
     const b = presentMeta(s2);
-    if (a && b && sameness(a, b, input.compare) === 'unknown') result.push(path);
+    if (!a || !b || sameness(a, b, input.compare) !== 'unknown') continue;
+    // Changed on one side only, with the two times apart: `decide` copies it whatever the contents
+    // say (the contents, or just the time), so reading both files to compare them buys nothing.
+    if (!input.resync && oneSidedEdit(s1, s2) && Math.abs(a.mtime - b.mtime) > input.compare.mtimeToleranceMs) continue;
+    result.push(path);
   }
   return result;
 }
+
+const oneSidedEdit = (s1: SideState, s2: SideState): boolean =>
+  (s1.kind === 'modified' && s2.kind === 'unchanged') || (s1.kind === 'unchanged' && s2.kind === 'modified');
 
 /**
  * sameVersion, plus what the history tells. Once a path changed on either side, equal sizes and
