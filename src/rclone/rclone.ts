@@ -314,12 +314,10 @@ export class Rclone {
 
   /**
    * Moves one file `fromRoot`/`from` to `toRoot`/`to` (server-side where the backend can) through
-   * the run's rcd: no process of its own. A name that is not valid UTF-8 cannot travel in JSON:
-   * that rare file gets its own `rclone moveto`.
+   * the run's rcd: no process of its own.
    */
   async moveFile(fromRoot: string, from: string, toRoot: string, to: string): Promise<void> {
-    if (hasRawBytes(from) || hasRawBytes(to)) return this.moveTo(joinRemote(fromRoot, from), joinRemote(toRoot, to));
-    await this.rc('operations/movefile', { srcFs: fromRoot, srcRemote: from, dstFs: toRoot, dstRemote: to });
+    await this.perFile([from, to], 'operations/movefile', { srcFs: fromRoot, srcRemote: from, dstFs: toRoot, dstRemote: to }, ['moveto', joinRemote(fromRoot, from), joinRemote(toRoot, to)]);
   }
 
   /**
@@ -327,20 +325,12 @@ export class Rclone {
    * own folder move where it has one (local, SFTP, Drive, Dropbox), else file by file, server-side.
    */
   async moveFolder(root: string, from: string, to: string): Promise<void> {
-    if (hasRawBytes(from) || hasRawBytes(to)) {
-      await this.transfer(['moveto', joinRemote(root, from), joinRemote(root, to), ...EXACT_NAMES], `on ${root}`);
-      return;
-    }
-    await this.rc('sync/move', { srcFs: joinRemote(root, from), dstFs: joinRemote(root, to), deleteEmptySrcDirs: true });
+    await this.perFile([from, to], 'sync/move', { srcFs: joinRemote(root, from), dstFs: joinRemote(root, to), deleteEmptySrcDirs: true }, ['moveto', joinRemote(root, from), joinRemote(root, to)]);
   }
 
   /** Makes the folder (and those above it) under root; an existing one is fine. */
   async makeFolder(root: string, path: string): Promise<void> {
-    if (hasRawBytes(path)) {
-      await this.transfer(['mkdir', joinRemote(root, path)], `on ${root}`);
-      return;
-    }
-    await this.rc('operations/mkdir', { fs: root, remote: path });
+    await this.perFile([path], 'operations/mkdir', { fs: root, remote: path }, ['mkdir', joinRemote(root, path)]);
   }
 
   /**
@@ -349,8 +339,7 @@ export class Rclone {
    */
   async removeFolder(root: string, path: string): Promise<boolean> {
     try {
-      if (hasRawBytes(path)) await this.transfer(['rmdir', joinRemote(root, path)], `on ${root}`);
-      else await this.rc('operations/rmdir', { fs: root, remote: path });
+      await this.perFile([path], 'operations/rmdir', { fs: root, remote: path }, ['rmdir', joinRemote(root, path)]);
       return true;
     } catch (error) {
       if (error instanceof RcCallError && error.notFound) return true;
@@ -359,6 +348,15 @@ export class Rclone {
       if ((error instanceof RcCallError || error instanceof RcloneError) && /not empty|directory not empty/i.test(error.message)) return false;
       throw error;
     }
+  }
+
+  /**
+   * One per-file operation: a call to the run's rcd, or, for a name that is not valid UTF-8 (it
+   * cannot travel in JSON), that rare operation as an rclone process of its own.
+   */
+  private async perFile(names: readonly string[], method: string, params: Record<string, unknown>, fallback: readonly string[]): Promise<void> {
+    if (names.some(hasRawBytes)) await this.transfer([...fallback, ...EXACT_NAMES], `at ${fallback.at(-1)}`);
+    else await this.rc(method, params);
   }
 
   /** One call to the run's rcd, started on first use. */
@@ -450,10 +448,6 @@ export class Rclone {
     await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs'], `on ${root}`);
   }
 
-  /** Renames one file on one side (server-side where the backend can), through the run's rcd. */
-  async rename(root: string, from: string, to: string): Promise<void> {
-    await this.moveFile(root, from, root, to);
-  }
 
   /**
    * Compares contents of the listed files on both roots; returns the paths that match.

@@ -216,7 +216,7 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
     const renames = steps.renames[side];
     if (renames.length === 0) continue;
     options.onStep?.(`renaming ${renames.length} conflicting files on ${side}`);
-    await inParallel(renames, RENAME_CONCURRENCY, ({ from, to }) => rclone.rename(roots[side], from, to), options.signal);
+    await inParallel(renames, RENAME_CONCURRENCY, ({ from, to }) => rclone.moveFile(roots[side], from, roots[side], to), options.signal);
   }
   for (const side of SIDES) {
     const paths = deletesFirst[side];
