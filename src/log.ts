@@ -136,8 +136,25 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
   } else if (config.format === 'pretty' && !destination) {
     logger = pino({ ...options, transport: { target: 'pino-pretty', options: pretty } });
   } else {
-    logger = destination ? pino(options, destination as pino.DestinationStream) : pino(options, pino.destination({ dest: 1, sync: true }));
+    logger = destination ? pino(options, destination as pino.DestinationStream) : pino(options, stdoutDestination());
   }
   tails.set(logger, tail);
   return logger;
+}
+
+/**
+ * stdout, written asynchronously. A synchronous write that finds the pipe full (a container
+ * runtime or a parent reading in bursts, while a run logs 10,000 moves) sleeps 100 ms in
+ * sonic-boom and retries; a run spent seconds so. Lines still buffered at exit are written then.
+ */
+function stdoutDestination(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 0 });
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is gone (EPIPE) or still full: nothing more can be done at exit.
+    }
+  });
+  return destination;
 }

@@ -9,6 +9,7 @@
  * rclone 1.60 has no unix socket for rc; the random credentials keep other local users out.
  */
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 
 /** rclone said no to one call. `status` is rc's HTTP status (404: the object or folder is not there). */
 export class RcCallError extends Error {
@@ -48,11 +49,16 @@ export function rcdCommand(credentials: RcCredentials): { args: string[]; env: R
   };
 }
 
-/** A running `rclone rcd`: calls go to `address` with basic auth. */
+/**
+ * A running `rclone rcd`: calls go to `address` with basic auth, over a few kept-alive
+ * connections. node:http rather than fetch: undici spent about 0.8 ms of CPU per call here, five
+ * times what the call costs rclone, which made 10,000 moves cost seconds.
+ */
 export class RcClient {
   private readonly address: string;
   private readonly auth: string;
   private readonly signal: AbortSignal | undefined;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
   constructor(address: string, credentials: RcCredentials, signal?: AbortSignal) {
     this.address = address;
@@ -60,21 +66,42 @@ export class RcClient {
     this.signal = signal;
   }
 
-  async call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await fetch(`${this.address}/${method}`, {
-      method: 'POST',
-      headers: { authorization: this.auth, 'content-type': 'application/json' },
-      body: JSON.stringify(params),
-      ...(this.signal ? { signal: this.signal } : {}),
+  call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const payload = JSON.stringify(params);
+      const outgoing = request(
+        `${this.address}/${method}`,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { authorization: this.auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          ...(this.signal ? { signal: this.signal } : {}),
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: Record<string, unknown> = {};
+            try {
+              body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+            } catch {
+              body = { error: text.slice(0, 200) };
+            }
+            const status = response.statusCode ?? 0;
+            if (status < 200 || status >= 300) reject(new RcCallError(method, status, typeof body.error === 'string' ? body.error : (response.statusMessage ?? '')));
+            else resolve(body);
+          });
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(payload);
     });
-    const text = await response.text();
-    let body: Record<string, unknown> = {};
-    try {
-      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      body = { error: text.slice(0, 200) };
-    }
-    if (!response.ok) throw new RcCallError(method, response.status, typeof body.error === 'string' ? body.error : response.statusText);
-    return body;
+  }
+
+  /** Closes the kept-alive connections (the server is about to stop). */
+  close(): void {
+    this.agent.destroy();
   }
 }

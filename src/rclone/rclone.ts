@@ -7,12 +7,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
+import { hashableHere, hashLocalFiles, isPlainLocal, makeLocalFolder, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
@@ -124,6 +126,8 @@ export class Rclone {
   private readonly workDir: Promise<string>;
   /** The run's one `rclone rcd`, started by the first per-file operation (see rcd.ts). */
   private rcd: { readonly client: Promise<RcClient>; readonly call: Call } | undefined;
+  private readonly plainLocalRoots = new Map<string, boolean>();
+  private localOperations = 0;
 
   constructor(options: RcloneOptions) {
     this.options = options;
@@ -254,6 +258,14 @@ export class Rclone {
     const wanted = new Set(paths);
     const found = new Map<string, FileMeta>();
     if (wanted.size === 0) return found;
+    if (hashType === '' && this.plainLocal(root)) {
+      // A plain local side is looked up here (local-side.ts); without hashes, that is all lsjson would say.
+      const local = statLocalFiles(root, wanted);
+      if (local) {
+        for (const [path, { size, mtime }] of local) found.set(path, { size, mtime, hash: '' });
+        return found;
+      }
+    }
     try {
       for await (const batch of this.list(root, { onlyPaths: wanted, ...(hashType ? { hashType } : {}) })) {
         for (const { path, meta } of batch) if (wanted.has(path)) found.set(path, meta);
@@ -317,6 +329,7 @@ export class Rclone {
    * the run's rcd: no process of its own.
    */
   async moveFile(fromRoot: string, from: string, toRoot: string, to: string): Promise<void> {
+    if (fromRoot === toRoot && (await this.locally(fromRoot, () => renameLocal(fromRoot, from, to)))) return;
     await this.perFile([from, to], 'operations/movefile', { srcFs: fromRoot, srcRemote: from, dstFs: toRoot, dstRemote: to }, ['moveto', joinRemote(fromRoot, from), joinRemote(toRoot, to)]);
   }
 
@@ -325,11 +338,13 @@ export class Rclone {
    * own folder move where it has one (local, SFTP, Drive, Dropbox), else file by file, server-side.
    */
   async moveFolder(root: string, from: string, to: string): Promise<void> {
+    if (await this.locally(root, () => renameLocalFolder(root, from, to))) return;
     await this.perFile([from, to], 'sync/move', { srcFs: joinRemote(root, from), dstFs: joinRemote(root, to), deleteEmptySrcDirs: true }, ['moveto', joinRemote(root, from), joinRemote(root, to)]);
   }
 
   /** Makes the folder (and those above it) under root; an existing one is fine. */
   async makeFolder(root: string, path: string): Promise<void> {
+    if (await this.locally(root, () => makeLocalFolder(root, path))) return;
     await this.perFile([path], 'operations/mkdir', { fs: root, remote: path }, ['mkdir', joinRemote(root, path)]);
   }
 
@@ -338,6 +353,8 @@ export class Rclone {
    * already gone is fine (true).
    */
   async removeFolder(root: string, path: string): Promise<boolean> {
+    const local = await this.locally(root, () => removeLocalFolder(root, path));
+    if (local !== undefined && local !== false) return local === 'removed';
     try {
       await this.perFile([path], 'operations/rmdir', { fs: root, remote: path }, ['rmdir', joinRemote(root, path)]);
       return true;
@@ -351,12 +368,30 @@ export class Rclone {
   }
 
   /**
+   * A per-file operation done here on a plain local root (see local-side.ts); false or undefined
+   * when not (another backend, or one to leave to rclone). The calls are synchronous, so now and
+   * then the event loop gets a turn (lock heartbeat, signals).
+   */
+  private async locally<T>(root: string, operation: () => T): Promise<T | false> {
+    if (!this.plainLocal(root)) return false;
+    if (++this.localOperations % 64 === 0) await yieldToEventLoop();
+    this.options.signal?.throwIfAborted();
+    return operation();
+  }
+
+  /**
    * One per-file operation: a call to the run's rcd, or, for a name that is not valid UTF-8 (it
    * cannot travel in JSON), that rare operation as an rclone process of its own.
    */
   private async perFile(names: readonly string[], method: string, params: Record<string, unknown>, fallback: readonly string[]): Promise<void> {
     if (names.some(hasRawBytes)) await this.transfer([...fallback, ...EXACT_NAMES], `at ${fallback.at(-1)}`);
     else await this.rc(method, params);
+  }
+
+  private plainLocal(root: string): boolean {
+    let plain = this.plainLocalRoots.get(root);
+    if (plain === undefined) this.plainLocalRoots.set(root, (plain = isPlainLocal(root, this.options.transferArgs ?? [], process.env)));
+    return plain;
   }
 
   /** One call to the run's rcd, started on first use. */
@@ -408,6 +443,7 @@ export class Rclone {
     const rcd = this.rcd;
     if (!rcd) return;
     this.rcd = undefined;
+    await rcd.client.then((client) => client.close(), () => {});
     rcd.call.watchdog.stop();
     rcd.call.subprocess.kill('SIGTERM');
     await rcd.call.subprocess.catch(() => {});
@@ -473,8 +509,12 @@ export class Rclone {
    * hash of that type, or with `download` by reading each file. Absent files are not in the result.
    */
   async hashes(root: string, paths: Iterable<string>, hashType: string, download: boolean): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
-    const list = [...paths];
+    let list = [...paths];
+    let found = new Map<string, string>();
+    if (list.length > 0 && hashableHere(hashType) && this.plainLocal(root)) {
+      // A local side's files are read here: see local-side.ts.
+      ({ hashes: found, rest: list } = await hashLocalFiles(root, list, hashType));
+    }
     if (list.length === 0) return found;
     const args = ['hashsum', hashType, '--files-from-raw', await this.writeList('hash', list), ...(download ? ['--download'] : []), root, ...STATS];
     let stdout: Buffer;

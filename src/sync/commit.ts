@@ -4,6 +4,7 @@
  */
 import { sameVersion, type CrossSideCompare } from './compare.ts';
 import { effectsOf } from './effects.ts';
+import type { MoveStep } from './renames.ts';
 import { type Action } from './types.ts';
 import { otherSide, SIDES, type FileMeta, type Listing, type Side } from '../model.ts';
 
@@ -15,6 +16,34 @@ export function touchedPaths(actions: readonly Action[], current: Record<Side, L
     for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) touched[side].add(path);
   }
   return touched;
+}
+
+/**
+ * What the moves rclone reported done leave on each side, known without listing again: the new
+ * name holds the version that was moved (as this side listed it; propagation moved it only while
+ * it still was that version), the old name holds nothing (undefined). Paths that another action
+ * also touches are left out: those are listed. Should a person edit the file in the instant
+ * between that check and the move, the next run finds the edit as a change and carries it.
+ */
+export function knownAfterMoves(
+  moved: Record<Side, readonly MoveStep[]>,
+  current: Record<Side, Listing>,
+  touchedOtherwise: Record<Side, ReadonlySet<string>>,
+): Record<Side, Map<string, FileMeta | undefined>> {
+  const known = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
+  for (const side of SIDES) {
+    // A name two moves share (one's new name the other's old) is listed: their order is not known here.
+    const uses = new Map<string, number>();
+    for (const { from, to } of moved[side]) for (const path of [from, to]) uses.set(path, (uses.get(path) ?? 0) + 1);
+    const alone = (path: string) => uses.get(path) === 1 && !touchedOtherwise[side].has(path);
+    for (const { from, to } of moved[side]) {
+      const version = current[side].get(from);
+      if (!version || !alone(from) || !alone(to)) continue;
+      known[side].set(from, undefined);
+      known[side].set(to, version);
+    }
+  }
+  return known;
 }
 
 export interface SnapshotAfterInput {

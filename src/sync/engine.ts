@@ -12,14 +12,14 @@ import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone
 import { journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
 import type { PairPaths } from '../state/pair.ts';
 import { readSnapshot, snapshotHeader, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../state/snapshot.ts';
-import { pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './commit.ts';
+import { knownAfterMoves, pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './commit.ts';
 import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { effectsOf } from './effects.ts';
 import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
-import { confirmRenames, pathsToHash, renameCandidates } from './renames.ts';
+import { confirmRenames, pathsToHash, renameCandidates, type MoveStep } from './renames.ts';
 import { compactStamp, conflictName, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { tendTrash } from './tend-trash.ts';
@@ -378,8 +378,8 @@ export class Engine {
   // propagate
   // -------------------------------------------------------------------------------------------
 
-  private async propagate(observed: Observed, detected: Detected, plan: Plan, folders: FolderPlan | undefined): Promise<{ failure: unknown; folders: FolderResults }> {
-    const results: FolderResults = { made: { path1: [], path2: [] }, removed: { path1: [], path2: [] } };
+  private async propagate(observed: Observed, detected: Detected, plan: Plan, folders: FolderPlan | undefined): Promise<{ failure: unknown; folders: PropagationResults }> {
+    const results: PropagationResults = { made: { path1: [], path2: [] }, removed: { path1: [], path2: [] }, moved: { path1: [], path2: [] } };
     if (plan.actions.length === 0 && !hasFolderWork(folders)) return { failure: undefined, folders: results };
     const { config, logger, paths, signal } = this.options;
     logger.info({ actions: plan.actions.length }, 'applying changes');
@@ -402,6 +402,7 @@ export class Engine {
         ...(folders ? { folderPlan: folders } : {}),
         keepEmptyFolders: config.emptyDirs,
         onFolder: (side, path, done) => results[done][side].push(path),
+        onMoved: (side, move) => results.moved[side].push(move),
         roots: this.roots,
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
@@ -469,7 +470,7 @@ export class Engine {
     return tendTrash({ rclone: this.rclone, logger, statsFile: paths.trashStats, trashRoots: this.trash, trashDays: config.trashDays, now: startedAt.getTime() }, trashedSomething);
   }
 
-  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown; folders: FolderResults }, folders: FolderPlan | undefined): Promise<void> {
+  private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown; folders: PropagationResults }, folders: FolderPlan | undefined): Promise<void> {
     const { logger, paths, signal } = this.options;
     const { current, base, compare, previous } = observed;
     const changed = detected.changes.path1.size > 0 || detected.changes.path2.size > 0;
@@ -488,11 +489,17 @@ export class Engine {
     // List again every path the plan touched (a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
+    // Moves rclone reported done are known without listing (see knownAfterMoves).
     const touched = touchedPaths(plan.actions, current);
+    const known = knownAfterMoves(outcome.folders.moved, current, touchedPaths(plan.actions.filter((a) => a.kind !== 'move'), current));
     const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
-      for (const side of SIDES) now[side] = await this.rclone.listPaths(this.roots[side], [...touched[side], ...sentinels[side]], observed.hashType);
+      for (const side of SIDES) {
+        const unknown = [...touched[side]].filter((path) => !known[side].has(path));
+        now[side] = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType);
+        for (const [path, meta] of known[side]) if (meta) now[side].set(path, meta);
+      }
     } catch (error) {
       // Cannot tell what was done (the remote is gone, say): record nothing, the next run redoes it.
       throw outcome.failure ?? error;
@@ -523,7 +530,8 @@ export class Engine {
     else await removeJournal(paths.journal);
 
     if (incomplete.length === 0 && outcome.failure === undefined) {
-      await this.tendTrash(true);
+      // A run of moves alone trashed nothing: the counts /status shows still stand.
+      await this.tendTrash(plan.actions.some((action) => action.kind !== 'move'));
       return;
     }
     const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
@@ -531,7 +539,7 @@ export class Engine {
     throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
   }
 
-  private async save(observed: Observed, listings: Record<Side, Listing>, folders: FolderResults): Promise<void> {
+  private async save(observed: Observed, listings: Record<Side, Listing>, folders: PropagationResults): Promise<void> {
     const { config, paths, signal } = this.options;
     const header = snapshotHeader({
       path1: redact(config.path1),
@@ -566,10 +574,11 @@ export class EngineStopped extends Error {
   }
 }
 
-/** The folders propagation made and removed, per side. */
-interface FolderResults {
+/** The folders propagation made and removed, and the file moves rclone reported done, per side. */
+interface PropagationResults {
   readonly made: Record<Side, string[]>;
   readonly removed: Record<Side, string[]>;
+  readonly moved: Record<Side, MoveStep[]>;
 }
 
 const hasFolderWork = (folders: FolderPlan | undefined): boolean =>

@@ -156,6 +156,8 @@ export interface PropagateOptions {
   /** Removals leave the folders they empty (the folder plan decides what goes). */
   readonly keepEmptyFolders?: boolean;
   readonly onFolder?: (side: Side, path: string, done: 'made' | 'removed') => void;
+  /** A file move rclone reported done (one of a folder's too): the commit need not list it again. */
+  readonly onMoved?: (side: Side, move: MoveStep) => void;
   /** A version written at a destination during the copy, kept beside it as `to`. */
   readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
@@ -163,7 +165,9 @@ export interface PropagateOptions {
 }
 
 /** Conflict renames and moves in flight at once: calls to the run's one rcd, not processes. */
-const RENAME_CONCURRENCY = 8;
+const RENAME_CONCURRENCY = 16;
+
+type FolderMove = PropagationSteps['folderMoves'][Side][number];
 
 /** The same version of a file on the same side (or absent both times): exact, as a side lists itself. */
 export function unchangedSince(listed: FileMeta | undefined, now: FileMeta | undefined): boolean {
@@ -185,7 +189,7 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
   const copies: Record<Side, string[]> = { path1: [], path2: [] };
   const deletesFirst: Record<Side, string[]> = { path1: [], path2: [] };
   const moves: Record<Side, MoveStep[]> = { path1: [], path2: [] };
-  const folderMoves: Record<Side, MoveStep[]> = { path1: [], path2: [] };
+  const folderMoves: Record<Side, FolderMove[]> = { path1: [], path2: [] };
   await Promise.all(
     SIDES.map(async (side) => {
       const incoming = steps.copies[otherSide(side)];
@@ -199,7 +203,7 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
         return ok;
       };
       for (const folder of steps.folderMoves[side]) {
-        if (folder.files.every(movable)) folderMoves[side].push({ from: folder.from, to: folder.to });
+        if (folder.files.every(movable)) folderMoves[side].push(folder);
         else moves[side].push(...folder.files);
       }
       moves[side].push(...steps.moves[side]);
@@ -295,7 +299,7 @@ async function carryFolders(options: PropagateOptions, plan: FolderPlan): Promis
  * first, then single files; then the folders they left empty go, unless the other side has them.
  * A move that fails holds nothing else back (the next run plans it again): its error is returned.
  */
-async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveStep[]>, folderMoves: Record<Side, MoveStep[]>): Promise<{ error: unknown } | undefined> {
+async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveStep[]>, folderMoves: Record<Side, FolderMove[]>): Promise<{ error: unknown } | undefined> {
   let failure: { error: unknown } | undefined;
   const attempt = async (work: () => Promise<void>) => {
     try {
@@ -311,8 +315,15 @@ async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveSte
     const files = moves[side];
     if (folders.length + files.length === 0) continue;
     options.onStep?.(`moving ${folders.length} folders and ${files.length} files on ${side}`);
-    await inParallel(folders, RENAME_CONCURRENCY, (m) => attempt(() => options.rclone.moveFolder(root, m.from, m.to)), options.signal);
-    await inParallel(files, RENAME_CONCURRENCY, (m) => attempt(() => options.rclone.moveFile(root, m.from, root, m.to)), options.signal);
+    const moved = (m: MoveStep) => options.onMoved?.(side, m);
+    await inParallel(folders, RENAME_CONCURRENCY, (m) => attempt(async () => {
+      await options.rclone.moveFolder(root, m.from, m.to);
+      m.files.forEach(moved);
+    }), options.signal);
+    await inParallel(files, RENAME_CONCURRENCY, (m) => attempt(async () => {
+      await options.rclone.moveFile(root, m.from, root, m.to);
+      moved(m);
+    }), options.signal);
     // The folders the moves emptied, deepest first: each is removed only if empty now.
     const theirs = options.folders?.[otherSide(side)];
     const emptied = new Set<string>();

@@ -1,0 +1,200 @@
+/**
+ * The per-file operations done here, on a local side, instead of through rclone: looking up a
+ * few files' size and time, hashing a file, renaming a file or a folder, making and removing a
+ * folder. Rename confirmation hashes every candidate on both sides, and for small
+ * files rclone's cost per file (about 0.1 ms of CPU, measured on 10,000 files of 100 bytes) is ten
+ * times that of reading the file and hashing it here; a move through the run's rcd is an HTTP call
+ * and about 0.3 ms, where rclone's local backend does what `renameLocal` does (lstat, make the
+ * destination's folder, rename(2)); likewise its folder move, mkdir and rmdir. Listing the paths a
+ * run touched again is an lsjson process (0.1–0.3 s) where lstat takes 3 µs a file.
+ *
+ * Used only where it touches exactly the file rclone would: a local root, and a name that
+ * rclone's local encoding leaves as it is (on Linux rclone maps NUL, '/', and the names '.' and
+ * '..' to look-alike characters, and quotes those with '‛'; names holding any such character, or
+ * bytes that are not UTF-8, go to rclone), and no rclone option that changes how local names or
+ * links read. Everything else, and whatever fails here, is left to rclone, which then reports it
+ * as it always does.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { parseRclonePath } from './paths.ts';
+import { hasRawBytes } from './raw-names.ts';
+
+/** rclone's hash names that node's crypto computes alike (the same bytes, the same hex digest). */
+const NODE_HASHES: Readonly<Record<string, string>> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256' };
+/** Characters rclone's local encoding (lib/encoder Base) maps, or quotes with U+201B. */
+const ENCODED_BY_RCLONE = /[\u201B\u2400-\u243F\uFF00-\uFFEF]/u;
+/** Options under which a local name would not read as the file of that name: encodings, links. */
+const CHANGES_LOCAL_NAMES = /^(--local-|-l$|--links$)/;
+/** Files up to this size are read in one synchronous call; larger ones are streamed. */
+const WHOLE_READ_LIMIT = 1 << 20;
+/** Synchronous reads between two turns of the event loop (so heartbeats and signals keep going). */
+const READS_PER_TURN = 256;
+
+/** Is `root` a local folder whose names mean to rclone what they mean here (see above)? */
+export function isPlainLocal(root: string, rcloneArgs: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  if (parseRclonePath(root).kind !== 'local') return false;
+  if (rcloneArgs.some((arg) => CHANGES_LOCAL_NAMES.test(arg))) return false;
+  return !Object.keys(env).some((name) => name.startsWith('RCLONE_LOCAL_') || name === 'RCLONE_LINKS');
+}
+
+/** Can node hash files under this plain local root the way rclone would? */
+export const hashableHere = (hashType: string): boolean => hashType in NODE_HASHES;
+
+/**
+ * Size and time of the listed files under the plain local root, as `rclone lsjson` would print
+ * them (a time in whole milliseconds, truncated, as modTimeMs reads lsjson's nanoseconds); a path
+ * not there is absent. Undefined to leave it all to rclone: a name rclone maps, or anything but
+ * a regular file (a symlink rclone may skip or follow, a folder lsjson --files-only leaves out).
+ */
+export function statLocalFiles(root: string, paths: Iterable<string>): Map<string, { size: number; mtime: number }> | undefined {
+  const found = new Map<string, { size: number; mtime: number }>();
+  for (const path of paths) {
+    if (!mapsStraight(path)) return undefined;
+    let stat;
+    try {
+      stat = lstatSync(join(root, path), { bigint: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      return undefined;
+    }
+    if (!stat.isFile()) return undefined;
+    const ns = stat.mtimeNs;
+    // Floor, also before 1970 (BigInt division truncates towards zero).
+    const ms = ns / 1_000_000n - (ns % 1_000_000n < 0n ? 1n : 0n);
+    found.set(path, { size: Number(stat.size), mtime: Number(ms) });
+  }
+  return found;
+}
+
+/** A name rclone reads as the same name on disk. */
+const mapsStraight = (path: string): boolean => !hasRawBytes(path) && !ENCODED_BY_RCLONE.test(path);
+
+/**
+ * Renames `from` to `to` under the plain local root, as rclone's local backend would (its folder
+ * made when missing; a file there already is replaced, as rclone does); false when it did not (a
+ * name to leave to rclone, a source that is no file, another filesystem): then rclone is to do
+ * it, and to report what is wrong. Synchronous calls: two system calls a file, where the
+ * promise versions cost a thread-pool round trip each (measured: 1.5 s against 0.2 s for 10,000).
+ */
+export function renameLocal(root: string, from: string, to: string): boolean {
+  return renamed(root, from, to, 'file');
+}
+
+/**
+ * Moves the folder `from` to `to` (which must not exist) under the plain local root, as rclone's
+ * local DirMove would; false to leave it to rclone (which then merges into what is there).
+ */
+export function renameLocalFolder(root: string, from: string, to: string): boolean {
+  if (!mapsStraight(to)) return false;
+  try {
+    lstatSync(join(root, to));
+    return false;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  return renamed(root, from, to, 'folder');
+}
+
+/** mkdir -p under the plain local root; false to leave it to rclone. */
+export function makeLocalFolder(root: string, path: string): boolean {
+  if (!mapsStraight(path)) return false;
+  try {
+    mkdirSync(join(root, path), { recursive: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * rmdir under the plain local root: 'removed' (or already gone, or a file took the name),
+ * 'not-empty', or undefined to leave it to rclone.
+ */
+export function removeLocalFolder(root: string, path: string): 'removed' | 'not-empty' | undefined {
+  if (!mapsStraight(path)) return undefined;
+  try {
+    rmdirSync(join(root, path));
+    return 'removed';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'removed';
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'not-empty';
+    return undefined;
+  }
+}
+
+function renamed(root: string, from: string, to: string, kind: 'file' | 'folder'): boolean {
+  if (!mapsStraight(from) || !mapsStraight(to)) return false;
+  const [source, target] = [join(root, from), join(root, to)];
+  try {
+    const found = lstatSync(source);
+    if (kind === 'file' ? !found.isFile() : !found.isDirectory()) return false;
+    try {
+      renameSync(source, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(dirname(target), { recursive: true });
+      renameSync(source, target);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Hashes what it can of `paths` under the local `root`; returns them, and the paths left for
+ * rclone (names it must not map itself, files it could not read). A file gone is left to rclone
+ * too, which then reports it absent as it always does.
+ */
+export async function hashLocalFiles(root: string, paths: readonly string[], hashType: string): Promise<{ hashes: Map<string, string>; rest: string[] }> {
+  const algorithm = NODE_HASHES[hashType]!;
+  const hashes = new Map<string, string>();
+  const rest: string[] = [];
+  let reads = 0;
+  for (const path of paths) {
+    if (!mapsStraight(path)) {
+      rest.push(path);
+      continue;
+    }
+    if (++reads % READS_PER_TURN === 0) await yieldToEventLoop();
+    const hash = await hashFile(join(root, path), algorithm).catch(() => undefined);
+    if (hash === undefined) rest.push(path);
+    else hashes.set(path, hash);
+  }
+  return { hashes, rest };
+}
+
+async function hashFile(file: string, algorithm: string): Promise<string> {
+  const fd = openSync(file, 'r');
+  let streamed = false;
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new Error('not a file');
+    const size = stat.size;
+    if (size > WHOLE_READ_LIMIT) {
+      streamed = true;
+      return await new Promise<string>((resolve, reject) => {
+        const hash = createHash(algorithm);
+        createReadStream('', { fd, autoClose: true })
+          .on('data', (chunk) => hash.update(chunk))
+          .on('error', reject)
+          .on('end', () => resolve(hash.digest('hex')));
+      });
+    }
+    const buffer = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const n = readSync(fd, buffer, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return createHash(algorithm).update(buffer.subarray(0, filled)).digest('hex');
+  } finally {
+    if (!streamed) closeSync(fd);
+  }
+}

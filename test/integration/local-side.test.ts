@@ -1,0 +1,97 @@
+/**
+ * What src/rclone/local-side.ts does in-process on a local side must be what rclone would have
+ * done or said: each case is checked against real rclone on the same files.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hashLocalFiles, isPlainLocal, makeLocalFolder, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from '../../src/rclone/local-side.ts';
+import { modTimeMs } from '../../src/rclone/lsjson-line.ts';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rs-local-side-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const rclone = (...args: string[]) => execFileSync('rclone', args, { encoding: 'utf8', env: { ...process.env, RCLONE_CONFIG: '/nonexistent' } });
+
+describe('local side, in-process', () => {
+  it('looks up size and time exactly as lsjson prints them (nanoseconds, before 1970, absent files)', async () => {
+    await mkdir(join(root, 'a'));
+    await writeFile(join(root, 'a/new.txt'), 'new');
+    await writeFile(join(root, 'old.txt'), 'old one');
+    await utimes(join(root, 'old.txt'), -86_400.123456, -86_400.123456);
+    await writeFile(join(root, 'b c.txt'), '');
+    const paths = ['a/new.txt', 'old.txt', 'b c.txt', 'missing.txt', 'a/missing/x'];
+    const listed = JSON.parse(rclone('lsjson', '-R', '--files-only', root)) as { Path: string; Size: number; ModTime: string }[];
+    const expected = new Map(listed.map((e) => [e.Path, { size: e.Size, mtime: modTimeMs(e.ModTime) }]));
+    expect(statLocalFiles(root, paths)).toEqual(expected);
+  });
+
+  it('leaves to rclone what it cannot answer alike: names rclone maps, folders, symlinks', async () => {
+    await writeFile(join(root, 'x.txt'), 'x');
+    await mkdir(join(root, 'folder'));
+    execFileSync('ln', ['-s', 'x.txt', join(root, 'link')]);
+    expect(statLocalFiles(root, ['x.txt', 'folder'])).toBeUndefined();
+    expect(statLocalFiles(root, ['link'])).toBeUndefined();
+    expect(statLocalFiles(root, ['a\uFF0Fb'])).toBeUndefined();
+    expect(statLocalFiles(root, ['bad\uDCFEname'])).toBeUndefined();
+  });
+
+  it('hashes as rclone hashsum does, and leaves the rest to it', async () => {
+    const big = Buffer.alloc(3 << 20, 7);
+    await writeFile(join(root, 'small.txt'), 'hello\n');
+    await writeFile(join(root, 'empty'), '');
+    await writeFile(join(root, 'big.bin'), big);
+    for (const type of ['md5', 'sha1'] as const) {
+      const { hashes, rest } = await hashLocalFiles(root, ['small.txt', 'empty', 'big.bin', 'gone.txt', 'q\u201Bname'], type);
+      const theirs = new Map(
+        rclone('hashsum', type, root)
+          .trim()
+          .split('\n')
+          .map((line) => line.split(/ {2}/))
+          .map(([hash, path]) => [path!, hash!] as const),
+      );
+      expect(hashes).toEqual(theirs);
+      expect(rest.sort()).toEqual(['gone.txt', 'q\u201Bname']);
+    }
+  });
+
+  it('renames files and folders as rclone moveto would, and refuses what rclone must decide', async () => {
+    await mkdir(join(root, 'from'), { recursive: true });
+    await writeFile(join(root, 'from/f.txt'), 'f');
+    const inode = (await stat(join(root, 'from/f.txt'))).ino;
+    expect(renameLocal(root, 'from/f.txt', 'new/deep/g.txt')).toBe(true);
+    expect((await stat(join(root, 'new/deep/g.txt'))).ino).toBe(inode);
+    expect(renameLocal(root, 'from/f.txt', 'h.txt')).toBe(false); // gone: rclone reports it
+    expect(renameLocal(root, 'new', 'elsewhere')).toBe(false); // a folder is no file
+    expect(renameLocalFolder(root, 'new', 'moved')).toBe(true);
+    expect(await readdir(join(root, 'moved/deep'))).toEqual(['g.txt']);
+    await mkdir(join(root, 'taken'));
+    expect(renameLocalFolder(root, 'moved', 'taken')).toBe(false); // rclone merges into what is there
+    expect(renameLocal(root, 'moved/deep/g.txt', 'odd\uFF0Fname')).toBe(false);
+  });
+
+  it('makes and removes folders; a folder that holds something stays', async () => {
+    expect(makeLocalFolder(root, 'p/q/r')).toBe(true);
+    await writeFile(join(root, 'p/q/file'), '1');
+    expect(removeLocalFolder(root, 'p/q/r')).toBe('removed');
+    expect(removeLocalFolder(root, 'p/q')).toBe('not-empty');
+    expect(removeLocalFolder(root, 'p/q/r')).toBe('removed'); // already gone
+    expect(removeLocalFolder(root, 'p/q/file')).toBe('removed'); // a file took the name: no folder there
+  });
+
+  it('is used only on local roots without options that change how local names read', () => {
+    expect(isPlainLocal('/data', [], {})).toBe(true);
+    expect(isPlainLocal('remote:data', [], {})).toBe(false);
+    expect(isPlainLocal(':sftp,host=x:data', [], {})).toBe(false);
+    expect(isPlainLocal('/data', ['--local-encoding', 'None'], {})).toBe(false);
+    expect(isPlainLocal('/data', ['--links'], {})).toBe(false);
+    expect(isPlainLocal('/data', [], { RCLONE_LOCAL_ENCODING: 'None' })).toBe(false);
+  });
+});
