@@ -14,7 +14,7 @@ import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
-import { hashableHere, hashLocalFiles, isPlainLocal, makeLocalFolder, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
+import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
@@ -34,6 +34,8 @@ export interface RcloneOptions {
   readonly workDir: string;
   /** SYNC_STALL_TIMEOUT: stop an rclone that moved no data (or listed nothing) for this long; 0 never. */
   readonly stallTimeoutMs?: number;
+  /** Where the features of local sides are remembered between runs (see `features`); none: asked each time. */
+  readonly localFeaturesFile?: string;
 }
 
 /**
@@ -128,6 +130,7 @@ export class Rclone {
   private rcd: { readonly client: Promise<RcClient>; readonly call: Call } | undefined;
   private readonly plainLocalRoots = new Map<string, boolean>();
   private localOperations = 0;
+  private remembering: Promise<void> = Promise.resolve();
 
   constructor(options: RcloneOptions) {
     this.options = options;
@@ -143,7 +146,26 @@ export class Rclone {
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 
+  /**
+   * What the backend of `root` can do. A local side's answer is remembered (local-side.ts says
+   * under what it holds): asking costs an rclone process on every run, and a run that finds
+   * nothing to do costs little more than its two listings otherwise.
+   */
   async features(root: string): Promise<BackendFeatures> {
+    if (!this.plainLocal(root)) return this.askFeatures(root);
+    const circumstances = await localCircumstances(this.options.binary, root, this.options.transferArgs ?? [], process.env);
+    const file = this.options.localFeaturesFile;
+    const remembered = circumstances && file ? await rememberedFeatures(file, circumstances) : undefined;
+    if (remembered) return remembered as BackendFeatures;
+    const features = await this.askFeatures(root);
+    if (circumstances && file) {
+      this.remembering = this.remembering.then(() => rememberFeatures(file, circumstances, features));
+      await this.remembering;
+    }
+    return features;
+  }
+
+  private async askFeatures(root: string): Promise<BackendFeatures> {
     const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true, target: `from ${root}` });
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[]; Features?: Record<string, boolean> };
     // Older or unusual outputs without a Features map: assume it can, rclone says so if not.
@@ -464,6 +486,8 @@ export class Rclone {
 
   /** The names of the folders directly under `root`; none when it does not exist. */
   async folderNames(root: string): Promise<string[]> {
+    const local = this.plainLocal(root) ? localFolderNames(root) : undefined;
+    if (local) return local;
     const names: string[] = [];
     try {
       for await (const _ of this.list(root, { onlyFolders: true, onFolder: (path) => names.push(path) })) {

@@ -36,6 +36,8 @@ export interface PairPaths {
   readonly lockDir: string;
   /** What each side's trash holds, for /status and /metrics (trash-stats.ts). */
   readonly trashStats: string;
+  /** What `rclone backend features` said of local sides, and under what (rclone/local-side.ts). */
+  readonly localFeatures: string;
 }
 
 export function pairPaths(stateDir: string, id: string): PairPaths {
@@ -51,6 +53,7 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     lockOwner: join(dir, 'run.owner'),
     lockDir: join(dir, 'run.lock'),
     trashStats: join(dir, 'trash.json'),
+    localFeatures: join(dir, 'local-features.json'),
   };
 }
 

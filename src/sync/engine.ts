@@ -62,6 +62,7 @@ export class Engine {
       transferArgs: config.rcloneArgs,
       workDir: paths.tmp,
       stallTimeoutMs: config.stallTimeoutMs,
+      localFeaturesFile: paths.localFeatures,
     });
   }
 

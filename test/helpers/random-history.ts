@@ -216,7 +216,7 @@ const RUN_ENV: Env = { SYNC_MAX_DELETE: '100' };
  * same file is a race no tool can win without locks (README, limits); under a shared --bwlimit
  * with parallel transfers that instant stretched to most of a second and made histories flaky.
  */
-const SLOW_ENV: Env = { ...RUN_ENV, SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by size,descending' };
+const SLOW_ENV: Env = { ...RUN_ENV, SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by size,descending --check-first' };
 
 // ---------------------------------------------------------------------------------------------
 // Generating steps

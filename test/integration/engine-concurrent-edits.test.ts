@@ -35,9 +35,10 @@ const MB = 1024 * 1024;
 /**
  * One transfer at a time, in name order, slowly: `a-big.bin` (1.5 MB, several seconds) goes first
  * and everything named after it waits. `--order-by` sorts rclone's transfer queue, which
- * `--files-from-raw` with `--no-traverse` fills in list order otherwise.
+ * `--files-from-raw` with `--no-traverse` fills in list order otherwise; it is best effort
+ * unless `--check-first` (rclone's docs): without it, name order sometimes did not hold.
  */
-const SLOW_IN_NAME_ORDER = { SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by name', LOG_LEVEL: 'debug' };
+const SLOW_IN_NAME_ORDER = { SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by name --check-first', LOG_LEVEL: 'debug' };
 const BIG = randomBytesSeeded(1.5 * MB, 6);
 /** SFTP keeps modification times to the second: whole seconds cross over unchanged. */
 const toTheSecond = { wholeSeconds: true };

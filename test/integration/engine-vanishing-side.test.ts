@@ -74,7 +74,7 @@ it.skipIf(!canMount.ok)(
       await writeTree(sb.path1, added);
       await writeTreeFile(sb.path1, 'mod.txt', 'mod.txt, modified on path1', minutesAgo(2));
       await removeFile(sb.path1, 'del.txt');
-      const env = sb.env({ SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by name', LOG_LEVEL: 'debug' });
+      const env = sb.env({ SYNC_RCLONE_ARGS: '--bwlimit 200k --transfers 1 --order-by name --check-first', LOG_LEVEL: 'debug' });
       const running = spawnCli(['run'], env, { detached: true });
       await journalWritten(running, env);
       // path2 goes away while the run propagates: what it writes from now on lands in the bare mount point.

@@ -65,3 +65,24 @@ describe.each(DISK_BACKENDS)('per-file work in one rclone process ($name)', ({ k
     expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
   });
 });
+
+describe('a run with nothing to do, local↔local', () => {
+  useBackend('local', () => sb.path2);
+
+  it('starts only its two listings: backend features are remembered, the trash is looked at in-process', { timeout: 120_000 }, async () => {
+    await writeTree(sb.path1, { 'a.txt': 'a', 'd/b.txt': 'b' });
+    await ok();
+    const counter = await countingRclone(sb);
+    let seen = 0;
+    const startedByRun = async (env: Record<string, string>) => {
+      await ok({ ...counter.env, ...env });
+      const all = await counter.started();
+      return all.slice(seen, (seen = all.length));
+    };
+    // The first run with this wrapper as the rclone binary asks for features again (another binary).
+    expect((await startedByRun({})).filter((c) => c === 'backend')).toHaveLength(2);
+    expect(await startedByRun({})).toEqual(['lsjson', 'lsjson']);
+    // Another RCLONE_* setting may change what a backend can do: asked again.
+    expect((await startedByRun({ RCLONE_CHECKERS: '4' })).filter((c) => c === 'backend')).toHaveLength(2);
+  });
+});

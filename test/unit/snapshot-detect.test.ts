@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectChanges, discountInterruptedCopies } from '../../src/sync/detect.ts';
-import { readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/state/snapshot.ts';
+import { readEntry, readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/state/snapshot.ts';
 import type { FileMeta, Listing } from '../../src/model.ts';
 
 const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
@@ -44,6 +44,39 @@ describe('snapshot file', () => {
     expect(read?.header).toEqual(header);
     expect([...read!.path1]).toEqual([...snapshot.path1]);
     expect([...read!.path2]).toEqual([...snapshot.path2]);
+  });
+
+  it('round-trips names that need escapes, lone surrogates (raw bytes), times before 1970 and folders', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    const odd: Snapshot = {
+      header,
+      path1: new Map([
+        ['quote"and\\back', meta(1, -1500)],
+        ['raw\udcfebyte', meta(2, 0, 'ABC+/=')],
+        ['ü/ß', meta(0, 5)],
+      ]),
+      path2: new Map(),
+      folders: { path1: new Set(['ü', 'a\\b']), path2: new Set(['x']) },
+    };
+    await writeSnapshot(file, odd);
+    const read = await readSnapshot(file);
+    expect([...read!.path1]).toEqual([...odd.path1]);
+    expect(read!.folders).toEqual(odd.folders);
+  });
+
+  it.each([
+    ['[1,"a/b.txt",12,1764081120123,""]', { side: 'path1', path: 'a/b.txt', meta: meta(12, 1764081120123) }],
+    ['[2,"x",0,-5,"0af9"]', { side: 'path2', path: 'x', meta: meta(0, -5, '0af9') }],
+    ['[1,"folder/sub"]', { side: 'path1', path: 'folder/sub' }],
+    ['[1,"esc\\"aped",1,1,""]', undefined],
+    ['[3,"a",1,1,""]', undefined],
+    ['[1,"a",1.5,1,""]', undefined],
+    ['[1,"a",01,1,""]', undefined],
+    ['[1,"a",1,1,"XYZ"]', undefined],
+    ['[1,"a",1,1,""] ', undefined],
+    ['{"end":true,"path1":0,"path2":0}', undefined],
+  ])('reads the entry line %s by hand, or leaves it to JSON.parse', (line, expected) => {
+    expect(readEntry(line)).toEqual(expected);
   });
 
   it('is absent (first run), not corrupt, when the file does not exist', async () => {
