@@ -3,10 +3,9 @@
  * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
@@ -14,6 +13,7 @@ import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
+import { linesOfGrowingFile } from './growing-file.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -82,6 +82,8 @@ export class RcloneError extends Error {
 interface CallOptions {
   /** Where the data goes or comes from, as the stall message names it ("to remote:dir"). */
   readonly target: string;
+  /** rclone's stdout goes to this open file instead of a pipe. */
+  readonly stdoutFd?: number;
   readonly collectStdout?: boolean;
   readonly env?: Record<string, string>;
   readonly onProgress?: (progress: TransferProgress) => void;
@@ -206,12 +208,20 @@ export class Rclone {
     }
     const what = options.onlyFolders ? ['--dirs-only'] : ['-R', ...(options.onFolder ? [] : ['--files-only'])];
     const args = ['lsjson', ...what, '--no-mimetype', ...(options.hashType ? ['--hash-type', options.hashType] : []), ...selection, root];
-    const call = this.start(args, { target: `from ${root}` });
+    // Into a file, read as it grows: see growing-file.ts.
+    const listing = join(await this.workDir, `listing-${process.hrtime.bigint()}.jsonl`);
+    const out = openSync(listing, 'w', 0o600);
+    let call: Call;
+    try {
+      call = this.start(args, { target: `from ${root}`, stdoutFd: out });
+    } finally {
+      closeSync(out);
+    }
     const { subprocess } = call;
     const mangled: ListedFile[] = [];
     let completed = false;
     try {
-      for await (const lines of lineBatchesOf(subprocess.stdout!)) {
+      for await (const lines of linesOfGrowingFile(listing, subprocess)) {
         call.watchdog.activity();
         const batch: ListedFile[] = [];
         for (const line of lines) {
@@ -585,6 +595,8 @@ export class Rclone {
     const subprocess = execa(file!, fileArgs, {
       env: { ...this.options.env, ...options.env },
       stdin: 'ignore',
+      // A file descriptor is handed to the child as is; execa's types name only 1 to 9.
+      stdout: (options.stdoutFd ?? 'pipe') as 'pipe',
       buffer: { stdout: options.collectStdout === true, stderr: false },
       cancelSignal: this.options.signal,
       // Also after a stall: SIGTERM, then SIGKILL for an rclone that does not end on its own.
@@ -695,22 +707,6 @@ export class Rclone {
       : `${what} failed${e.exitCode !== undefined ? ` with exit code ${e.exitCode}` : ''}${tail ? `: ${lastMeaningfulLine(stderrTail)}` : ''}`;
     return new RcloneError(message, e.exitCode, tail, cancelled);
   }
-}
-
-/**
- * Splits a stream into lines, a batch per chunk. Hand-rolled rather than execa's line iterator or
- * readline, which cost several times more per line — and a listing is a million lines.
- */
-async function* lineBatchesOf(stream: Readable): AsyncGenerator<string[]> {
-  stream.setEncoding('utf8');
-  let rest = '';
-  for await (const chunk of stream as AsyncIterable<string>) {
-    const text = rest + chunk;
-    const lines = text.split('\n');
-    rest = lines.pop()!;
-    yield lines;
-  }
-  if (rest) yield [rest];
 }
 
 export function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
