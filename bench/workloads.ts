@@ -233,7 +233,7 @@ function rename(ctx: Context): Workload {
     floor: 'two parallel listings, then `copy --files-from-raw` of the new names to path2, then `delete --files-from-raw` of the old names on path2',
     notes: [
       'rclone 1.60.1 bisync has no `--track-renames` (it came in 1.66): it is run with its usual flags, so it copies and deletes; the floor does the same.',
-      'rclonesync has no rename detection yet: it copies the new names and moves the old ones to its trash. The renamed files are 10% of the tree, under the 50% max-delete gate.',
+      'rclonesync moves the renamed folders on path2 (SYNC_TRACK_RENAMES, default on) after confirming each file by its hash on both sides; the floor copies and deletes like bisync.',
     ],
     async prepare() {
       pairs = await pairsPerTool(ctx, 'W4');

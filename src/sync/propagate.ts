@@ -260,13 +260,19 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
   const failed = (await copying).find((result) => result.status === 'rejected');
   const copyFailure = failed ? { error: failed.reason as unknown } : undefined;
   options.signal?.throwIfAborted();
-  for (const side of SIDES) {
-    if (steps.deletes[side].length === 0) continue;
-    const paths = keep(side, steps.deletes[side], await relist(options, side, steps.deletes[side]), 'removal');
-    if (paths.length === 0) continue;
-    options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
-    await remove(options, side, paths);
-  }
+  // Both sides at once, as the copies: they touch different sides. allSettled, so that one side
+  // failing does not leave the other's removal running on while the run moves on.
+  const removing = await Promise.allSettled(
+    SIDES.map(async (side) => {
+      if (steps.deletes[side].length === 0) return;
+      const paths = keep(side, steps.deletes[side], await relist(options, side, steps.deletes[side]), 'removal');
+      if (paths.length === 0) return;
+      options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
+      await remove(options, side, paths);
+    }),
+  );
+  const removalFailed = removing.find((result) => result.status === 'rejected');
+  if (removalFailed) throw removalFailed.reason;
   if (options.folderPlan) await carryFolders(options, options.folderPlan);
   if (moveFailure) throw moveFailure.error;
   if (copyFailure) throw copyFailure.error;
