@@ -56,7 +56,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 
-# The CLI is /app/src/cli.ts (shebang "#!/usr/bin/env node"). Node resolves
+# The CLI is /app/src/cli.ts (shebang "#!/usr/bin/env -S node <flags>"). Node resolves
 # the symlink to its real path, which is outside node_modules, so Node's
 # built-in type stripping applies. /data and /state belong to uid 1000 so
 # that fresh named volumes are writable by the default user.

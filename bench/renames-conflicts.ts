@@ -33,9 +33,13 @@ async function tree(root: string, tag: string): Promise<void> {
 
 async function run(work: string, path1: string, path2: string, extra: Record<string, string> = {}) {
   const counter = join(work, `calls-${Date.now()}`);
+  // Written once per pair: a new rclone binary (this wrapper's mtime) would be asked for its backend features again.
   const wrapper = join(work, 'rclone-counting.sh');
-  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> ${counter}\nexec rclone "$@"\n`);
-  await chmod(wrapper, 0o755);
+  await writeFile(join(work, 'calls-file'), counter);
+  if (!(await readFile(wrapper, 'utf8').catch(() => ''))) {
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> "$(cat ${join(work, 'calls-file')})"\nexec rclone "$@"\n`);
+    await chmod(wrapper, 0o755);
+  }
   const started = performance.now();
   const result = await execa(process.execPath, [cli, 'run'], {
     env: { SYNC_PATH1: path1, SYNC_PATH2: path2, SYNC_STATE_DIR: join(work, 'state'), LOG_FORMAT: 'json', SYNC_RCLONE_BINARY: wrapper, RCLONE_CONFIG: join(work, 'none.conf'), TMPDIR: work, ...extra },
