@@ -3,7 +3,7 @@
  * a ChangeSet, reconciliation two ChangeSets into a Plan of Actions, propagation a Plan into rclone
  * calls. What other layers share too (Side, FileMeta, Listing, PlanCounts) is in ../model.ts.
  */
-import { emptyCounts, type FileMeta, type PlanCounts, type Side } from '../model.ts';
+import { emptyCounts, otherSide, type FileMeta, type PlanCounts, type Side } from '../model.ts';
 
 /** How a path changed on one side since the last successful run. Only changed paths are stored. */
 export type Change =
@@ -91,11 +91,31 @@ export function countPlan(plan: Plan): PlanCounts {
         if (action.side === 'path1') counts.movesOnPath1++;
         else counts.movesOnPath2++;
         break;
-      case 'conflict':
       case 'file-folder-clash':
         counts.conflicts++;
+        // The renamed file crosses over.
+        addBytes(counts, otherSide(action.side), action.meta.size);
         break;
+      case 'conflict': {
+        counts.conflicts++;
+        // Each version that is not yet on a side crosses over (see lower() in propagate.ts).
+        const { outcome } = action;
+        if (outcome.winner === 'none') {
+          addBytes(counts, 'path2', action.path1.size);
+          addBytes(counts, 'path1', action.path2.size);
+        } else {
+          const loser = otherSide(outcome.winner);
+          addBytes(counts, outcome.winner, action[loser].size);
+          addBytes(counts, loser, action[outcome.winner].size);
+        }
+        break;
+      }
     }
   }
   return counts;
+}
+
+function addBytes(counts: PlanCounts, to: Side, size: number): void {
+  if (to === 'path1') counts.bytesToPath1 += size;
+  else counts.bytesToPath2 += size;
 }

@@ -758,6 +758,17 @@ describe('a file on one side, a folder of the same name on the other', () => {
     expect(clash).toEqual({ kind: 'file-folder-clash', side: 'path1', path: 'x', to: conflictName('x', 'path1', STAMP), meta: m(3, 10) });
     expect(plan.actions.filter((a) => a.kind === 'copy').map((a) => a.path)).toEqual(['x/a', 'x/b/c']);
     expect(countPlan(plan).conflicts).toBe(1);
+    // The renamed file crosses over (3 bytes to path2); the two copies of x/… 1 byte each to path1.
+    expect(countPlan(plan)).toMatchObject({ bytesToPath2: 3, bytesToPath1: 2 });
+  });
+
+  it('counts the bytes a conflict sends across: both versions with none, winner and loser copy otherwise', () => {
+    const conflict = (outcome: Extract<Action, { kind: 'conflict' }>['outcome']): Plan => ({
+      actions: [{ kind: 'conflict', path: 'a.txt', outcome, path1: m(10, 1), path2: m(300, 2) }],
+    });
+    expect(countPlan(conflict({ winner: 'none', path1Copy: 'a1', path2Copy: 'a2' }))).toMatchObject({ conflicts: 1, bytesToPath2: 10, bytesToPath1: 300 });
+    expect(countPlan(conflict({ winner: 'path2', loserCopy: 'a1' }))).toMatchObject({ conflicts: 1, bytesToPath2: 10, bytesToPath1: 300 });
+    expect(countPlan(conflict({ winner: 'path1', loserCopy: 'a2' }))).toMatchObject({ conflicts: 1, bytesToPath1: 300, bytesToPath2: 10 });
   });
 
   it('is no clash when the folder is being emptied by this plan (a folder that became a file)', () => {
