@@ -1,8 +1,8 @@
 /**
  * The per-file operations done here, on a local side, instead of through rclone: looking up a
  * few files' size and time, hashing a file, renaming a file or a folder, making and removing a
- * folder, listing the folders directly in one; and remembering what `rclone backend features`
- * said of a local side. Rename confirmation hashes every candidate on both sides, and for small
+ * folder, listing the folders directly in one, counting what a folder holds (the trash, after a
+ * run that trashed something); and remembering what `rclone backend features` said of a local side. Rename confirmation hashes every candidate on both sides, and for small
  * files rclone's cost per file (about 0.1 ms of CPU, measured on 10,000 files of 100 bytes) is ten
  * times that of reading the file and hashing it here; a move through the run's rcd is an HTTP call
  * and about 0.3 ms, where rclone's local backend does what `renameLocal` does (lstat, make the
@@ -278,4 +278,38 @@ export async function rememberFeatures(file: string, circumstances: string, feat
   } catch {
     // Only a cache: the next run asks rclone again.
   }
+}
+
+/**
+ * How many files and bytes the tree under the plain local root holds, as `rclone size` counts them
+ * (regular files; none when it does not exist); undefined to leave it to rclone (a symlink, which
+ * rclone skips or follows by its options, or anything unreadable).
+ */
+export async function localTreeSize(root: string): Promise<{ files: number; bytes: number } | undefined> {
+  const total = { files: 0, bytes: 0 };
+  const folders = [root];
+  let seen = 0;
+  try {
+    for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+      let entries;
+      try {
+        entries = readdirSync(folder, { withFileTypes: true });
+      } catch (error) {
+        if (folder === root && (error as NodeJS.ErrnoException).code === 'ENOENT') return total;
+        throw error;
+      }
+      for (const entry of entries) {
+        if (++seen % READS_PER_TURN === 0) await yieldToEventLoop();
+        const path = join(folder, entry.name);
+        if (entry.isDirectory()) folders.push(path);
+        else if (entry.isFile()) {
+          total.files++;
+          total.bytes += lstatSync(path).size;
+        } else return undefined;
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return total;
 }

@@ -14,7 +14,7 @@ import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { linesOfGrowingFile } from './growing-file.ts';
-import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
+import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 
@@ -484,6 +484,8 @@ export class Rclone {
 
   /** How many files and bytes `root` holds (nothing when it does not exist). */
   async size(root: string): Promise<{ files: number; bytes: number }> {
+    const local = this.plainLocal(root) ? await localTreeSize(root) : undefined;
+    if (local) return local;
     try {
       const { stdout } = await this.run(['size', '--json', root], { target: `on ${root}`, collectStdout: true });
       const parsed = JSON.parse(stdout) as { count?: number; bytes?: number };

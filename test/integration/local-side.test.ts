@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hashLocalFiles, isPlainLocal, makeLocalFolder, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from '../../src/rclone/local-side.ts';
+import { hashLocalFiles, isPlainLocal, localTreeSize, makeLocalFolder, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from '../../src/rclone/local-side.ts';
 import { modTimeMs } from '../../src/rclone/lsjson-line.ts';
 
 let root: string;
@@ -84,6 +84,18 @@ describe('local side, in-process', () => {
     expect(removeLocalFolder(root, 'p/q')).toBe('not-empty');
     expect(removeLocalFolder(root, 'p/q/r')).toBe('removed'); // already gone
     expect(removeLocalFolder(root, 'p/q/file')).toBe('removed'); // a file took the name: no folder there
+  });
+
+  it('counts what a folder holds as rclone size does; a symlink is left to rclone', async () => {
+    await mkdir(join(root, 'trash/20261201T000000Z/deep'), { recursive: true });
+    await writeFile(join(root, 'trash/20261201T000000Z/a.txt'), 'abc');
+    await writeFile(join(root, 'trash/20261201T000000Z/deep/b.bin'), Buffer.alloc(5000));
+    await writeFile(join(root, 'trash/empty'), '');
+    const theirs = JSON.parse(rclone('size', '--json', join(root, 'trash'))) as { count: number; bytes: number };
+    expect(await localTreeSize(join(root, 'trash'))).toEqual({ files: theirs.count, bytes: theirs.bytes });
+    expect(await localTreeSize(join(root, 'nothing-here'))).toEqual({ files: 0, bytes: 0 });
+    execFileSync('ln', ['-s', 'a.txt', join(root, 'trash/20261201T000000Z/link')]);
+    expect(await localTreeSize(join(root, 'trash'))).toBeUndefined();
   });
 
   it('is used only on local roots without options that change how local names read', () => {
