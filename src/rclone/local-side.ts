@@ -5,9 +5,10 @@
  * run that trashed something); and remembering what `rclone backend features` said of a local side. Rename confirmation hashes every candidate on both sides, and for small
  * files rclone's cost per file (about 0.1 ms of CPU, measured on 10,000 files of 100 bytes) is ten
  * times that of reading the file and hashing it here; a move through the run's rcd is an HTTP call
- * and about 0.3 ms, where rclone's local backend does what `renameLocal` does (lstat, make the
- * destination's folder, rename(2)); likewise its folder move, mkdir and rmdir. Listing the paths a
- * run touched again is an lsjson process (0.1–0.3 s) where lstat takes 3 µs a file.
+ * (0.16–0.23 ms of wall time and 0.14–0.22 ms of node's CPU each over 4,000 calls), where
+ * rclone's local backend does what `renameLocal` does (lstat, make the destination's folder,
+ * rename(2)); likewise its folder move, mkdir and rmdir. Listing the paths a run touched again is
+ * an lsjson process (0.1–0.25 s measured for 10,000–20,000 paths) where lstat is a system call.
  *
  * Used only where it touches exactly the file rclone would: a local root, and a name that
  * rclone's local encoding leaves as it is (on Linux rclone maps NUL, '/', and the names '.' and
@@ -80,7 +81,8 @@ const mapsStraight = (path: string): boolean => !hasRawBytes(path) && !ENCODED_B
  * made when missing; a file there already is replaced, as rclone does); false when it did not (a
  * name to leave to rclone, a source that is no file, another filesystem): then rclone is to do
  * it, and to report what is wrong. Synchronous calls: two system calls a file, where the
- * promise versions cost a thread-pool round trip each (measured: 1.5 s against 0.2 s for 10,000).
+ * promise versions cost a thread-pool round trip each (10,000 renames: the run's propagate phase
+ * took 1.5 s with them, 0.4 s with these, its relisting included).
  */
 export function renameLocal(root: string, from: string, to: string): boolean {
   return renamed(root, from, to, 'file');

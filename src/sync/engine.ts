@@ -491,8 +491,10 @@ export class Engine {
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
     // Moves rclone reported done are known without listing (see knownAfterMoves).
-    const touched = touchedPaths(plan.actions, current);
-    const known = knownAfterMoves(outcome.folders.moved, current, touchedPaths(plan.actions.filter((a) => a.kind !== 'move'), current));
+    const touchedOtherwise = touchedPaths(plan.actions.filter((a) => a.kind !== 'move'), current);
+    const touchedByMoves = touchedPaths(plan.actions.filter((a) => a.kind === 'move'), current);
+    const touched = { path1: new Set([...touchedOtherwise.path1, ...touchedByMoves.path1]), path2: new Set([...touchedOtherwise.path2, ...touchedByMoves.path2]) };
+    const known = knownAfterMoves(outcome.folders.moved, current, touchedOtherwise);
     const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
@@ -531,8 +533,8 @@ export class Engine {
     else await removeJournal(paths.journal);
 
     if (incomplete.length === 0 && outcome.failure === undefined) {
-      // A run of moves alone trashed nothing: the counts /status shows still stand.
-      await this.tendTrash(plan.actions.some((action) => action.kind !== 'move'));
+      // A run that trashed nothing (moves alone, say) leaves the counts /status shows standing.
+      await this.tendTrash(this.trashed !== undefined && this.trashed.path1 + this.trashed.path2 > 0);
       return;
     }
     const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;

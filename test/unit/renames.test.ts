@@ -8,10 +8,13 @@ import { emptyCounts, type FileMeta, type Listing } from '../../src/model.ts';
 import { stepsOf } from '../../src/sync/propagate.ts';
 import { confirmRenames, groupFolderMoves, pathsToHash, renameCandidates } from '../../src/sync/renames.ts';
 import { checkMaxDelete } from '../../src/sync/safety.ts';
-import { countPlan, type ChangeSet } from '../../src/sync/types.ts';
+import { countPlan, type Change, type ChangeSet } from '../../src/sync/types.ts';
 import { applyPlan, file, planRun, sidesDiffer, snapshotsOf, type ModelOptions, type ModelSides } from '../helpers/model.ts';
 
 const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
+/** Paths gone and paths new on one side, all of one size and time: candidates by metadata alone. */
+const goneAndNew = (gone: string[], added: string[]): ChangeSet =>
+  new Map<string, Change>([...gone.map((p): [string, Change] => [p, { kind: 'deleted', before: meta(5, 100) }]), ...added.map((p): [string, Change] => [p, { kind: 'new', now: meta(5, 100) }])]);
 const options = (over: Partial<ModelOptions> = {}): ModelOptions => ({
   checksum: false,
   mtimeToleranceMs: 1_000,
@@ -52,15 +55,7 @@ describe('renameCandidates and confirmRenames', () => {
   });
 
   it('ambiguous candidates (several of one size and time) are paired only by content', () => {
-    const changes: ChangeSet = new Map([
-      ['a', { kind: 'deleted', before: meta(5, 100) }],
-      ['b', { kind: 'deleted', before: meta(5, 100) }],
-      ['c', { kind: 'deleted', before: meta(5, 100) }],
-      ['x', { kind: 'new', now: meta(5, 100) }],
-      ['y', { kind: 'new', now: meta(5, 100) }],
-      ['z', { kind: 'new', now: meta(5, 100) }],
-    ]);
-    const groups = renameCandidates('path2', changes, other(['a', 'b', 'c']));
+    const groups = renameCandidates('path2', goneAndNew(['a', 'b', 'c'], ['x', 'y', 'z']), other(['a', 'b', 'c']));
     expect(groups).toEqual([{ side: 'path2', from: ['a', 'b', 'c'], to: ['x', 'y', 'z'] }]);
     // a's content is now at y, b's at x; z holds something else (a new file after all).
     const content: Record<string, string> = { 'path1:a': 'A', 'path1:b': 'B', 'path1:c': 'C', 'path2:x': 'B', 'path2:y': 'A', 'path2:z': 'Z' };
@@ -69,13 +64,7 @@ describe('renameCandidates and confirmRenames', () => {
   });
 
   it('files of equal content are interchangeable: paired in name order', () => {
-    const changes: ChangeSet = new Map([
-      ['a', { kind: 'deleted', before: meta(5, 100) }],
-      ['b', { kind: 'deleted', before: meta(5, 100) }],
-      ['x', { kind: 'new', now: meta(5, 100) }],
-      ['y', { kind: 'new', now: meta(5, 100) }],
-    ]);
-    const confirmed = confirmRenames(renameCandidates('path1', changes, other(['a', 'b'])), () => 'same');
+    const confirmed = confirmRenames(renameCandidates('path1', goneAndNew(['a', 'b'], ['x', 'y']), other(['a', 'b'])), () => 'same');
     expect(Object.fromEntries(confirmed.path1)).toEqual({ x: 'a', y: 'b' });
   });
 
