@@ -82,7 +82,7 @@ const mapsStraight = (path: string): boolean => !hasRawBytes(path) && !ENCODED_B
  * name to leave to rclone, a source that is no file, another filesystem): then rclone is to do
  * it, and to report what is wrong. Synchronous calls: two system calls a file, where the
  * promise versions cost a thread-pool round trip each (10,000 renames: the run's propagate phase
- * took 1.5 s with them, 0.4 s with these, its relisting included).
+ * took 1.5 s with them, 0.6 s with these, the same lsjson relisting included in both).
  */
 export function renameLocal(root: string, from: string, to: string): boolean {
   return renamed(root, from, to, 'file');
