@@ -52,10 +52,13 @@ export const hashableHere = (hashType: string): boolean => hashType in NODE_HASH
  * not there is absent. Undefined to leave it all to rclone: a name rclone maps, or anything but
  * a regular file (a symlink rclone may skip or follow, a folder lsjson --files-only leaves out).
  */
-export function statLocalFiles(root: string, paths: Iterable<string>): Map<string, { size: number; mtime: number }> | undefined {
+export async function statLocalFiles(root: string, paths: Iterable<string>): Promise<Map<string, { size: number; mtime: number }> | undefined> {
   const found = new Map<string, { size: number; mtime: number }>();
+  let looked = 0;
   for (const path of paths) {
     if (!mapsStraight(path)) return undefined;
+    // Synchronous lookups: now and then the event loop gets a turn (lock heartbeat, signals).
+    if (++looked % READS_PER_TURN === 0) await yieldToEventLoop();
     let stat;
     try {
       stat = lstatSync(join(root, path), { bigint: true });

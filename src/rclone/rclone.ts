@@ -292,7 +292,7 @@ export class Rclone {
     if (wanted.size === 0) return found;
     if (hashType === '' && this.plainLocal(root)) {
       // A plain local side is looked up here (local-side.ts); without hashes, that is all lsjson would say.
-      const local = statLocalFiles(root, wanted);
+      const local = await statLocalFiles(root, wanted);
       if (local) {
         for (const [path, { size, mtime }] of local) found.set(path, { size, mtime, hash: '' });
         return found;

@@ -30,17 +30,17 @@ describe('local side, in-process', () => {
     const paths = ['a/new.txt', 'old.txt', 'b c.txt', 'missing.txt', 'a/missing/x'];
     const listed = JSON.parse(rclone('lsjson', '-R', '--files-only', root)) as { Path: string; Size: number; ModTime: string }[];
     const expected = new Map(listed.map((e) => [e.Path, { size: e.Size, mtime: modTimeMs(e.ModTime) }]));
-    expect(statLocalFiles(root, paths)).toEqual(expected);
+    expect(await statLocalFiles(root, paths)).toEqual(expected);
   });
 
   it('leaves to rclone what it cannot answer alike: names rclone maps, folders, symlinks', async () => {
     await writeFile(join(root, 'x.txt'), 'x');
     await mkdir(join(root, 'folder'));
     execFileSync('ln', ['-s', 'x.txt', join(root, 'link')]);
-    expect(statLocalFiles(root, ['x.txt', 'folder'])).toBeUndefined();
-    expect(statLocalFiles(root, ['link'])).toBeUndefined();
-    expect(statLocalFiles(root, ['a\uFF0Fb'])).toBeUndefined();
-    expect(statLocalFiles(root, ['bad\uDCFEname'])).toBeUndefined();
+    expect(await statLocalFiles(root, ['x.txt', 'folder'])).toBeUndefined();
+    expect(await statLocalFiles(root, ['link'])).toBeUndefined();
+    expect(await statLocalFiles(root, ['a\uFF0Fb'])).toBeUndefined();
+    expect(await statLocalFiles(root, ['bad\uDCFEname'])).toBeUndefined();
   });
 
   it('hashes as rclone hashsum does, and leaves the rest to it', async () => {
