@@ -11,6 +11,8 @@
  * Date.parse, so the result is always what they give.
  */
 
+import { ownString } from '../own-string.ts';
+
 export interface LsjsonEntry {
   readonly path: string;
   /** -1 when the remote does not know. */
@@ -136,7 +138,7 @@ function readHash(hashType: string | undefined): string {
     at++;
     const value = readString();
     // The last of a repeated key wins, as with JSON.parse.
-    if (name === hashType) hash = value;
+    if (name === hashType) hash = ownString(value);
     const next = src.charCodeAt(at++);
     if (next === CLOSE) return hash;
     if (next !== COMMA) throw UNUSUAL;
@@ -155,7 +157,8 @@ function fastParse(line: string, end: number, hashType: string | undefined): Lsj
   for (;;) {
     switch (readKey()) {
       case 'Path':
-        path = readString();
+        // Its own copy: a slice would keep the whole chunk of rclone's output alive (own-string.ts).
+        path = ownString(readString());
         break;
       case 'Size':
         size = readSize();

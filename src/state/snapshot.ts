@@ -14,6 +14,7 @@
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { writeFileAtomic } from './atomic.ts';
+import { ownString } from '../own-string.ts';
 import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
@@ -153,7 +154,8 @@ export function readEntry(line: string): { side: Side; path: string; meta?: File
   if (close === -1) return undefined;
   const slash = line.indexOf('\\', 4);
   if (slash !== -1 && slash < close) return undefined;
-  const path = line.slice(4, close);
+  // Own copies: slices would keep the whole chunk of the file alive (own-string.ts).
+  const path = ownString(line.slice(4, close));
   if (close + 2 === line.length && line.charCodeAt(close + 1) === 0x5d) return { side, path };
   if (line.charCodeAt(close + 1) !== 0x2c) return undefined;
   const afterSize = line.indexOf(',', close + 2);
@@ -163,7 +165,7 @@ export function readEntry(line: string): { side: Side; path: string; meta?: File
   const timeText = line.slice(afterSize + 1, afterTime);
   const hash = line.slice(afterTime + 2, line.length - 2);
   if (!INTEGER.test(sizeText) || !INTEGER.test(timeText) || !HEX.test(hash)) return undefined;
-  return { side, path, meta: { size: Number(sizeText), mtime: Number(timeText), hash } };
+  return { side, path, meta: { size: Number(sizeText), mtime: Number(timeText), hash: ownString(hash) } };
 }
 
 export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<void> {

@@ -119,7 +119,11 @@ export class Engine {
       logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
     }
     const folders = { path1: new Set<string>(), path2: new Set<string>() };
-    const listings = Promise.all([this.listSide('path1', filters.file, hashType, folders.path1), this.listSide('path2', filters.file, hashType, folders.path2)]);
+    let snapshotted: Snapshot | undefined;
+    const listings = Promise.all([
+      this.listSide('path1', filters.file, hashType, folders.path1, () => snapshotted?.path1),
+      this.listSide('path2', filters.file, hashType, folders.path2, () => snapshotted?.path2),
+    ]);
     // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
     listings.catch(() => {});
 
@@ -130,6 +134,7 @@ export class Engine {
       logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
       return undefined;
     });
+    snapshotted = previous;
     if (!previous && !this.resync) {
       logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
       this.resync = true;
@@ -156,7 +161,7 @@ export class Engine {
     };
   }
 
-  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>) {
+  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>, snapshotted: () => Listing | undefined) {
     const { config, logger } = this.options;
     const root = this.roots[side];
     const excludes = trashExcludes(root, config.trashPaths[side]);
@@ -169,6 +174,7 @@ export class Engine {
       hashType,
       excludes,
       folders,
+      snapshotted,
       onListed: (count) => {
         const before = this.listed[side];
         this.listed[side] = count;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Listing, Side } from '../model.ts';
+import type { FileMeta, Listing, Side } from '../model.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
 
@@ -43,22 +43,37 @@ export interface ListSideOptions {
   readonly folders: Set<string>;
   /** Called with the running count of files listed, after each batch. */
   readonly onListed: (count: number) => void;
+  /**
+   * This side's files in the last snapshot, once it is read (the two are read at the same time).
+   * A file listed exactly as the snapshot has it is held as the snapshot's own object: on a run
+   * where little changed, the listing then costs a map entry a file and no metadata of its own.
+   */
+  readonly snapshotted?: () => Listing | undefined;
 }
 
 /** One side's files; `missing` when its root does not exist (the gate decides what that means). */
 export async function listSide(options: ListSideOptions): Promise<{ listing: Listing; missing: boolean }> {
   const { rclone, logger, side, root, filtersFile, hashType, folders } = options;
   const listing: Listing = new Map();
+  let shared: Listing | undefined;
+  const share = (path: string, meta: FileMeta): FileMeta => {
+    const before = shared!.get(path);
+    return before !== undefined && before.size === meta.size && before.mtime === meta.mtime && before.hash === meta.hash ? before : meta;
+  };
   try {
     const entries = rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}), excludes: [...options.excludes], onFolder: (path) => folders.add(path) });
     for await (const batch of entries) {
+      if (!shared && (shared = options.snapshotted?.())) {
+        // What was listed before the snapshot was read.
+        for (const [path, meta] of listing) listing.set(path, share(path, meta));
+      }
       for (const entry of batch) {
         if (NEWLINE.test(entry.path)) {
           // rclone's file lists are line-based: such a name cannot be passed to it safely.
           logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
           continue;
         }
-        listing.set(entry.path, entry.meta);
+        listing.set(entry.path, shared ? share(entry.path, entry.meta) : entry.meta);
       }
       options.onListed(listing.size);
     }

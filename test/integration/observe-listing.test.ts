@@ -1,0 +1,49 @@
+/**
+ * Listing a side with real rclone (observe.ts): a file listed exactly as the last snapshot holds it
+ * is kept as the snapshot's own metadata object, so a run where little changed does not hold every
+ * file's metadata twice; anything that differs in size, time or hash is kept as listed.
+ */
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FileMeta, Listing } from '../../src/model.ts';
+import { Rclone } from '../../src/rclone/rclone.ts';
+import { listSide } from '../../src/sync/observe.ts';
+
+let root: string;
+let rclone: Rclone;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rs-observe-'));
+  rclone = new Rclone({ binary: 'rclone', logger: pino({ level: 'silent' }), workDir: join(root, 'work'), env: { RCLONE_CONFIG: '/nonexistent' } });
+});
+afterEach(async () => {
+  await rclone.dispose();
+  await rm(root, { recursive: true, force: true });
+});
+
+const list = (snapshotted?: Listing) =>
+  listSide({ rclone, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludes: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
+
+describe('listing a side against the last snapshot', () => {
+  it('shares the snapshot’s object for each file listed exactly as it was, and only for those', async () => {
+    const files = ['same.txt', 'deeper/a folder/same as before.txt', 'touched.txt', 'grown.txt', 'new.txt'];
+    for (const file of files) {
+      await mkdir(join(root, 'side', file, '..'), { recursive: true });
+      await writeFile(join(root, 'side', file), 'version one');
+    }
+    const first = (await list()).listing;
+    const snapshot: Listing = new Map([...first].filter(([path]) => path !== 'new.txt').map(([path, meta]) => [path, { ...meta }]));
+    await utimes(join(root, 'side', 'touched.txt'), new Date('2020-01-01'), new Date('2020-01-01'));
+    await writeFile(join(root, 'side', 'grown.txt'), 'version one, longer');
+    await utimes(join(root, 'side', 'grown.txt'), new Date(first.get('grown.txt')!.mtime), new Date(first.get('grown.txt')!.mtime));
+
+    const { listing } = await list(snapshot);
+    expect([...listing.keys()].sort()).toEqual([...files].sort());
+    const sharedWithSnapshot = (path: string) => listing.get(path) === snapshot.get(path);
+    expect(files.filter(sharedWithSnapshot).sort()).toEqual(['deeper/a folder/same as before.txt', 'same.txt']);
+    expect(listing.get('touched.txt')!.mtime).toBe(Date.parse('2020-01-01'));
+    expect(listing.get('grown.txt')).toMatchObject<Partial<FileMeta>>({ size: 'version one, longer'.length });
+  });
+});
