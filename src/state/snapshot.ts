@@ -12,9 +12,7 @@
  * Version 1 files (no folder lines, no folder counts) still load: their folders are unknown.
  */
 import { createReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { writeFileAtomic } from './atomic.ts';
-import { ownString } from '../own-string.ts';
 import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
@@ -69,18 +67,19 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   let header: SnapshotHeader | undefined;
   let trailer: { end: true; path1: number; path2: number; folders1?: number; folders2?: number } | undefined;
   let lineNumber = 0;
-  const take = (line: string) => {
+  const take = (bytes: Buffer, start: number, end: number) => {
     lineNumber++;
     if (trailer) throw new SnapshotCorrupt(file, `data after the end marker at line ${lineNumber}`);
     if (header) {
-      // Nearly every line is an entry: read by hand (readEntry), JSON.parse for the rest.
-      const entry = readEntry(line);
+      // Nearly every line is an entry: read from the bytes by hand (readEntry), JSON.parse for the rest.
+      const entry = readEntry(bytes, start, end);
       if (entry) {
         if (entry.meta) listings[entry.side].set(entry.path, entry.meta);
         else folders[entry.side].add(entry.path);
         return;
       }
     }
+    const line = bytes.toString('utf8', start, end);
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -107,24 +106,24 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
       listings[side === 1 ? 'path1' : 'path2'].set(path, { size, mtime, hash });
       return;
     }
-    const end = value as { end?: boolean; path1?: number; path2?: number };
-    if (end?.end !== true) throw new SnapshotCorrupt(file, `line ${lineNumber} is neither an entry nor the end marker`);
-    trailer = end as { end: true; path1: number; path2: number; folders1?: number; folders2?: number };
+    const marker = value as { end?: boolean; path1?: number; path2?: number };
+    if (marker?.end !== true) throw new SnapshotCorrupt(file, `line ${lineNumber} is neither an entry nor the end marker`);
+    trailer = marker as { end: true; path1: number; path2: number; folders1?: number; folders2?: number };
   };
-  // Lines by hand rather than readline: a million-file snapshot is two million lines.
-  const decoder = new StringDecoder('utf8');
-  let carry = '';
+  // Lines are found in the bytes (no decoding of whole chunks, no readline): a million-file
+  // snapshot is two million lines, and each path is decoded alone, into a string of its own.
+  let carry: Buffer | undefined;
   for await (const chunk of stream) {
-    const text = carry + decoder.write(chunk as Buffer);
+    const bytes = carry ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    carry = undefined;
     let start = 0;
-    for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
-      take(text.slice(start, newline));
+    for (let newline = bytes.indexOf(NEWLINE); newline !== -1; newline = bytes.indexOf(NEWLINE, start)) {
+      take(bytes, start, newline);
       start = newline + 1;
     }
-    carry = text.slice(start);
+    if (start < bytes.length) carry = bytes.subarray(start);
   }
-  carry += decoder.end();
-  if (carry !== '') take(carry);
+  if (carry) take(carry, 0, carry.length);
   if (!header) throw new SnapshotCorrupt(file, 'empty file');
   if (!trailer) throw new SnapshotCorrupt(file, 'truncated: no end marker');
   if (trailer.path1 !== listings.path1.size || trailer.path2 !== listings.path2.size) {
@@ -137,35 +136,62 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   return { header, path1: listings.path1, path2: listings.path2, folders: recorded ? folders : undefined };
 }
 
-const INTEGER = /^-?(0|[1-9][0-9]*)$/;
-const HEX = /^[0-9a-f]*$/;
+const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
+const CLOSE = 0x5d;
+/** Beyond this many digits an integer may not be exact as a double: JSON.parse decides. */
+const MOST_DIGITS = 15;
 
 /**
  * An entry line as writeSnapshot writes it — `[1,"path",size,mtime,"hash"]` or `[1,"path"]` —
- * read without JSON.parse (a third of a no-change run's CPU went there). Undefined for anything
- * else, escapes in the path included: JSON.parse then reads it, and says what is wrong.
+ * read from its bytes without JSON.parse (a third of a no-change run's CPU went there), the path
+ * decoded alone so that it does not keep the chunk alive (see own-string.ts). Undefined for
+ * anything else, escapes in the path and hashes other than lowercase hex included: JSON.parse
+ * then reads the line, and says what is wrong.
  */
-export function readEntry(line: string): { side: Side; path: string; meta?: FileMeta } | undefined {
-  if (line.charCodeAt(0) !== 0x5b || line.charCodeAt(2) !== 0x2c || line.charCodeAt(3) !== 0x22) return undefined;
-  const tag = line.charCodeAt(1);
+export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side: Side; path: string; meta?: FileMeta } | undefined {
+  if (bytes[start] !== 0x5b || bytes[start + 2] !== COMMA || bytes[start + 3] !== QUOTE) return undefined;
+  const tag = bytes[start + 1];
   if (tag !== 0x31 && tag !== 0x32) return undefined;
   const side: Side = tag === 0x31 ? 'path1' : 'path2';
-  const close = line.indexOf('"', 4);
-  if (close === -1) return undefined;
-  const slash = line.indexOf('\\', 4);
-  if (slash !== -1 && slash < close) return undefined;
-  // Own copies: slices would keep the whole chunk of the file alive (own-string.ts).
-  const path = ownString(line.slice(4, close));
-  if (close + 2 === line.length && line.charCodeAt(close + 1) === 0x5d) return { side, path };
-  if (line.charCodeAt(close + 1) !== 0x2c) return undefined;
-  const afterSize = line.indexOf(',', close + 2);
-  const afterTime = afterSize === -1 ? -1 : line.indexOf(',', afterSize + 1);
-  if (afterTime === -1 || line.charCodeAt(afterTime + 1) !== 0x22 || !line.endsWith('"]')) return undefined;
-  const sizeText = line.slice(close + 2, afterSize);
-  const timeText = line.slice(afterSize + 1, afterTime);
-  const hash = line.slice(afterTime + 2, line.length - 2);
-  if (!INTEGER.test(sizeText) || !INTEGER.test(timeText) || !HEX.test(hash)) return undefined;
-  return { side, path, meta: { size: Number(sizeText), mtime: Number(timeText), hash: ownString(hash) } };
+  let close = start + 4;
+  for (let c = bytes[close]; c !== QUOTE; c = bytes[++close]) {
+    // A backslash (an escape) or a control character (never written raw): JSON.parse's to judge.
+    if (close >= end || c === BACKSLASH || c! < 0x20) return undefined;
+  }
+  const path = bytes.toString('utf8', start + 4, close);
+  if (close + 2 === end && bytes[close + 1] === CLOSE) return { side, path };
+  if (bytes[close + 1] !== COMMA) return undefined;
+  cursor = close + 2;
+  const size = readInteger(bytes, end);
+  if (size === undefined || bytes[cursor] !== COMMA) return undefined;
+  cursor++;
+  const mtime = readInteger(bytes, end);
+  if (mtime === undefined || bytes[cursor] !== COMMA || bytes[cursor + 1] !== QUOTE) return undefined;
+  const hashStart = cursor + 2;
+  let hashEnd = hashStart;
+  for (let c = bytes[hashEnd]; c !== QUOTE; c = bytes[++hashEnd]) {
+    if (hashEnd >= end || !((c! >= 0x30 && c! <= 0x39) || (c! >= 0x61 && c! <= 0x66))) return undefined;
+  }
+  if (hashEnd + 2 !== end || bytes[hashEnd + 1] !== CLOSE) return undefined;
+  return { side, path, meta: { size, mtime, hash: hashEnd === hashStart ? '' : bytes.toString('latin1', hashStart, hashEnd) } };
+}
+
+/** readEntry's position within the line (module state: a closure or a tuple would cost an allocation a line). */
+let cursor = 0;
+
+/** `-?(0|[1-9][0-9]*)` at the cursor, as JSON writes an integer; the cursor moves past it. */
+function readInteger(bytes: Buffer, end: number): number | undefined {
+  const negative = bytes[cursor] === 0x2d;
+  if (negative) cursor++;
+  const first = cursor;
+  let value = 0;
+  for (let c = bytes[cursor]; cursor < end && c! >= 0x30 && c! <= 0x39; c = bytes[++cursor]) value = value * 10 + (c! - 0x30);
+  const digits = cursor - first;
+  if (digits === 0 || digits > MOST_DIGITS || (digits > 1 && bytes[first] === 0x30)) return undefined;
+  return negative ? -value : value;
 }
 
 export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<void> {

@@ -75,8 +75,16 @@ describe('snapshot file', () => {
     ['[1,"a",1,1,"XYZ"]', undefined],
     ['[1,"a",1,1,""] ', undefined],
     ['{"end":true,"path1":0,"path2":0}', undefined],
+    ['[1,"Fotos/Ürlaub/写真 👩‍👩‍👧.jpg",7,1,"ff"]', { side: 'path1', path: 'Fotos/Ürlaub/写真 👩‍👩‍👧.jpg', meta: meta(7, 1, 'ff') }],
+    ['[2,"big",123456789012345,-1,""]', { side: 'path2', path: 'big', meta: meta(123456789012345, -1) }],
+    ['[2,"too big to be sure of",1234567890123456,1,""]', undefined],
+    ['[1,"tab\there",1,1,""]', undefined],
+    ['[1,"raw\u0001control",1,1,""]', undefined],
+    ['[1,"a",1,1,""', undefined],
+    ['[1,"unterminated', undefined],
+    ['[1,"a",,1,""]', undefined],
   ])('reads the entry line %s by hand, or leaves it to JSON.parse', (line, expected) => {
-    expect(readEntry(line)).toEqual(expected);
+    expect(readEntry(Buffer.from(line))).toEqual(expected);
   });
 
   it('is absent (first run), not corrupt, when the file does not exist', async () => {
