@@ -18,10 +18,11 @@ import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { builtCli, nodeFlagsOf } from './built-cli.ts';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '10000' } } });
 const files = Number(values.files);
-const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const cli = builtCli();
 const pathOf = (i: number) => join(`d${Math.floor(i / 100)}`, `f${i}.txt`);
 
 async function tree(root: string, tag: string): Promise<void> {
@@ -41,7 +42,7 @@ async function run(work: string, path1: string, path2: string, extra: Record<str
     await chmod(wrapper, 0o755);
   }
   const started = performance.now();
-  const result = await execa(process.execPath, [cli, 'run'], {
+  const result = await execa(process.execPath, [...nodeFlagsOf(cli), cli, 'run'], {
     env: { SYNC_PATH1: path1, SYNC_PATH2: path2, SYNC_STATE_DIR: join(work, 'state'), LOG_FORMAT: 'json', SYNC_RCLONE_BINARY: wrapper, RCLONE_CONFIG: join(work, 'none.conf'), TMPDIR: work, ...extra },
     reject: false,
   });

@@ -78,7 +78,7 @@ const HEADER = [
   'its own sections (remote × files × workload) and keeps the others. Contenders run alternately (the order rotates each round);',
   'medians of the rounds, min–max in parentheses. Wall time from the bench; CPU time is user+system of the whole process tree',
   '(GNU time: the process and the children it waited for); peak tree RSS sums VmRSS over the process tree, sampled every 50 ms.',
-  'rclonesync runs as `node src/cli.ts run` with LOG_LEVEL=warn and every other setting at its default (SYNC_TRASH_DAYS=30,',
+  'rclonesync runs as the image runs it, `node dist/cli.js run` (src/ built by scripts/build.ts), with LOG_LEVEL=warn and every other setting at its default (SYNC_TRASH_DAYS=30,',
   'SYNC_MAX_DELETE=50, SYNC_COMPARE=size,modtime). bisync runs with `--ignore-checksum` (its fastest mode; 1.60.1 has no',
   '`--track-renames`). local↔SFTP: path2 is `rclone serve sftp /` on 127.0.0.1, `--dir-cache-time 0s` (the server\'s own CPU and',
   'memory are outside every contender\'s process tree, so not counted for any of them).',

@@ -20,6 +20,7 @@ import { machine, type Measured, section, writeReport } from './report.ts';
 import { startSftp, type Sftp } from './sftp.ts';
 import { makeTree } from './trees.ts';
 import { type Context, type Tool, TOOLS, WORKLOADS } from './workloads.ts';
+import { builtCli } from './built-cli.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +41,7 @@ for (const r of remotes) if (r !== 'local' && r !== 'sftp') throw new Error(`unk
 if (!(files > 0) || !(rounds > 0)) throw new Error('--files and --rounds must be positive');
 if (!existsSync('/usr/bin/time')) throw new Error('needs GNU time at /usr/bin/time (apt-get install time)');
 
-const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const cli = builtCli();
 const host = machine();
 const base = await mkdtemp(join(tmpdir(), 'rclonesync-bench-'));
 const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);

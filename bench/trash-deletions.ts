@@ -14,12 +14,13 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { builtCli, nodeFlagsOf } from './built-cli.ts';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '2000' }, deletions: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } } });
 const files = Number(values.files);
 const deletions = Number(values.deletions);
 const rounds = Number(values.rounds);
-const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const cli = builtCli();
 
 async function tree(root: string): Promise<void> {
   for (let i = 0; i < files; i++) {
@@ -40,11 +41,11 @@ async function oneRun(base: string, env: Record<string, string>, trashDays: stri
   await tree(path1);
   await mkdir(served);
   const runEnv = { ...process.env, ...env, SYNC_PATH1: path1, SYNC_PATH2: env.SYNC_PATH2 ? `${env.SYNC_PATH2}${served}` : served, SYNC_STATE_DIR: join(work, 'state'), LOG_FORMAT: 'json', SYNC_TRASH_DAYS: trashDays, SYNC_MAX_DELETE: '100' };
-  await execa('node', [cli, 'run'], { env: runEnv });
+  await execa(process.execPath, [...nodeFlagsOf(cli), cli, 'run'], { env: runEnv });
   for (let i = 0; i < deletions; i++) await rm(join(path1, `d${Math.floor(i / 100)}`, `f${i}.txt`));
   await rm(counter, { force: true });
   const started = process.hrtime.bigint();
-  await execa('node', [cli, 'run'], { env: { ...runEnv, SYNC_RCLONE_BINARY: wrapper } });
+  await execa(process.execPath, [...nodeFlagsOf(cli), cli, 'run'], { env: { ...runEnv, SYNC_RCLONE_BINARY: wrapper } });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const processes = (await readFile(counter, 'utf8')).trim().split('\n').length;
   await rm(work, { recursive: true, force: true });

@@ -1,13 +1,13 @@
 /**
  * Issue 10's workloads. Each gives, for a round, the command each contender runs:
- * rclonesync (`node src/cli.ts run`), `rclone bisync` (its fastest fair flags) and the floor
+ * rclonesync (`node dist/cli.js run`, as the image runs it), `rclone bisync` (its fastest fair flags) and the floor
  * (the bare rclone work the run cannot avoid), after preparing the trees for that round
  * (unmeasured). Contenders that change trees get a pair of their own, changed alike.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyBatch, batchSizeFor, cloneTree, divergeFiles, type ChangeBatch, pathOf, pickBatch, renameFolders, shuffled } from './trees.ts';
+import { nodeFlagsOf } from './built-cli.ts';
 
 export const TOOLS = ['rclonesync', 'bisync', 'floor'] as const;
 export type Tool = (typeof TOOLS)[number];
@@ -59,13 +59,10 @@ function pairAt(ctx: Context, name: string, local1 = join(ctx.work, name, 'p1'))
   return { local1, local2, path1: local1, path2: ctx.remotePath(local2), state: join(ctx.work, name, 'state'), bisyncDir: join(ctx.work, name, 'bisync') };
 }
 
-/** Node's flags from the CLI's shebang (`#!/usr/bin/env -S node <flags>`): run as `rclonesync` runs. */
-const NODE_FLAGS = readFileSync(join(import.meta.dirname, '..', 'src', 'cli.ts'), 'utf8').split('\n')[0]!.split(/\s+/).filter((word) => word.startsWith('--'));
-
 function rclonesync(ctx: Context, pair: Pair): Command {
   return {
     command: process.execPath,
-    args: [...NODE_FLAGS, ctx.cli, 'run'],
+    args: [...nodeFlagsOf(ctx.cli), ctx.cli, 'run'],
     env: { ...ctx.env, SYNC_PATH1: pair.path1, SYNC_PATH2: pair.path2, SYNC_STATE_DIR: pair.state, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
   };
 }
