@@ -55,6 +55,103 @@ export function parseLsjsonLine(line: string, hashType?: string): LsjsonEntry | 
   }
 }
 
+/**
+ * The same, read from the bytes of rclone's output (the line is bytes[start, end), without its
+ * newline). The shape lsjson prints for nearly every entry — Path, Name, Size, ModTime, IsDir and
+ * maybe Hashes, in that order, no escapes — is read straight from the bytes, the path decoded on
+ * its own into a string that holds only itself (see own-string.ts); any other line is decoded
+ * and goes to parseLsjsonLine. So the result is always parseLsjsonLine's.
+ */
+export function parseLsjsonBytes(bytes: Buffer, start: number, end: number, hashType?: string): LsjsonEntry | undefined {
+  const stop = bytes[end - 1] === COMMA ? end - 1 : end;
+  return commonShape(bytes, start, stop, hashType) ?? parseLsjsonLine(bytes.toString('utf8', start, end), hashType);
+}
+
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const PATH_KEY = ascii('{"Path":"');
+const NAME_KEY = ascii('","Name":"');
+const SIZE_KEY = ascii('","Size":');
+const MODTIME_KEY = ascii(',"ModTime":"');
+const ISDIR_KEY = ascii('","IsDir":');
+const HASHES_KEY = ascii(',"Hashes":{');
+const TRUE = ascii('true');
+const FALSE = ascii('false');
+/** Beyond this many digits a size may not be exact as a double: JSON.parse decides. */
+const MOST_DIGITS = 15;
+
+/** The cursor of commonShape (module state, as for fastParse). */
+let pos = 0;
+
+function token(bytes: Buffer, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[pos + i] !== expected[i]) return false;
+  pos += expected.length;
+  return true;
+}
+
+/** The end of a string's content at the cursor: its closing quote, or -1 for an escape, a control character or a non-ASCII byte when asked. */
+function plainString(bytes: Buffer, stop: number, asciiOnly: boolean): number {
+  for (let at = pos; at < stop; at++) {
+    const c = bytes[at]!;
+    if (c === QUOTE) return at;
+    if (c === BACKSLASH || c < 0x20 || (asciiOnly && c >= 0x80)) return -1;
+  }
+  return -1;
+}
+
+function commonShape(bytes: Buffer, start: number, stop: number, hashType: string | undefined): LsjsonEntry | undefined {
+  pos = start;
+  if (!token(bytes, PATH_KEY)) return undefined;
+  const pathEnd = plainString(bytes, stop, false);
+  if (pathEnd === -1) return undefined;
+  const path = bytes.toString('utf8', pos, pathEnd);
+  pos = pathEnd;
+  if (!token(bytes, NAME_KEY)) return undefined;
+  const nameEnd = plainString(bytes, stop, false);
+  if (nameEnd === -1) return undefined;
+  pos = nameEnd;
+  if (!token(bytes, SIZE_KEY)) return undefined;
+  const negative = bytes[pos] === 0x2d;
+  if (negative) pos++;
+  const digitsStart = pos;
+  let size = 0;
+  for (let c = bytes[pos]!; pos < stop && c >= 0x30 && c <= 0x39; c = bytes[++pos]!) size = size * 10 + (c - 0x30);
+  const digits = pos - digitsStart;
+  if (digits === 0 || digits > MOST_DIGITS || (digits > 1 && bytes[digitsStart] === 0x30)) return undefined;
+  if (negative) size = -size;
+  if (!token(bytes, MODTIME_KEY)) return undefined;
+  const timeEnd = plainString(bytes, stop, true);
+  if (timeEnd === -1) return undefined;
+  const mtime = modTimeMs(bytes.toString('latin1', pos, timeEnd));
+  pos = timeEnd;
+  if (!token(bytes, ISDIR_KEY)) return undefined;
+  let isDir: boolean;
+  if (token(bytes, TRUE)) isDir = true;
+  else if (token(bytes, FALSE)) isDir = false;
+  else return undefined;
+  let hash = '';
+  if (token(bytes, HASHES_KEY)) {
+    for (let more = bytes[pos] !== CLOSE; more; ) {
+      if (bytes[pos] !== QUOTE) return undefined;
+      pos++;
+      const nameEnd = plainString(bytes, stop, true);
+      if (nameEnd === -1 || bytes[nameEnd + 1] !== COLON || bytes[nameEnd + 2] !== QUOTE) return undefined;
+      const name = bytes.toString('latin1', pos, nameEnd);
+      pos = nameEnd + 3;
+      const valueEnd = plainString(bytes, stop, true);
+      if (valueEnd === -1) return undefined;
+      // The last of a repeated key wins, as with JSON.parse.
+      if (name === hashType) hash = bytes.toString('latin1', pos, valueEnd);
+      pos = valueEnd + 1;
+      more = bytes[pos] === COMMA;
+      if (more) pos++;
+      else if (bytes[pos] !== CLOSE) return undefined;
+    }
+    pos++;
+  }
+  if (bytes[pos] !== CLOSE || pos + 1 !== stop) return undefined;
+  return { path, size, mtime, hash, isDir };
+}
+
 /** What JSON.parse + Date.parse make of the object text (the reference the fast path matches). */
 export function slowParse(text: string, hashType?: string): LsjsonEntry {
   const item = JSON.parse(text) as LsjsonItem;

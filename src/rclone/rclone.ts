@@ -11,9 +11,9 @@ import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
 import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
-import { modTimeMs, parseLsjsonLine } from './lsjson-line.ts';
+import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
-import { linesOfGrowingFile } from './growing-file.ts';
+import { lineChunksOfGrowingFile } from './growing-file.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -107,6 +107,7 @@ interface Call {
 /** Stats as JSON on stderr every second: progress for the caller and for the stall watchdog. */
 const STATS = ['--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
 const STDERR_TAIL_LINES = 20;
+const NEWLINE = 0x0a;
 /** util-linux's setpriv (in every Debian-based image, ours included); without it rclone runs directly. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 /**
@@ -221,11 +222,13 @@ export class Rclone {
     const mangled: ListedFile[] = [];
     let completed = false;
     try {
-      for await (const lines of linesOfGrowingFile(listing, subprocess)) {
+      for await (const chunk of lineChunksOfGrowingFile(listing, subprocess)) {
         call.watchdog.activity();
         const batch: ListedFile[] = [];
-        for (const line of lines) {
-          const entry = parseListLine(line, options.hashType, options.onFolder);
+        for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
+          end = chunk.indexOf(NEWLINE, start);
+          if (end === -1) end = chunk.length;
+          const entry = parseListLine(chunk, start, end, options.hashType, options.onFolder);
           if (!entry) continue;
           // A line break already makes a name unusable in rclone's file lists (the engine skips it).
           if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
@@ -711,15 +714,16 @@ export class Rclone {
   }
 }
 
-export function parseListLine(line: string, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
+/** The lsjson line bytes[start, end): a file, or undefined for a folder (reported to onFolder) and for "[" and "]". */
+export function parseListLine(bytes: Buffer, start: number, end: number, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
-  const entry = parseLsjsonLine(line, hashType);
+  const entry = parseLsjsonBytes(bytes, start, end, hashType);
   if (!entry) return undefined;
   if (entry.isDir) {
     onFolder?.(entry.path);
     return undefined;
   }
-  if (Number.isNaN(entry.mtime)) throw unreadableModTime(line);
+  if (Number.isNaN(entry.mtime)) throw unreadableModTime(bytes.toString('utf8', start, end));
   return { path: entry.path, meta: { size: entry.size, mtime: entry.mtime, hash: entry.hash } };
 }
 
@@ -733,7 +737,7 @@ function unreadableModTime(line: string): Error {
 function linesOf(bytes: Buffer): Buffer[] {
   const lines: Buffer[] = [];
   for (let start = 0; start < bytes.length; ) {
-    const end = bytes.indexOf(0x0a, start);
+    const end = bytes.indexOf(NEWLINE, start);
     const stop = end === -1 ? bytes.length : end;
     if (stop > start) lines.push(bytes.subarray(start, stop));
     start = stop + 1;

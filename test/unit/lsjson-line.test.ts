@@ -5,7 +5,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { modTimeMs, parseLsjsonLine, slowParse } from '../../src/rclone/lsjson-line.ts';
+import { modTimeMs, parseLsjsonBytes, parseLsjsonLine, slowParse } from '../../src/rclone/lsjson-line.ts';
+
+/** Both readers of a line: from a string, and from its bytes inside a larger chunk of output. */
+function parsedBothWays(line: string, hashType?: string) {
+  const fromString = parseLsjsonLine(line, hashType);
+  const chunk = Buffer.from(`{"Path":"before"}\n${line}\n[`);
+  const start = chunk.indexOf('\n') + 1;
+  expect(parseLsjsonBytes(chunk, start, chunk.lastIndexOf('\n'), hashType)).toEqual(fromString);
+  return fromString;
+}
 
 /** What parseListLine in rclone.ts does today (the reference). */
 function reference(line: string, hashType?: string) {
@@ -77,9 +86,14 @@ describe('parseLsjsonLine', () => {
     ['other key order', '{"IsDir":false,"ModTime":"2026-12-01T13:16:41Z","Size":1,"Name":"a","Path":"x/a"}'],
     ['whitespace', '{ "Path": "a", "Size": 1, "ModTime": "2026-12-01T13:16:41Z", "IsDir": false }'],
     ['bucket', '{"Path":"b","Name":"b","Size":-1,"ModTime":"2026-12-01T13:16:41Z","IsDir":true,"IsBucket":true},'],
+    ['hashes then ID', '{"Path":"a","Name":"a","Size":1,"ModTime":"2026-12-01T13:16:41Z","IsDir":false,"Hashes":{"md5":"ab"},"ID":"x"},', 'md5'],
+    ['repeated hash', '{"Path":"a","Name":"a","Size":1,"ModTime":"2026-12-01T13:16:41Z","IsDir":false,"Hashes":{"md5":"ab","md5":"cd"}},', 'md5'],
+    ['base64 hash', '{"Path":"a","Name":"a","Size":1,"ModTime":"2026-12-01T13:16:41Z","IsDir":false,"Hashes":{"quickxor":"q+/0="}},', 'quickxor'],
+    ['sixteen-digit size', lsjsonLine({ path: 'a', size: 1_234_567_890_123_456, modTime: T, isDir: false })],
+    ['negative zero size', '{"Path":"a","Name":"a","Size":-0,"ModTime":"2026-12-01T13:16:41Z","IsDir":false}'],
   ];
   test.each(table)('%s', (_, line, hashType) => {
-    expect(parseLsjsonLine(line, hashType)).toEqual(reference(line, hashType));
+    expect(parsedBothWays(line, hashType)).toEqual(reference(line, hashType));
   });
 
   test('array brackets are not entries', () => {
@@ -90,6 +104,10 @@ describe('parseLsjsonLine', () => {
   test('malformed JSON throws as JSON.parse does', () => {
     expect(() => parseLsjsonLine('{"Path":"a\\x","Size":1}')).toThrow(SyntaxError);
     expect(() => parseLsjsonLine('{"Path":')).toThrow(SyntaxError);
+    const bytes = (line: string) => parseLsjsonBytes(Buffer.from(line), 0, Buffer.byteLength(line));
+    for (const bad of ['{"Path":"a","Name":"a","Size":1,"ModTime":"2026-12-01T13:16:41Z","IsDir":false,"Hashes":{"md5":"ab",}}', '{"Path":"a","Name":"a","Size":01,"ModTime":"x","IsDir":false}', '{"Path":"a","Name":"a","Size":1,"ModTime":"2026-12-01T13:16:41Z","IsDir":fals}']) {
+      expect(() => bytes(bad), bad).toThrow(SyntaxError);
+    }
   });
 });
 
@@ -125,7 +143,7 @@ describe('parseLsjsonLine matches JSON.parse + Date.parse', () => {
         fc.boolean(),
         (parts, size, modTime, isDir, hashes, hashType, last) => {
           const line = lsjsonLine({ path: parts.join('/'), size, modTime, isDir, ...(hashes ? { hashes } : {}) }, last);
-          expect(parseLsjsonLine(line, hashType)).toEqual(reference(line, hashType));
+          expect(parsedBothWays(line, hashType)).toEqual(reference(line, hashType));
         },
       ),
       { numRuns: 3000 },
@@ -139,7 +157,7 @@ describe('parseLsjsonLine matches JSON.parse + Date.parse', () => {
         const chars = [...path];
         const quoted = `"${chars.map((ch, k) => (escapeEach[k] ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}${ch.length > 1 ? `\\u${ch.charCodeAt(1).toString(16).padStart(4, '0')}` : ''}` : JSON.stringify(ch).slice(1, -1))).join('')}"`;
         const line = `{"Path":${quoted},"Name":"n","Size":5,"ModTime":"${T}","IsDir":false},`;
-        expect(parseLsjsonLine(line)).toEqual(reference(line));
+        expect(parsedBothWays(line)).toEqual(reference(line));
       }),
       { numRuns: 3000 },
     );

@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastMeaningfulLine, parseListLine, parseLongListing, parseStats, summarizeLogLine } from '../../src/rclone/rclone.ts';
+import { lastMeaningfulLine, parseListLine as parseListBytes, parseLongListing, parseStats, summarizeLogLine } from '../../src/rclone/rclone.ts';
+
+const parseListLine = (line: string, hashType: string | undefined, onFolder?: (path: string) => void) => parseListBytes(Buffer.from(line), 0, Buffer.byteLength(line), hashType, onFolder);
 
 const recorded = (name: string) => readFileSync(join(import.meta.dirname, '..', 'fixtures', 'rclone', name));
 const linesOf = (name: string) => recorded(name).toString('utf8').split('\n').filter((line) => line !== '');
