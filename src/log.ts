@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogConfig } from './config.ts';
 
 export type { Logger };
@@ -132,7 +133,7 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
   let logger: Logger;
   const pretty = { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,run,pair' };
   if (output.through) {
-    logger = pino(options, (config.format === 'pretty' ? pinoPretty({ ...pretty, destination: output.through, sync: true }) : output.through) as pino.DestinationStream);
+    logger = pino(options, (config.format === 'pretty' ? loadPinoPretty()({ ...pretty, destination: output.through, sync: true }) : output.through) as pino.DestinationStream);
   } else if (config.format === 'pretty' && !destination) {
     logger = pino({ ...options, transport: { target: 'pino-pretty', options: pretty } });
   } else {
@@ -141,6 +142,9 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
   tails.set(logger, tail);
   return logger;
 }
+
+/** pino-pretty only when lines are pretty: loading it costs every JSON-logging run (the image's) ~30 ms. */
+const loadPinoPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 /**
  * stdout, written asynchronously. A synchronous write that finds the pipe full (a container

@@ -8,6 +8,8 @@ import type { FileMeta, Listing } from '../model.ts';
 
 export function detectChanges(snapshot: Listing, current: Listing, useHash: boolean, mtimeToleranceMs = 0): ChangeSet {
   const changes: ChangeSet = new Map();
+  // The listing found every file as the snapshot holds it and handed back the snapshot (observe.ts).
+  if (current === snapshot) return changes;
   for (const [path, now] of current) {
     const before = snapshot.get(path);
     if (!before) changes.set(path, { kind: 'new', now });

@@ -46,7 +46,9 @@ export interface ListSideOptions {
   /**
    * This side's files in the last snapshot, once it is read (the two are read at the same time).
    * A file listed exactly as the snapshot has it is held as the snapshot's own object: on a run
-   * where little changed, the listing then costs a map entry a file and no metadata of its own.
+   * where little changed, the listing then costs a map entry a file and no metadata of its own;
+   * and when every file is listed exactly so, the snapshot's map itself is returned as the listing
+   * (detection compares nothing then, and the listing's map is let go).
    */
   readonly snapshotted?: () => Listing | undefined;
 }
@@ -56,6 +58,9 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
   const { rclone, logger, side, root, filtersFile, hashType, folders } = options;
   const listing: Listing = new Map();
   let shared: Listing | undefined;
+  /** Files listed as the snapshot holds them, each counted once; and whether a path came twice. */
+  let asSnapshotted = 0;
+  let repeated = false;
   const share = (path: string, meta: FileMeta): FileMeta => {
     const before = shared!.get(path);
     return before !== undefined && before.size === meta.size && before.mtime === meta.mtime && before.hash === meta.hash ? before : meta;
@@ -65,7 +70,12 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
     for await (const batch of entries) {
       if (!shared && (shared = options.snapshotted?.())) {
         // What was listed before the snapshot was read.
-        for (const [path, meta] of listing) listing.set(path, share(path, meta));
+        for (const [path, meta] of listing) {
+          const kept = share(path, meta);
+          if (kept === meta) continue;
+          listing.set(path, kept);
+          asSnapshotted++;
+        }
       }
       for (const entry of batch) {
         if (NEWLINE.test(entry.path)) {
@@ -73,7 +83,11 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
           logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
           continue;
         }
-        listing.set(entry.path, shared ? share(entry.path, entry.meta) : entry.meta);
+        const kept = shared ? share(entry.path, entry.meta) : entry.meta;
+        const count = listing.size;
+        listing.set(entry.path, kept);
+        if (listing.size === count) repeated = true;
+        else if (kept !== entry.meta) asSnapshotted++;
       }
       options.onListed(listing.size);
     }
@@ -81,7 +95,9 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
     if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true };
     throw error;
   }
-  return { listing, missing: false };
+  // Every path listed once, each exactly as the snapshot has it, and as many as it has: the same files.
+  const same = shared !== undefined && !repeated && asSnapshotted === listing.size && listing.size === shared.size;
+  return { listing: same ? shared! : listing, missing: false };
 }
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */

@@ -3,13 +3,14 @@
  * is kept as the snapshot's own metadata object, so a run where little changed does not hold every
  * file's metadata twice; anything that differs in size, time or hash is kept as listed.
  */
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileMeta, Listing } from '../../src/model.ts';
 import { Rclone } from '../../src/rclone/rclone.ts';
+import { detectChanges } from '../../src/sync/detect.ts';
 import { listSide } from '../../src/sync/observe.ts';
 
 let root: string;
@@ -23,8 +24,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const list = (snapshotted?: Listing) =>
-  listSide({ rclone, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludes: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
+const list = (snapshotted?: Listing, via = rclone) =>
+  listSide({ rclone: via, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludes: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
 
 describe('listing a side against the last snapshot', () => {
   it('shares the snapshot’s object for each file listed exactly as it was, and only for those', async () => {
@@ -45,5 +46,42 @@ describe('listing a side against the last snapshot', () => {
     expect(files.filter(sharedWithSnapshot).sort()).toEqual(['deeper/a folder/same as before.txt', 'same.txt']);
     expect(listing.get('touched.txt')!.mtime).toBe(Date.parse('2020-01-01'));
     expect(listing.get('grown.txt')).toMatchObject<Partial<FileMeta>>({ size: 'version one, longer'.length });
+  });
+
+  it('hands back the snapshot itself when every file is listed exactly as it holds them, so detection has nothing to compare', async () => {
+    for (const file of ['a.txt', 'b/c.txt']) {
+      await mkdir(join(root, 'side', file, '..'), { recursive: true });
+      await writeFile(join(root, 'side', file), file);
+    }
+    const snapshot: Listing = new Map([...(await list()).listing].map(([path, meta]) => [path, { ...meta }]));
+    const { listing } = await list(snapshot);
+    expect(listing).toBe(snapshot);
+    expect(detectChanges(snapshot, listing, false).size).toBe(0);
+
+    // One file fewer than the snapshot: a deletion to find.
+    await rm(join(root, 'side', 'a.txt'));
+    const fewer = (await list(snapshot)).listing;
+    expect(fewer).not.toBe(snapshot);
+    expect([...detectChanges(snapshot, fewer, false)]).toEqual([['a.txt', { kind: 'deleted', before: snapshot.get('a.txt') }]]);
+  });
+
+  it('does not take the snapshot for the listing when a path comes twice (some remotes list duplicates)', async () => {
+    const line = (path: string, size: number) => `{"Path":"${path}","Name":"${path}","Size":${size},"ModTime":"2026-12-01T10:00:00Z","IsDir":false},`;
+    const output = join(root, 'lsjson.out');
+    // The first twice.txt is as snapshotted, the second (the one a map keeps) is not.
+    await writeFile(output, ['[', line('twice.txt', 1), line('twice.txt', 2), line('other.txt', 1), ']'].join('\n') + '\n');
+    const fake = join(root, 'rclone-duplicates');
+    await writeFile(fake, `#!/bin/sh\ncase "$1" in lsjson) cat '${output}' ;; *) exit 9 ;; esac\n`);
+    await chmod(fake, 0o755);
+    const duplicating = new Rclone({ binary: fake, logger: pino({ level: 'silent' }), workDir: join(root, 'work2') });
+    const meta = { size: 1, mtime: Date.parse('2026-12-01T10:00:00Z'), hash: '' };
+    const snapshot: Listing = new Map([['twice.txt', { ...meta }], ['other.txt', { ...meta }]]);
+    try {
+      const { listing } = await list(snapshot, duplicating);
+      expect(listing).not.toBe(snapshot);
+      expect([...detectChanges(snapshot, listing, false)]).toEqual([['twice.txt', { kind: 'modified', before: snapshot.get('twice.txt'), now: { ...meta, size: 2 } }]]);
+    } finally {
+      await duplicating.dispose();
+    }
   });
 });
