@@ -176,7 +176,7 @@ function changeBatch(ctx: Context): Workload {
     title: `change batch (${size.created} new + ${size.modified} modified + ${size.deleted} deleted on each side)`,
     floor: 'two parallel listings, then two parallel `copy --files-from-raw`, then two parallel `delete --files-from-raw`',
     notes: ['Each contender has its own pair, synced before the rounds; every round changes other files, alike in the three pairs.', 'rclonesync moves deleted and overwritten files to its trash (default SYNC_TRASH_DAYS=30); bisync and the floor delete them.',
-      'Modified files keep their size (~100 B rewritten with ~100 B): rclonesync then compares their contents with `rclone check` before copying (see PROFILE.md).'],
+      'Modified files keep their size (~100 B rewritten with ~100 B) and get a new time; each changed on one side only, so rclonesync copies them without comparing contents.'],
     async prepare() {
       pairs = await pairsPerTool(ctx, 'W2');
     },

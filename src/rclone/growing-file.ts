@@ -3,8 +3,9 @@
  * entry (measured with strace: 202,004 for 100,000 files), and into a pipe each one wakes the
  * reader: two listings of 100,000 files took 1.9 s through pipes and 1.2 s into files (the same
  * as into /dev/null). So rclone writes into a scratch file and we read it as it grows, in large
- * chunks of bytes (lines are found and read in the bytes: see lsjson-line.ts): still streamed (memory does not grow with the tree), the file deleted once read. It
- * costs scratch space in the state volume while a listing runs: about 115 bytes a file.
+ * chunks of bytes (lines are read from the bytes: see lsjson-line.ts): still streamed (memory
+ * does not grow with the tree), the file deleted once read. It costs scratch space in the state
+ * volume while a listing runs: about 115 bytes a file.
  */
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';

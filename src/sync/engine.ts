@@ -22,7 +22,7 @@ import { propagate, stepsOf } from './propagate.ts';
 import { confirmRenames, pathsToHash, renameCandidates, type MoveStep } from './renames.ts';
 import { compactStamp, conflictName, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
-import { tendTrash } from './tend-trash.ts';
+import { tendTrash, type TrashedFiles } from './tend-trash.ts';
 import { trashExcludes, trashRoot } from './trash.ts';
 import { countPlan, type Action, type ChangeSet, type Plan } from './types.ts';
 
@@ -472,11 +472,6 @@ export class Engine {
    * snapshot entries, so the next run plans exactly that action again. A pair with one
    * permanently failing file thus keeps syncing everything else, and never undoes a deletion.
    */
-  private tendTrash(trashedSomething: boolean): Promise<void> {
-    const { config, logger, paths, startedAt } = this.options;
-    return tendTrash({ rclone: this.rclone, logger, statsFile: paths.trashStats, trashRoots: this.trash, trashDays: config.trashDays, now: startedAt.getTime() }, trashedSomething);
-  }
-
   private async commit(observed: Observed, detected: Detected, plan: Plan, outcome: { failure: unknown; folders: PropagationResults }, folders: FolderPlan | undefined): Promise<void> {
     const { logger, paths, signal } = this.options;
     const { current, base, compare, previous } = observed;
@@ -488,7 +483,7 @@ export class Engine {
       const foldersChanged = folders !== undefined && (hasFolderWork(folders) || !sameFolders(previous?.folders, observed.folders));
       if (this.resync || changed || foldersChanged || previous?.header.hashType !== observed.hashType) await this.save(observed, current, outcome.folders);
       await removeJournal(paths.journal);
-      await this.tendTrash(false);
+      await this.tendTrash(undefined);
       return;
     }
     logger.info('committing');
@@ -528,7 +523,8 @@ export class Engine {
 
     const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
     this.done = countPlan({ actions: done });
-    if (this.options.config.trashDays > 0) this.trashed = trashedBy(done, current);
+    const trashed = this.options.config.trashDays > 0 ? trashedBy(done, current) : undefined;
+    if (trashed) this.trashed = { path1: trashed.path1.files, path2: trashed.path2.files };
     signal.throwIfAborted();
     await this.save(observed, snapshot, outcome.folders);
     // Killed runs' half-written files that this run did not manage to replace stay in the journal;
@@ -539,13 +535,18 @@ export class Engine {
     else await removeJournal(paths.journal);
 
     if (incomplete.length === 0 && outcome.failure === undefined) {
-      // A run that trashed nothing (moves alone, say) leaves the counts /status shows standing.
-      await this.tendTrash(this.trashed !== undefined && this.trashed.path1 + this.trashed.path2 > 0);
+      await this.tendTrash(trashed);
       return;
     }
     const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
     const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
     throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
+  }
+
+  /** Retention and the trash's counts (tend-trash.ts), given what this run put in each trash. */
+  private tendTrash(trashed: Record<Side, TrashedFiles> | undefined): Promise<void> {
+    const { config, logger, paths, startedAt } = this.options;
+    return tendTrash({ rclone: this.rclone, logger, statsFile: paths.trashStats, trashRoots: this.trash, trashDays: config.trashDays, now: startedAt.getTime() }, trashed);
   }
 
   private async save(observed: Observed, listings: Record<Side, Listing>, folders: PropagationResults): Promise<void> {
@@ -631,12 +632,18 @@ interface Detected {
   readonly renames: Record<Side, Map<string, string>> | undefined;
 }
 
-/** Files the done actions moved to each side's trash: removals, and the old versions copies replaced. */
-function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): Record<Side, number> {
-  const trashed = { path1: 0, path2: 0 };
+/** Files the done actions moved to each side's trash, with their listed sizes: removals, and the old versions copies replaced. */
+function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): Record<Side, TrashedFiles> {
+  const trashed = { path1: { files: 0, bytes: 0 }, path2: { files: 0, bytes: 0 } };
+  const add = (side: Side, path: string) => {
+    const version = listed[side].get(path);
+    if (!version) return;
+    trashed[side].files++;
+    trashed[side].bytes += Math.max(0, version.size);
+  };
   for (const action of actions) {
-    if (action.kind === 'delete') trashed[action.side]++;
-    else if (action.kind === 'copy' && listed[otherSide(action.from)].has(action.path)) trashed[otherSide(action.from)]++;
+    if (action.kind === 'delete') add(action.side, action.path);
+    else if (action.kind === 'copy') add(otherSide(action.from), action.path);
   }
   return trashed;
 }

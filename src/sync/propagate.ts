@@ -238,40 +238,42 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
   // the version the rename was to keep.
   // allSettled: one direction failing must not leave the other copying on while the run moves on
   // (it would be stopped mid-file, and its half-written file taken for a person's).
+  /** Settles when the bytes copied into a side have moved (or failed to), before the trash is checked. */
+  const copiedInto: Partial<Record<Side, Promise<unknown>>> = {};
   const copying = Promise.allSettled(
     SIDES.map(async (from) => {
       const paths = copies[from];
       if (paths.length === 0) return;
       const to = otherSide(from);
-      options.onStep?.(`copying ${paths.length} files ${from} -> ${to}`);
-      const forced: string[] = [];
-      const normal: string[] = [];
-      for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
-      const onProgress = (p: TransferProgress) => options.onProgress?.(directionTo(to), p);
-      const common = { checksum: options.checksum, ...(options.trash ? { backupDir: options.trash[to] } : {}), onProgress };
+      const copy = copyAcross(options, from, paths);
+      copiedInto[to] = copy.catch(() => {});
       try {
-        if (forced.length > 0) await rclone.copyFiles(roots[from], roots[to], forced, { ...common, ignoreTimes: true });
-        if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, common);
+        await copy;
       } finally {
         if (options.trash && !options.signal?.aborted) await rescueOverwritten(options, options.trash[to], to, paths);
       }
     }),
   );
-  const failed = (await copying).find((result) => result.status === 'rejected');
-  const copyFailure = failed ? { error: failed.reason as unknown } : undefined;
-  options.signal?.throwIfAborted();
-  // Both sides at once, as the copies: they touch different sides. allSettled, so that one side
-  // failing does not leave the other's removal running on while the run moves on.
-  const removing = await Promise.allSettled(
+  // Each side's removals once the copy into it is done (a file renamed as a copy plus a removal is
+  // never gone from a side before its new name is there), while that copy's overwritten versions
+  // are checked in the trash; both sides at once. allSettled, so that one side failing does not
+  // leave the other's removal running on while the run moves on.
+  const removing = Promise.allSettled(
     SIDES.map(async (side) => {
       if (steps.deletes[side].length === 0) return;
+      await copiedInto[side];
+      options.signal?.throwIfAborted();
       const paths = keep(side, steps.deletes[side], await relist(options, side, steps.deletes[side]), 'removal');
       if (paths.length === 0) return;
       options.onStep?.(`removing ${paths.length} deleted files on ${side}`);
       await remove(options, side, paths);
     }),
   );
-  const removalFailed = removing.find((result) => result.status === 'rejected');
+  const [copied, removed] = await Promise.all([copying, removing]);
+  const failed = copied.find((result) => result.status === 'rejected');
+  const copyFailure = failed ? { error: failed.reason as unknown } : undefined;
+  options.signal?.throwIfAborted();
+  const removalFailed = removed.find((result) => result.status === 'rejected');
   if (removalFailed) throw removalFailed.reason;
   if (options.folderPlan) await carryFolders(options, options.folderPlan);
   if (moveFailure) throw moveFailure.error;
@@ -341,6 +343,20 @@ async function carryMoves(options: PropagateOptions, moves: Record<Side, MoveSte
     });
   }
   return failure;
+}
+
+/** One direction's copies: those that must overwrite a same-looking destination first, then the rest. */
+async function copyAcross(options: PropagateOptions, from: Side, paths: readonly string[]): Promise<void> {
+  const { rclone, roots } = options;
+  const to = otherSide(from);
+  options.onStep?.(`copying ${paths.length} files ${from} -> ${to}`);
+  const forced: string[] = [];
+  const normal: string[] = [];
+  for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
+  const onProgress = (p: TransferProgress) => options.onProgress?.(directionTo(to), p);
+  const common = { checksum: options.checksum, ...(options.trash ? { backupDir: options.trash[to] } : {}), onProgress };
+  if (forced.length > 0) await rclone.copyFiles(roots[from], roots[to], forced, { ...common, ignoreTimes: true });
+  if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, common);
 }
 
 /** Into this run's trash folder (folders the move empties go too), or for good when the trash is off. */

@@ -24,18 +24,24 @@ export interface TendTrashOptions {
   readonly now: number;
 }
 
+/** What one run moved into a side's trash. */
+export interface TrashedFiles {
+  readonly files: number;
+  readonly bytes: number;
+}
+
 /**
  * Retention, at the end of every successful run: run folders whose stamp is older than
  * SYNC_TRASH_DAYS go (one folder listing per side). Then what each trash holds is written down
- * for /status and /metrics — counted again only when this run trashed or purged something, or
- * hourly: a run that changes nothing should cost little more than listing. A failure is a
- * warning, never a failed run.
+ * for /status and /metrics: the last counts plus what this run trashed, counted again (a tree
+ * size, one more rclone process on a remote) only when a side's folders were purged, when there
+ * are no counts yet, and hourly, which also catches what a person took out of the trash. A run
+ * that changes nothing costs little more than listing. A failure is a warning, never a failed run.
  */
-export async function tendTrash(options: TendTrashOptions, trashedSomething: boolean): Promise<void> {
+export async function tendTrash(options: TendTrashOptions, trashed: Record<Side, TrashedFiles> | undefined): Promise<void> {
   const { rclone, logger, statsFile, trashRoots, trashDays, now } = options;
   const previous = await readTrashStats(statsFile);
   const stale = !previous || Date.now() - Date.parse(previous.checkedAt) >= TRASH_COUNT_INTERVAL_MS;
-  let changed = false;
   const sides = await Promise.all(
     SIDES.map(async (side): Promise<SideTrash | undefined> => {
       try {
@@ -45,11 +51,11 @@ export async function tendTrash(options: TendTrashOptions, trashedSomething: boo
         if (expired.length > 0) {
           await rclone.purgeFolders(trashRoots[side], expired);
           logger.info({ side, folders: expired.length }, 'purged expired trash folders');
-          changed = true;
         }
-        const kept = names.filter((name) => isStamp(name) && !expired.includes(name)).sort();
-        if (!(trashedSomething || changed || stale) && previous) return { ...previous[side], oldestStamp: kept[0] ?? null };
-        return { ...(await rclone.size(trashRoots[side])), oldestStamp: kept[0] ?? null };
+        const oldestStamp = names.filter((name) => isStamp(name) && !expired.includes(name)).sort()[0] ?? null;
+        if (stale || expired.length > 0) return { ...(await rclone.size(trashRoots[side])), oldestStamp };
+        const added = trashed?.[side] ?? { files: 0, bytes: 0 };
+        return { files: previous[side].files + added.files, bytes: previous[side].bytes + added.bytes, oldestStamp };
       } catch (error) {
         logger.warn({ side, err: (error as Error).message }, 'could not purge the trash; will try again after the next run');
         return previous?.[side];
@@ -58,7 +64,6 @@ export async function tendTrash(options: TendTrashOptions, trashedSomething: boo
   );
   const [path1, path2] = sides;
   if (!path1 || !path2) return;
-  const recounted = trashedSomething || changed || stale;
-  const checkedAt = recounted || !previous ? new Date().toISOString() : previous.checkedAt;
+  const checkedAt = stale ? new Date().toISOString() : previous.checkedAt;
   await writeTrashStats(statsFile, { path1, path2, checkedAt }).catch(() => {});
 }

@@ -58,6 +58,13 @@ describe.each(DISK_BACKENDS)('the trash ($name)', ({ kind }) => {
     // The trash is never synced: the next run has nothing to do.
     expect(actionsOf((await ok()).logs)).toEqual([]);
     expect(await trashOf(sb.path1)).toEqual({});
+
+    // Another run's removal adds to the counts (without counting the trash again), which stay what it holds.
+    await removeFile(sb.path1, 'keep.txt');
+    await ok({ SYNC_MAX_DELETE: '100' });
+    const after = JSON.parse(await readFile(join(await sb.pairDir(), 'trash.json'), 'utf8')) as Record<string, { files: number; bytes: number }>;
+    expect(after.path2).toMatchObject({ files: 4, bytes: 1 + 4 + 1 + 1 });
+    expect(Object.keys(await trashOf(dir2()))).toHaveLength(4);
   });
 
   it('a file replaced by a folder of the same name: the file goes to the trash', async () => {
