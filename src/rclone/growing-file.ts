@@ -4,10 +4,11 @@
  * reader: two listings of 100,000 files took 1.9 s through pipes and 1.2 s into files (the same
  * as into /dev/null). So rclone writes into a scratch file and we read it as it grows, in large
  * chunks of bytes (lines are read from the bytes: see lsjson-line.ts): still streamed (memory
- * does not grow with the tree), the file deleted once read. It costs scratch space in the state
- * volume while a listing runs: about 115 bytes a file.
+ * does not grow with the tree), the file deleted once read (by the caller: it may read the start
+ * again, see lineChunksOfFile). It costs scratch space in the state volume while a listing runs:
+ * about 115 bytes a file.
  */
-import { open, rm } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How long to wait for more when we have caught up with the writer. */
@@ -19,7 +20,7 @@ const NEWLINE = 0x0a;
  * What is written to `file`, as it is written, in chunks of whole lines (each ends with its
  * newline, but the last if the writer did not end it), until `ended` has settled and everything
  * written is read. A chunk is valid until the next is asked for: its memory is reused, so the
- * consumer copies out what it keeps (decoding does). The file is removed at the end, however it ends.
+ * consumer copies out what it keeps (decoding does).
  */
 export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unknown>): AsyncGenerator<Buffer> {
   let done = false;
@@ -39,11 +40,9 @@ export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unkn
       const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, position);
       if (bytesRead > 0) {
         position += bytesRead;
-        const read = buffer.subarray(0, bytesRead);
-        const bytes = partial ? Buffer.concat([partial, read]) : read;
-        const lastNewline = bytes.lastIndexOf(NEWLINE);
-        partial = lastNewline + 1 < bytes.length ? Buffer.from(bytes.subarray(lastNewline + 1)) : undefined;
-        if (lastNewline !== -1) yield bytes.subarray(0, lastNewline + 1);
+        const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
+        partial = rest;
+        if (lines) yield lines;
         continue;
       }
       if (finished) break;
@@ -52,6 +51,36 @@ export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unkn
     if (partial) yield partial;
   } finally {
     await handle.close();
-    await rm(file, { force: true });
   }
+}
+
+/** The first `end` bytes of `file` (whole lines, written already), in chunks of whole lines as above. */
+export async function* lineChunksOfFile(file: string, end: number): AsyncGenerator<Buffer> {
+  const handle: FileHandle = await open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let partial: Buffer | undefined;
+    for (let position = 0; position < end; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK_BYTES, end - position), position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
+      partial = rest;
+      if (lines) yield lines;
+    }
+    if (partial) yield partial;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The start of a line kept from before and the bytes just read, as whole lines and the start of the next. */
+function wholeLines(partial: Buffer | undefined, read: Buffer): { lines: Buffer | undefined; rest: Buffer | undefined } {
+  const bytes = partial ? Buffer.concat([partial, read]) : read;
+  const lastNewline = bytes.lastIndexOf(NEWLINE);
+  return {
+    lines: lastNewline === -1 ? undefined : bytes.subarray(0, lastNewline + 1),
+    // A copy: the buffer is read into again.
+    rest: lastNewline + 1 < bytes.length ? Buffer.from(bytes.subarray(lastNewline + 1)) : undefined,
+  };
 }

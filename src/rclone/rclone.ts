@@ -2,7 +2,6 @@
  * The one module that runs rclone. Everything the engine asks of a backend goes through here, so
  * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
  */
-import { execa, type ResultPromise } from 'execa';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,10 +12,12 @@ import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
-import { lineChunksOfGrowingFile } from './growing-file.ts';
+import { lineChunksOfFile, lineChunksOfGrowingFile } from './growing-file.ts';
+import type { BlockComparison } from './listing-blocks.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
+import { type Child, type SpawnOptions, spawnChild, SubprocessError } from './subprocess.ts';
 
 export interface RcloneOptions {
   readonly binary: string;
@@ -82,9 +83,8 @@ export class RcloneError extends Error {
 interface CallOptions {
   /** Where the data goes or comes from, as the stall message names it ("to remote:dir"). */
   readonly target: string;
-  /** rclone's stdout goes to this open file instead of a pipe. */
-  readonly stdoutFd?: number;
-  readonly collectStdout?: boolean;
+  /** Where rclone's stdout goes (see subprocess.ts); nowhere by default. */
+  readonly stdout?: SpawnOptions['stdout'];
   readonly env?: Record<string, string>;
   readonly onProgress?: (progress: TransferProgress) => void;
   /** Log the stats every minute of a long call. */
@@ -96,7 +96,7 @@ interface CallOptions {
 }
 
 interface Call {
-  readonly subprocess: ResultPromise;
+  readonly child: Child;
   readonly watchdog: Watchdog;
   /** rclone's last stderr lines (stats lines left out), once it has ended. */
   readonly stderr: Promise<string[]>;
@@ -169,7 +169,7 @@ export class Rclone {
   }
 
   private async askFeatures(root: string): Promise<BackendFeatures> {
-    const { stdout } = await this.run(['backend', 'features', root], { collectStdout: true, target: `from ${root}` });
+    const { stdout } = await this.run(['backend', 'features', root], { stdout: 'collect', target: `from ${root}` });
     const parsed = JSON.parse(stdout) as { Precision?: number; Hashes?: string[]; Features?: Record<string, boolean> };
     // Older or unusual outputs without a Features map: assume it can, rclone says so if not.
     const serverSideMove = parsed.Features ? parsed.Features.Move === true || parsed.Features.Copy === true : true;
@@ -196,6 +196,8 @@ export class Rclone {
       onFolder?: (path: string) => void;
       /** Just the folders directly under root. */
       onlyFolders?: boolean;
+      /** The listing's blocks are digested here, and lines not read while they match the last run's (listing-blocks.ts). */
+      blocks?: BlockComparison;
     } = {},
   ): AsyncGenerator<ListedFile[]> {
     const selection: string[] = [];
@@ -214,37 +216,66 @@ export class Rclone {
     const out = openSync(listing, 'w', 0o600);
     let call: Call;
     try {
-      call = this.start(args, { target: `from ${root}`, stdoutFd: out });
+      call = this.start(args, { target: `from ${root}`, stdout: { fd: out } });
     } finally {
       closeSync(out);
     }
-    const { subprocess } = call;
+    const { child } = call;
+    const { blocks } = options;
     const mangled: ListedFile[] = [];
+    const read = (chunk: Buffer): ListedFile[] => {
+      const batch: ListedFile[] = [];
+      blocks?.digester.beginChunk(chunk);
+      for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
+        end = chunk.indexOf(NEWLINE, start);
+        if (end === -1) end = chunk.length;
+        const entry = parseListLine(chunk, start, end, options.hashType, options.onFolder);
+        blocks?.digester.line(chunk, start, end, entry !== undefined);
+        if (!entry) continue;
+        // A line break already makes a name unusable in rclone's file lists (the engine skips it).
+        if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
+        else batch.push(entry);
+      }
+      blocks?.digester.endChunk(chunk);
+      return batch;
+    };
+    /** After a block the last run did not have: every line so far is read, from the start. */
+    const readAgain = async function* (upTo: number): AsyncGenerator<ListedFile[]> {
+      blocks!.restart();
+      for await (const chunk of lineChunksOfFile(listing, upTo)) yield read(chunk);
+    };
     let completed = false;
     try {
-      for await (const chunk of lineChunksOfGrowingFile(listing, subprocess)) {
+      let consumed = 0;
+      for await (const chunk of lineChunksOfGrowingFile(listing, child.done)) {
         call.watchdog.activity();
-        const batch: ListedFile[] = [];
-        for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
-          end = chunk.indexOf(NEWLINE, start);
-          if (end === -1) end = chunk.length;
-          const entry = parseListLine(chunk, start, end, options.hashType, options.onFolder);
-          if (!entry) continue;
-          // A line break already makes a name unusable in rclone's file lists (the engine skips it).
-          if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
-          else batch.push(entry);
+        consumed += chunk.length;
+        if (!blocks?.skipping) {
+          const batch = read(chunk);
+          if (batch.length > 0) yield batch;
+          continue;
         }
-        if (batch.length > 0) yield batch;
+        blocks.skim(chunk);
+        // An empty batch while lines are skipped: the consumer reports progress.
+        if (blocks.skipping) yield [];
+        else yield* readAgain(consumed);
       }
-      await subprocess;
+      await child.done;
       completed = true;
+      const wasSkipping = blocks?.skipping === true;
+      // Every block matched, but not every expected one came (a folder went away): read it all.
+      if (blocks && !blocks.finish() && wasSkipping) {
+        yield* readAgain(consumed);
+        blocks.finish();
+      }
     } catch (error) {
       completed = true;
       throw this.toError(error, call, await call.stderr);
     } finally {
       call.watchdog.stop();
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
-      if (!completed) subprocess.kill();
+      if (!completed) child.kill();
+      await rm(listing, { force: true });
     }
     if (mangled.length > 0) {
       const onlyRaw = options.onlyPaths && [...options.onlyPaths].filter((path) => lossyName(path).includes(REPLACEMENT));
@@ -457,7 +488,7 @@ export class Rclone {
         if (address) found(address);
       },
     });
-    const ended = call.subprocess.then(
+    const ended = call.child.done.then(
       () => Promise.reject(new Error('ended')),
       (error: unknown) => Promise.reject(error),
     );
@@ -480,8 +511,8 @@ export class Rclone {
     this.rcd = undefined;
     await rcd.client.then((client) => client.close(), () => {});
     rcd.call.watchdog.stop();
-    rcd.call.subprocess.kill('SIGTERM');
-    await rcd.call.subprocess.catch(() => {});
+    rcd.call.child.kill('SIGTERM');
+    await rcd.call.child.done.catch(() => {});
     await rcd.call.stderr;
   }
 
@@ -490,7 +521,7 @@ export class Rclone {
     const local = this.plainLocal(root) ? await localTreeSize(root) : undefined;
     if (local) return local;
     try {
-      const { stdout } = await this.run(['size', '--json', root], { target: `on ${root}`, collectStdout: true });
+      const { stdout } = await this.run(['size', '--json', root], { target: `on ${root}`, stdout: 'collect' });
       const parsed = JSON.parse(stdout) as { count?: number; bytes?: number };
       return { files: parsed.count ?? 0, bytes: parsed.bytes ?? 0 };
     } catch (error) {
@@ -597,22 +628,18 @@ export class Rclone {
     // If we are killed outright (SIGKILL, OOM), rclone must not go on copying on its own while a
     // later run takes over the pair: the kernel kills it with us (prctl PR_SET_PDEATHSIG).
     const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...command] : command;
-    const subprocess = execa(file!, fileArgs, {
-      env: { ...this.options.env, ...options.env },
-      stdin: 'ignore',
-      // A file descriptor is handed to the child as is; execa's types name only 1 to 9.
-      stdout: (options.stdoutFd ?? 'pipe') as 'pipe',
-      buffer: { stdout: options.collectStdout === true, stderr: false },
-      cancelSignal: this.options.signal,
+    const child = spawnChild(file!, fileArgs, {
+      env: { ...process.env, ...this.options.env, ...options.env },
+      stdout: options.stdout ?? 'ignore',
+      ...(this.options.signal ? { signal: this.options.signal } : {}),
       // Also after a stall: SIGTERM, then SIGKILL for an rclone that does not end on its own.
-      forceKillAfterDelay: 3000,
-      reject: true,
+      forceKillAfterMs: 3000,
     });
     const target = redact(printableName(options.target));
     const watchdog = new Watchdog({
       stallMs: options.noStall ? 0 : (this.options.stallTimeoutMs ?? 0),
       reportEveryMs: PROGRESS_REPORT_MS,
-      onStall: () => subprocess.kill('SIGTERM'),
+      onStall: () => child.kill('SIGTERM'),
       ...(options.reportProgress
         ? {
             onReport: (p: TransferProgress, bytesPerSecond: number) =>
@@ -624,22 +651,21 @@ export class Rclone {
         : {}),
     });
     const stderr = this.collectStderr(
-      subprocess,
+      child,
       (stats) => {
         watchdog.stats(stats);
         options.onProgress?.(stats);
       },
       options.onLine,
     );
-    return { subprocess, watchdog, stderr, args: fullArgs, target };
+    return { child, watchdog, stderr, args: fullArgs, target };
   }
 
-  private collectStderr(subprocess: ResultPromise, onStats: (stats: TransferProgress) => void, onLine?: (line: string) => void): Promise<string[]> {
+  private collectStderr(child: Child, onStats: (stats: TransferProgress) => void, onLine?: (line: string) => void): Promise<string[]> {
     return (async () => {
       const tail: string[] = [];
       try {
-        for await (const line of subprocess.iterable({ from: 'stderr' })) {
-          const text = String(line);
+        for await (const text of child.stderrLines) {
           if (NOISE.test(text)) continue;
           const stats = parseStats(text);
           if (stats) {
@@ -659,24 +685,21 @@ export class Rclone {
 
   /** Output that may hold names in bytes that are not UTF-8 (Node would replace them when decoding). */
   private async runForBytes(args: string[], options: CallOptions): Promise<Buffer> {
-    const call = this.start(args, options);
+    const call = this.start(args, { ...options, stdout: 'stream' });
     const chunks: Buffer[] = [];
     return this.settle(call, async () => {
-      for await (const chunk of call.subprocess.stdout as AsyncIterable<Buffer>) {
+      for await (const chunk of call.child.stdout as AsyncIterable<Buffer>) {
         call.watchdog.activity();
         chunks.push(chunk);
       }
-      await call.subprocess;
+      await call.child.done;
       return Buffer.concat(chunks);
     });
   }
 
   private async run(args: string[], options: CallOptions): Promise<{ stdout: string }> {
     const call = this.start(args, options);
-    return this.settle(call, async () => {
-      const result = await call.subprocess;
-      return { stdout: typeof result.stdout === 'string' ? result.stdout : '' };
-    });
+    return this.settle(call, () => call.child.done);
   }
 
   /** Waits for `work` on a started rclone; its failure becomes an RcloneError. */
@@ -695,7 +718,7 @@ export class Rclone {
   private toError(error: unknown, call: Call, stderrTail: string[]): RcloneError {
     if (error instanceof RcloneError) return error;
     const { args } = call;
-    const e = error as { exitCode?: number; isCanceled?: boolean; isTerminated?: boolean; code?: string; shortMessage?: string };
+    const e = error instanceof SubprocessError ? error : { exitCode: undefined, isCanceled: false, code: undefined };
     const cancelled = e.isCanceled === true || this.options.signal?.aborted === true;
     const tail = stderrTail.map((line) => redact(summarizeLogLine(line))).join('\n');
     const notFound = SETPRIV && e.exitCode === 127 && stderrTail.some((line) => line.includes('failed to execute'));

@@ -322,7 +322,8 @@ const describeRun = (ctx: SyncContext): string =>
     1,
   );
 
-const RUNS = 1_000;
+// PROPERTY_RUNS raises it for a long hunt; a failure prints fast-check's seed and path to replay it.
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 1_000);
 const assertHistories = (arb: fc.Arbitrary<History>, check: (ctx: SyncContext) => void, numRuns = RUNS): void => {
   fc.assert(
     fc.property(arb, (history) => runHistory(history, check)),
