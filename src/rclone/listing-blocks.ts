@@ -11,7 +11,9 @@
  * differently (--fast-list, an escaped quote in a name) is only never found unchanged.
  *
  * Each entry line is hashed as it reads without its trailing comma, plus ",\n" (lsjson leaves the
- * comma off the last entry, and which folder comes last varies).
+ * comma off the last entry, and which folder comes last varies). A folder's line is hashed without
+ * its ModTime: the engine knows folders by their paths alone, a folder's time on disk changes with
+ * what it holds (whose own lines say so), and bucket stores give folders the time of the listing.
  */
 import { createHash, type Hash } from 'node:crypto';
 
@@ -23,6 +25,8 @@ const COMMA = 0x2c;
 const QUOTE = 0x22;
 const SLASH = 0x2f;
 const PATH_KEY = Buffer.from('{"Path":"');
+const MODTIME_KEY = Buffer.from('"ModTime":"');
+const FOLDER_MARK = Buffer.from(',"IsDir":true');
 const ENTRY_END = Buffer.from(',\n');
 /**
  * What a listing must not hold to be taken as unchanged from its bytes: a name lsjson could not
@@ -79,13 +83,18 @@ export class BlockDigester {
       this.parent = Buffer.from(chunk.subarray(pathStart, parentEnd));
     }
     if (isFile) this.files++;
-    if (chunk[end - 1] !== COMMA || chunk[end] !== NEWLINE) {
-      // The last entry (no comma), or a line the chunk ends without its newline: hashed as the others.
-      this.flush(chunk, start);
-      this.hash!.update(chunk.subarray(start, chunk[end - 1] === COMMA ? end - 1 : end));
-      this.hash!.update(ENTRY_END);
-      this.pending = end + 1;
-    }
+    const modTime = isFile === true ? undefined : folderModTime(chunk, pathEnd, end);
+    // Most lines are hashed with the run of whole lines they belong to; the others on their own:
+    // a folder (without its time), the last entry (no comma), a line without its newline.
+    if (!modTime && chunk[end - 1] === COMMA && chunk[end] === NEWLINE) return;
+    this.flush(chunk, start);
+    const stop = chunk[end - 1] === COMMA ? end - 1 : end;
+    if (modTime) {
+      this.hash!.update(chunk.subarray(start, modTime.start));
+      this.hash!.update(chunk.subarray(modTime.end, stop));
+    } else this.hash!.update(chunk.subarray(start, stop));
+    this.hash!.update(ENTRY_END);
+    this.pending = end + 1;
   }
 
   /** After the chunk's lines: what is not hashed yet of it is hashed now (its memory is reused). */
@@ -114,25 +123,70 @@ export class BlockDigester {
   }
 }
 
+/** Where the ModTime value of a folder's line is, from the end of its path to the line's end; undefined for a file. */
+function folderModTime(chunk: Buffer, from: number, end: number): { start: number; end: number } | undefined {
+  const key = chunk.indexOf(MODTIME_KEY, from);
+  if (key === -1 || key >= end) return undefined;
+  const start = key + MODTIME_KEY.length;
+  const close = chunk.indexOf(QUOTE, start);
+  if (close === -1 || close + FOLDER_MARK.length > end) return undefined;
+  return chunk.compare(FOLDER_MARK, 0, FOLDER_MARK.length, close + 1, close + 1 + FOLDER_MARK.length) === 0 ? { start, end: close } : undefined;
+}
+
+/**
+ * Whether both listings of a pair hold exactly the last run's blocks. One side's listing alone
+ * is no use: a side found unchanged still has to be read when the other side changed (detection
+ * needs both), so a side that ends unchanged waits here for the other's verdict.
+ */
+export class PairVerdict {
+  missed = false;
+  readonly settled: Promise<void>;
+  private unchangedSides = 0;
+  private settle: () => void = () => {};
+  private readonly onMiss: () => void;
+
+  /** `onMiss` is called once, at the first block that either side's last listing did not have. */
+  constructor(onMiss: () => void = () => {}) {
+    this.onMiss = onMiss;
+    this.settled = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  miss(): void {
+    if (this.missed) return;
+    this.missed = true;
+    this.onMiss();
+    this.settle();
+  }
+
+  sideUnchanged(): void {
+    if (++this.unchangedSides === 2) this.settle();
+  }
+}
+
 /**
  * One listing's blocks held against the last run's (`expected`): while every block is one of
- * them, list() only cuts and hashes lines (`skipping`); at the first that is not, `onMiss` is
- * called once and list() reads every line from the start. Filled in as the listing goes.
+ * them and the other side's are too, list() only cuts and hashes lines (`skipping`); from the
+ * first that is not, list() reads every line, from the start. Filled in as the listing goes.
  */
 export class BlockComparison {
   readonly expected: BlockDigests | undefined;
-  skipping: boolean;
   /** The files of the blocks matched so far (for progress), while skipping. */
   filesMatched = 0;
   digester: BlockDigester;
-  private readonly onMiss: () => void;
-  private missed = false;
+  private readonly verdict: PairVerdict;
+  private matching: boolean;
 
-  constructor(expected: BlockDigests | undefined, onMiss: () => void = () => {}) {
+  constructor(expected: BlockDigests | undefined, verdict: PairVerdict) {
     this.expected = expected;
-    this.skipping = expected !== undefined;
-    this.onMiss = onMiss;
+    this.verdict = verdict;
+    this.matching = expected !== undefined;
+    if (!this.matching) verdict.miss();
     this.digester = this.newDigester();
+  }
+
+  /** Lines are only being cut and hashed, not read. */
+  get skipping(): boolean {
+    return this.matching && !this.verdict.missed;
   }
 
   /** The lines of a chunk, cut and hashed but not read. */
@@ -147,19 +201,35 @@ export class BlockComparison {
     if (this.digester.inexact) this.miss();
   }
 
-  /** After the last chunk: true when the listing holds exactly the expected blocks. */
-  finish(): boolean {
+  /**
+   * After the last chunk was skimmed: true when this listing holds exactly the expected blocks
+   * and so does the other side's (waited for); false when either does not, and lines must be read.
+   */
+  async finishSkimming(): Promise<boolean> {
     this.digester.finish();
     const { digests, repeated, inexact } = this.digester;
-    if (this.skipping && (repeated || inexact || digests.size !== this.expected!.size)) this.miss();
+    if (repeated || inexact || digests.size !== this.expected!.size) this.miss();
+    if (!this.skipping) return false;
+    this.verdict.sideUnchanged();
+    await this.verdict.settled;
     return this.skipping;
   }
 
-  /** Lines are read from the start again: the blocks are counted afresh. */
+  /** Lines are read from the start: the blocks are counted afresh. */
   restart(): void {
-    this.skipping = false;
+    this.matching = false;
     this.filesMatched = 0;
     this.digester = this.newDigester();
+  }
+
+  /** After the last chunk was read. */
+  finish(): void {
+    this.digester.finish();
+  }
+
+  /** The listing failed: the other side must not wait for it. */
+  abandon(): void {
+    this.miss();
   }
 
   /** This listing's blocks, for the next run; undefined when they cannot stand for it. */
@@ -178,9 +248,7 @@ export class BlockComparison {
   }
 
   private miss(): void {
-    this.skipping = false;
-    if (this.missed) return;
-    this.missed = true;
-    this.onMiss();
+    this.matching = false;
+    this.verdict.miss();
   }
 }

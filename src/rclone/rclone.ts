@@ -223,7 +223,10 @@ export class Rclone {
     const { child } = call;
     const { blocks } = options;
     const mangled: ListedFile[] = [];
+    /** Bytes of the listing read line by line (from the start, after a readAgain). */
+    let bytesRead = 0;
     const read = (chunk: Buffer): ListedFile[] => {
+      bytesRead += chunk.length;
       const batch: ListedFile[] = [];
       blocks?.digester.beginChunk(chunk);
       for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
@@ -242,34 +245,48 @@ export class Rclone {
     /** After a block the last run did not have: every line so far is read, from the start. */
     const readAgain = async function* (upTo: number): AsyncGenerator<ListedFile[]> {
       blocks!.restart();
+      bytesRead = 0;
       for await (const chunk of lineChunksOfFile(listing, upTo)) yield read(chunk);
     };
     let completed = false;
     try {
-      let consumed = 0;
+      let position = 0;
+      /** How much of the listing was skimmed (cut and hashed) and not read yet. */
+      let skimmed = 0;
       for await (const chunk of lineChunksOfGrowingFile(listing, child.done)) {
         call.watchdog.activity();
-        consumed += chunk.length;
-        if (!blocks?.skipping) {
-          const batch = read(chunk);
-          if (batch.length > 0) yield batch;
-          continue;
+        position += chunk.length;
+        if (blocks?.skipping) {
+          blocks.skim(chunk);
+          skimmed = position;
+          // An empty batch while lines are skipped: the consumer reports progress.
+          if (blocks.skipping) {
+            yield [];
+            continue;
+          }
         }
-        blocks.skim(chunk);
-        // An empty batch while lines are skipped: the consumer reports progress.
-        if (blocks.skipping) yield [];
-        else yield* readAgain(consumed);
+        if (skimmed > 0) {
+          // A block one side's last listing did not have (this side's or the other's): what was
+          // skimmed is read now, from the start (this chunk too, if it was skimmed).
+          const throughThis = skimmed === position;
+          yield* readAgain(skimmed);
+          skimmed = 0;
+          if (throughThis) continue;
+        }
+        const batch = read(chunk);
+        if (batch.length > 0) yield batch;
       }
       await child.done;
       completed = true;
-      const wasSkipping = blocks?.skipping === true;
-      // Every block matched, but not every expected one came (a folder went away): read it all.
-      if (blocks && !blocks.finish() && wasSkipping) {
-        yield* readAgain(consumed);
-        blocks.finish();
-      }
+      // Every block was the last run's; unless some did not come, or the other side's were not.
+      const unchanged = blocks?.skipping === true && (await blocks.finishSkimming());
+      if (!unchanged && skimmed > 0) yield* readAgain(skimmed);
+      blocks?.finish();
+      // A listing read in part would turn what was left out into deletions.
+      if (!unchanged && bytesRead !== position) throw new UnreadableOutput(`internal error: ${bytesRead} of the listing's ${position} bytes were read`);
     } catch (error) {
       completed = true;
+      blocks?.abandon();
       throw this.toError(error, call, await call.stderr);
     } finally {
       call.watchdog.stop();
@@ -730,6 +747,8 @@ export class Rclone {
       return new RcloneError(`no data moved for ${idle} ${call.target}: stopped rclone ${args[0]} (SYNC_STALL_TIMEOUT)`, e.exitCode, tail, false);
     }
     const what = `rclone ${redact(args.slice(0, 3).map(printableName).join(' '))}`;
+    // Not rclone's failure but ours in reading what it printed: say what.
+    if (error instanceof UnreadableOutput && !cancelled) return new RcloneError(`${what}: ${error.message}`, undefined, tail, false);
     const message = cancelled
       ? `${what} was stopped`
       : `${what} failed${e.exitCode !== undefined ? ` with exit code ${e.exitCode}` : ''}${tail ? `: ${lastMeaningfulLine(stderrTail)}` : ''}`;
@@ -754,8 +773,11 @@ export function parseListLine(bytes: Buffer, start: number, end: number, hashTyp
 function unreadableModTime(line: string): Error {
   const text = line.endsWith(',') ? line.slice(0, -1) : line;
   const modTime = String((JSON.parse(text) as { ModTime?: unknown }).ModTime);
-  return new Error(`rclone printed a modification time we cannot read: "${modTime}"`);
+  return new UnreadableOutput(`rclone printed a modification time we cannot read: "${modTime}"`);
 }
+
+/** What rclone printed could not be read (or was not read whole): the listing cannot be trusted. */
+class UnreadableOutput extends Error {}
 
 function linesOf(bytes: Buffer): Buffer[] {
   const lines: Buffer[] = [];

@@ -20,7 +20,7 @@
  * version its own side had then, is such a move, done before the kill, and needs no content check.
  */
 import { createReadStream } from 'node:fs';
-import { rm, stat, utimes } from 'node:fs/promises';
+import { access, rm, stat, utimes } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from './atomic.ts';
 import { otherSide, SIDES, type FileMeta, type Side } from '../model.ts';
@@ -116,6 +116,14 @@ export async function readJournal(file: string): Promise<InterruptedWindow[] | u
     return undefined;
   }
   return windows.length > 0 ? windows : undefined;
+}
+
+/** Whether a journal is there at all (an earlier run was interrupted), without reading it. */
+export async function journalExists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function removeJournal(file: string): Promise<void> {

@@ -36,6 +36,8 @@ export interface PairPaths {
   readonly lockDir: string;
   /** What each side's trash holds, for /status and /metrics (trash-stats.ts). */
   readonly trashStats: string;
+  /** The listings the snapshot describes, as digests: a no-change run's shortcut (listing-digests.ts). */
+  readonly listingDigests: string;
   /** What `rclone backend features` said of local sides, and under what (rclone/local-side.ts). */
   readonly localFeatures: string;
 }
@@ -54,6 +56,7 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     lockDir: join(dir, 'run.lock'),
     trashStats: join(dir, 'trash.json'),
     localFeatures: join(dir, 'local-features.json'),
+    listingDigests: join(dir, 'listing-digests.json'),
   };
 }
 

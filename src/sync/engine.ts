@@ -8,9 +8,11 @@ import type { EngineConfig } from '../config.ts';
 import { ConfigError, RunFailed, SafetyStop } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import { otherSide, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
+import { BlockComparison, PairVerdict, type BlockDigests } from '../rclone/listing-blocks.ts';
 import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
-import { journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
+import { journalExists, journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
 import type { PairPaths } from '../state/pair.ts';
+import { readListingDigests, removeListingDigests, settingsDigest, writeListingDigests } from '../state/listing-digests.ts';
 import { readSnapshot, snapshotHeader, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../state/snapshot.ts';
 import { knownAfterMoves, pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './commit.ts';
 import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
@@ -69,6 +71,7 @@ export class Engine {
   async run(): Promise<RunResult> {
     try {
       const observed = await this.observe();
+      if (observed.kind === 'unchanged') return await this.unchanged();
       const detected = await this.detect(observed);
       const plan = this.plan(observed, detected);
       const folders = this.planFolders(observed, plan);
@@ -103,48 +106,81 @@ export class Engine {
   // observe
   // -------------------------------------------------------------------------------------------
 
-  private async observe(): Promise<Observed> {
-    const { config, logger } = this.options;
+  private async observe(): Promise<Observed | Unchanged> {
+    const { config, logger, paths } = this.options;
     logger.info('listing both sides');
     const filters = await readFilters(config.filtersFile);
+    // The listings the snapshot describes, as digests, when the last run found nothing to change:
+    // while this run's listings hold the same blocks, neither they nor the snapshot are read.
+    // Not after an interrupted run (its journal says what to redo), nor on a resync.
+    const settings = settingsDigest({ ...config, filtersHash: filters.hash });
+    const lastListings = this.resync || (await journalExists(paths.journal)) ? undefined : await readListingDigests(paths.listingDigests, paths.snapshot, settings);
     this.report('listing');
     const identity = { path1: await rootIdentity(config.path1), path2: await rootIdentity(config.path2) };
     // rclone lists both sides while we read the snapshot: the two overlap instead of adding up.
-    // Only checksum mode needs the backends' hash types before listing.
-    const featuresOfBoth = Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
-    featuresOfBoth.catch(() => {});
-    const [early1, early2] = config.compare === 'checksum' ? await featuresOfBoth : [undefined, undefined];
+    // Only checksum mode needs the backends' hash types before listing; a run that turns out
+    // unchanged needs them not at all (asking a remote costs a connection).
+    let asked: Promise<[BackendFeatures, BackendFeatures]> | undefined;
+    const featuresOfBoth = (): Promise<[BackendFeatures, BackendFeatures]> => {
+      asked ??= Promise.all([this.rclone.features(config.path1), this.rclone.features(config.path2)]);
+      asked.catch(() => {});
+      return asked;
+    };
+    const [early1, early2] = config.compare === 'checksum' ? await featuresOfBoth() : [undefined, undefined];
     const hashType = early1 && early2 ? chooseHash(early1.hashes, early2.hashes) : '';
     if (config.compare === 'checksum' && !hashType) {
       logger.warn('SYNC_COMPARE=checksum but the two backends share no hash type: comparing size and modification time only');
     }
     const folders = { path1: new Set<string>(), path2: new Set<string>() };
     let snapshotted: Snapshot | undefined;
+    // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
+    // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
+    let reading: Promise<Snapshot | undefined> | undefined;
+    const readPrevious = (): Promise<Snapshot | undefined> => {
+      reading ??= readSnapshot(paths.snapshot).then(
+        (snapshot) => (snapshotted = snapshot),
+        (error: unknown) => {
+          if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;
+          logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
+          return undefined;
+        },
+      );
+      // Awaited below; until then its failure must not count as unhandled.
+      reading.catch(() => {});
+      return reading;
+    };
+    // Both read at once, beside the listings; with the last listings' digests, once a block differs.
+    const verdict = new PairVerdict(() => {
+      void readPrevious();
+      void featuresOfBoth();
+    });
+    const blocks = { path1: new BlockComparison(lastListings?.path1, verdict), path2: new BlockComparison(lastListings?.path2, verdict) };
     const listings = Promise.all([
-      this.listSide('path1', filters.file, hashType, folders.path1, () => snapshotted?.path1),
-      this.listSide('path2', filters.file, hashType, folders.path2, () => snapshotted?.path2),
+      this.listSide('path1', filters.file, hashType, folders.path1, () => snapshotted?.path1, blocks.path1),
+      this.listSide('path2', filters.file, hashType, folders.path2, () => snapshotted?.path2, blocks.path2),
     ]);
     // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
     listings.catch(() => {});
 
-    // A resync ignores the previous snapshot, and it is the way out of a damaged one that the
-    // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
-    const previous = await readSnapshot(this.options.paths.snapshot).catch((error: unknown) => {
-      if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;
-      logger.warn({ err: error.message }, 'the previous snapshot is unreadable; this resync rebuilds it');
-      return undefined;
-    });
-    snapshotted = previous;
-    if (!previous && !this.resync) {
-      logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
-      this.resync = true;
-    }
+    const checkPrevious = (previous: Snapshot | undefined): void => {
+      if (!previous && !this.resync) {
+        logger.info('no previous state for this pair: this first run merges both sides and deletes nothing (resync)');
+        this.resync = true;
+      }
+      if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
+    };
     // Refused before the listings end: a changed filter makes every listing meaningless.
-    if (previous && !this.resync) checkFiltersUnchanged(previous.header.filtersHash, filters.hash);
+    if (!lastListings) checkPrevious(await readPrevious());
 
     const [side1, side2] = await listings;
-    const [features1, features2] = await featuresOfBoth;
+    if (side1.unchanged && side2.unchanged) return { kind: 'unchanged' };
+    const previous = await readPrevious();
+    if (lastListings) checkPrevious(previous);
+    const [features1, features2] = await featuresOfBoth();
     return {
+      kind: 'listed',
+      settings,
+      blocks: { path1: blocks.path1.digests, path2: blocks.path2.digests },
       filters,
       previous,
       base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 },
@@ -161,7 +197,7 @@ export class Engine {
     };
   }
 
-  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>, snapshotted: () => Listing | undefined) {
+  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>, snapshotted: () => Listing | undefined, blocks: BlockComparison) {
     const { config, logger } = this.options;
     const root = this.roots[side];
     const excludes = trashExcludes(root, config.trashPaths[side]);
@@ -175,6 +211,7 @@ export class Engine {
       excludes,
       folders,
       snapshotted,
+      blocks,
       onListed: (count) => {
         const before = this.listed[side];
         this.listed[side] = count;
@@ -482,6 +519,7 @@ export class Engine {
       // action (both sides changed identically), or this was a resync, so the next run starts clean.
       const foldersChanged = folders !== undefined && (hasFolderWork(folders) || !sameFolders(previous?.folders, observed.folders));
       if (this.resync || changed || foldersChanged || previous?.header.hashType !== observed.hashType) await this.save(observed, current, outcome.folders);
+      else if (detected.carried.length === 0 && detected.verifiedSame.size === 0) await this.rememberListings(observed);
       await removeJournal(paths.journal);
       await this.tendTrash(undefined);
       return;
@@ -543,6 +581,27 @@ export class Engine {
     throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
   }
 
+  /** Both listings were exactly the last run's: nothing to detect, plan or carry out. */
+  private async unchanged(): Promise<RunResult> {
+    const { config, logger } = this.options;
+    logger.info('checking for changes');
+    logger.info({ unchanged: true }, 'both listings are exactly those of the last run, which changed nothing: nothing to do');
+    this.done = countPlan({ actions: [] });
+    if (config.dryRun) {
+      logger.info({ actions: 0 }, 'dry run: nothing changed, snapshots left as they were');
+      return this.result();
+    }
+    await this.tendTrash(undefined);
+    return this.result();
+  }
+
+  /** The snapshot describes this run's listings exactly: the next run may find them unchanged by their digests. */
+  private async rememberListings(observed: Observed): Promise<void> {
+    const { path1, path2 } = observed.blocks;
+    const { paths } = this.options;
+    if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 });
+  }
+
   /** Retention and the trash's counts (tend-trash.ts), given what this run put in each trash. */
   private tendTrash(trashed: Record<Side, TrashedFiles> | undefined): Promise<void> {
     const { config, logger, paths, startedAt } = this.options;
@@ -562,6 +621,8 @@ export class Engine {
     const after = config.emptyDirs
       ? { path1: foldersAfter(observed.folders.path1, folders.made.path1, folders.removed.path1, listings.path1), path2: foldersAfter(observed.folders.path2, folders.made.path2, folders.removed.path2, listings.path2) }
       : undefined;
+    // The digests stand for the snapshot being replaced (they say so too; this is belt and braces).
+    await removeListingDigests(paths.listingDigests);
     await writeSnapshot(paths.snapshot, { header, path1: listings.path1, path2: listings.path2, folders: after });
   }
 
@@ -602,9 +663,19 @@ function sameFolders(previous: Record<Side, ReadonlySet<string>> | undefined, no
 const SENTINELS = 8;
 
 
+/** Both listings hold exactly the blocks of the last run's, which changed nothing: neither was read. */
+interface Unchanged {
+  readonly kind: 'unchanged';
+}
+
 /** Both sides as listed, with the snapshot they are compared against. */
 interface Observed {
+  readonly kind: 'listed';
   readonly filters: Filters;
+  /** settingsDigest of this run's settings (listing-digests.ts). */
+  readonly settings: string;
+  /** Each listing's blocks (undefined: they cannot stand for it, see listing-blocks.ts). */
+  readonly blocks: Record<Side, BlockDigests | undefined>;
   readonly previous: Snapshot | undefined;
   /** The snapshot to diff against: empty on a resync. */
   readonly base: Record<Side, Listing>;

@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FileMeta, Listing, Side } from '../model.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
+import type { BlockComparison } from '../rclone/listing-blocks.ts';
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
 
 const NEWLINE = /[\n\r]/;
@@ -51,10 +52,16 @@ export interface ListSideOptions {
    * (detection compares nothing then, and the listing's map is let go).
    */
   readonly snapshotted?: () => Listing | undefined;
+  /** The listing's blocks against the last run's: while they match, lines are not even read. */
+  readonly blocks?: BlockComparison;
 }
 
-/** One side's files; `missing` when its root does not exist (the gate decides what that means). */
-export async function listSide(options: ListSideOptions): Promise<{ listing: Listing; missing: boolean }> {
+/**
+ * One side's files; `missing` when its root does not exist (the gate decides what that means);
+ * `unchanged` when its blocks are exactly the last run's (the listing is then left empty: it is
+ * the snapshot's, unread).
+ */
+export async function listSide(options: ListSideOptions): Promise<{ listing: Listing; missing: boolean; unchanged: boolean }> {
   const { rclone, logger, side, root, filtersFile, hashType, folders } = options;
   const listing: Listing = new Map();
   let shared: Listing | undefined;
@@ -66,7 +73,14 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
     return before !== undefined && before.size === meta.size && before.mtime === meta.mtime && before.hash === meta.hash ? before : meta;
   };
   try {
-    const entries = rclone.list(root, { ...(filtersFile ? { filtersFile } : {}), ...(hashType ? { hashType } : {}), excludes: [...options.excludes], onFolder: (path) => folders.add(path) });
+    const { blocks } = options;
+    const entries = rclone.list(root, {
+      ...(filtersFile ? { filtersFile } : {}),
+      ...(hashType ? { hashType } : {}),
+      ...(blocks ? { blocks } : {}),
+      excludes: [...options.excludes],
+      onFolder: (path) => folders.add(path),
+    });
     for await (const batch of entries) {
       if (!shared && (shared = options.snapshotted?.())) {
         // What was listed before the snapshot was read.
@@ -89,15 +103,15 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
         if (listing.size === count) repeated = true;
         else if (kept !== entry.meta) asSnapshotted++;
       }
-      options.onListed(listing.size);
+      options.onListed(blocks?.skipping ? blocks.filesMatched : listing.size);
     }
   } catch (error) {
-    if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true };
+    if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false };
     throw error;
   }
   // Every path listed once, each exactly as the snapshot has it, and as many as it has: the same files.
   const same = shared !== undefined && !repeated && asSnapshotted === listing.size && listing.size === shared.size;
-  return { listing: same ? shared! : listing, missing: false };
+  return { listing: same ? shared! : listing, missing: false, unchanged: options.blocks?.skipping === true };
 }
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */

@@ -82,7 +82,9 @@ describe('a run with nothing to do, local↔local', () => {
     // The first run with this wrapper as the rclone binary asks for features again (another binary).
     expect((await startedByRun({})).filter((c) => c === 'backend')).toHaveLength(2);
     expect(await startedByRun({})).toEqual(['lsjson', 'lsjson']);
-    // Another RCLONE_* setting may change what a backend can do: asked again.
+    // Another RCLONE_* setting may change what a backend can do: asked again, by a run that needs
+    // to know (one whose listings are the last run's exactly needs nothing of the backends).
+    await writeTree(sb.path1, { 'a.txt': 'a changed' });
     expect((await startedByRun({ RCLONE_CHECKERS: '4' })).filter((c) => c === 'backend')).toHaveLength(2);
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * The listings that the snapshot describes exactly, as their blocks' digests (rclone/listing-blocks.ts):
+ * written by a run that found nothing to change, so that the next run, if its listings hold the
+ * same blocks, knows nothing changed without reading the snapshot or a line of its listings.
+ *
+ * It stands for one snapshot file and one set of settings only: it records the snapshot's inode,
+ * size and modification time (a commit writes a new file and renames it over) and a digest of the
+ * settings (a changed setting can change what the same listing means: a new access-check file,
+ * other filters). Anything that does not match, or a file we cannot read, means "unknown", and the
+ * run reads everything as it always did. It is only ever a shortcut, so it is not fsynced.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { Side } from '../model.ts';
+
+/** A block's digest → its files (the shape of rclone/listing-blocks.ts's BlockDigests). */
+type BlockDigests = Map<string, number>;
+
+const FORMAT = 'rclonesync-listing-digests';
+const VERSION = 1;
+
+interface StoredDigests {
+  readonly format: typeof FORMAT;
+  readonly version: typeof VERSION;
+  readonly snapshot: string;
+  readonly settings: string;
+  readonly path1: [string, number][];
+  readonly path2: [string, number][];
+}
+
+/**
+ * A digest of the settings a run's outcome may depend on. Left out: what cannot change the outcome
+ * of a run whose listings are the same (the rclone binary: another one that lists differently
+ * lists other bytes; the stall timeout; a dry run), and `resync`, which never uses the digests.
+ */
+export function settingsDigest(settings: object): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ ...settings, rcloneBinary: '', stallTimeoutMs: 0, dryRun: false, resync: false }))
+    .digest('base64');
+}
+
+/** The identity of the snapshot file as it is now; undefined when there is none. */
+async function snapshotIdentity(snapshotFile: string): Promise<string | undefined> {
+  try {
+    const info = await stat(snapshotFile, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The digests stored for this snapshot file and these settings, or undefined. */
+export async function readListingDigests(file: string, snapshotFile: string, settings: string): Promise<Record<Side, BlockDigests> | undefined> {
+  let stored: StoredDigests;
+  try {
+    stored = JSON.parse(await readFile(file, 'utf8')) as StoredDigests;
+  } catch {
+    return undefined;
+  }
+  if (stored?.format !== FORMAT || stored.version !== VERSION || stored.settings !== settings || !Array.isArray(stored.path1) || !Array.isArray(stored.path2)) return undefined;
+  const identity = await snapshotIdentity(snapshotFile);
+  if (identity === undefined || stored.snapshot !== identity) return undefined;
+  return { path1: new Map(stored.path1), path2: new Map(stored.path2) };
+}
+
+/** Records that the snapshot file, as it is now, describes listings with these blocks. */
+export async function writeListingDigests(file: string, snapshotFile: string, settings: string, digests: Record<Side, BlockDigests>): Promise<void> {
+  const snapshot = await snapshotIdentity(snapshotFile);
+  if (snapshot === undefined) return;
+  const stored: StoredDigests = { format: FORMAT, version: VERSION, snapshot, settings, path1: [...digests.path1], path2: [...digests.path2] };
+  const temporary = `${file}.tmp-${process.pid}`;
+  await writeFile(temporary, JSON.stringify(stored), { mode: 0o600 });
+  await rename(temporary, file);
+}
+
+export async function removeListingDigests(file: string): Promise<void> {
+  await rm(file, { force: true });
+}
