@@ -12,7 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How long to wait for more when we have caught up with the writer. */
-const POLL_MS = 8;
+const POLL_MS = 15;
 const CHUNK_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
 
@@ -43,9 +43,11 @@ export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unkn
         const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
         partial = rest;
         if (lines) yield lines;
-        continue;
-      }
-      if (finished) break;
+        if (bytesRead === CHUNK_BYTES || finished) continue;
+      } else if (finished) break;
+      // Caught up with the writer, or nearly: it gets a moment to write more. Each read is a trip
+      // through libuv's thread pool; reading as fast as rclone wrote took ~1,500 reads of ~8 KB a
+      // side for 100,000 files (0.24 s of CPU), against ~100 of ~120 KB this way.
       await Promise.race([sleep(POLL_MS), settled]);
     }
     if (partial) yield partial;

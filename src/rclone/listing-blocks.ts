@@ -27,6 +27,8 @@ const SLASH = 0x2f;
 const PATH_KEY = Buffer.from('{"Path":"');
 const MODTIME_KEY = Buffer.from('"ModTime":"');
 const FOLDER_MARK = Buffer.from(',"IsDir":true');
+const FILE_END = Buffer.from('"IsDir":false');
+const CLOSE = 0x7d;
 const ENTRY_END = Buffer.from(',\n');
 /**
  * What a listing must not hold to be taken as unchanged from its bytes: a name lsjson could not
@@ -64,7 +66,7 @@ export class BlockDigester {
    * (false for a folder), undefined when it was not.
    */
   line(chunk: Buffer, start: number, end: number, isFile: boolean | undefined): void {
-    const entry = end - start >= PATH_KEY.length && chunk[start + 1] === QUOTE && chunk.compare(PATH_KEY, 0, PATH_KEY.length, start, start + PATH_KEY.length) === 0;
+    const entry = end - start >= PATH_KEY.length && startsWith(chunk, start, PATH_KEY);
     if (!entry) {
       // "[" or "]" (or a line we cannot place): not part of any block.
       this.flush(chunk, start);
@@ -76,14 +78,14 @@ export class BlockDigester {
     if (pathEnd === -1 || pathEnd > end) pathEnd = end;
     let parentEnd = pathEnd;
     while (parentEnd > pathStart && chunk[parentEnd - 1] !== SLASH) parentEnd--;
-    if (!this.hash || this.parent.length !== parentEnd - pathStart || chunk.compare(this.parent, 0, this.parent.length, pathStart, parentEnd) !== 0) {
+    if (!this.hash || this.parent.length !== parentEnd - pathStart || !startsWith(chunk, pathStart, this.parent)) {
       this.flush(chunk, start);
       this.endBlock();
       this.hash = createHash('sha1');
       this.parent = Buffer.from(chunk.subarray(pathStart, parentEnd));
     }
     if (isFile) this.files++;
-    const modTime = isFile === true ? undefined : folderModTime(chunk, pathEnd, end);
+    const modTime = isFile === true || endsAsFile(chunk, end) ? undefined : folderModTime(chunk, pathEnd, end);
     // Most lines are hashed with the run of whole lines they belong to; the others on their own:
     // a folder (without its time), the last entry (no comma), a line without its newline.
     if (!modTime && chunk[end - 1] === COMMA && chunk[end] === NEWLINE) return;
@@ -121,6 +123,21 @@ export class BlockDigester {
     this.files = 0;
     this.onBlock(digest, this.digests.get(digest)!);
   }
+}
+
+/**
+ * Whether chunk holds `bytes` at `at`. A loop, not Buffer.compare: the keys and parents compared
+ * are short, and there are two such comparisons a line; a native call each cost more than this.
+ */
+function startsWith(chunk: Buffer, at: number, bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (chunk[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** The common shape of a file's line ends so (`"IsDir":false}`, then a comma but on the last line). */
+function endsAsFile(chunk: Buffer, end: number): boolean {
+  const close = chunk[end - 1] === COMMA ? end - 2 : end - 1;
+  return chunk[close] === CLOSE && close >= FILE_END.length && startsWith(chunk, close - FILE_END.length, FILE_END);
 }
 
 /** Where the ModTime value of a folder's line is, from the end of its path to the line's end; undefined for a file. */

@@ -124,6 +124,17 @@ describe('dry run', () => {
   });
 });
 
+describe("rclone's partial uploads", () => {
+  it('are never synced (`<name>.<8 characters>.partial`, in any folder); other names ending in .partial are', async () => {
+    await synced({ 'a.txt': 'a' });
+    await writeTree(sb.path1, { 'big.iso.a1b2c3d4.partial': 'half', 'd/e/x.bin.ZZ99yy00.partial': 'half', '.12345678.partial': 'half' });
+    await writeTree(sb.path1, { 'notes.partial': 'mine', 'd/e/long.abcdefghi.partial': 'nine characters', 'f/x.abcdefgh.partial/inside.txt': 'a folder so named' });
+    const result = await ok();
+    expect(copiesOf(result.logs).map((l) => l.path).sort()).toEqual(['d/e/long.abcdefghi.partial', 'f/x.abcdefgh.partial/inside.txt', 'notes.partial']);
+    expect(Object.keys(await readTree(sb.path2)).sort()).toEqual(['a.txt', 'd/e/long.abcdefghi.partial', 'f/x.abcdefgh.partial/inside.txt', 'notes.partial']);
+  });
+});
+
 describe('modification times', () => {
   it('keeps the source modtime on every copy, in both directions', async () => {
     const t1 = new Date('2020-01-02T03:04:05.678Z');
