@@ -1,7 +1,8 @@
 /**
  * A listing's lines cut into blocks, one per folder, and a digest of each block's bytes: what lets
- * a run that changes nothing know so without reading a line of its listings (listing-digests.ts
- * keeps the last run's digests; observe.ts compares).
+ * a run that changes nothing know so without reading a line of its listings (state/listing-digests.ts
+ * keeps the last run's digests; Rclone.list only cuts and hashes while they match; the engine's
+ * observe step ends the run when both sides did).
  *
  * lsjson prints each folder's entries together and in name order (rclone's walk hands the printer
  * one folder's sorted entries at a time, under a lock), while the folders come in a different
