@@ -105,6 +105,8 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
       }
       options.onListed(blocks?.skipping ? blocks.filesMatched : listing.size);
     }
+    // The last block of a skimmed listing is counted only once the listing has ended.
+    if (blocks?.skipping) options.onListed(blocks.filesMatched);
   } catch (error) {
     if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false };
     throw error;
