@@ -252,6 +252,7 @@ export class Rclone {
       for await (const chunk of lineChunksOfFile(listing, upTo)) yield read(chunk);
     };
     let completed = false;
+    let decided = false;
     try {
       let position = 0;
       /** How much of the listing was skimmed (cut and hashed) and not read yet. */
@@ -287,14 +288,17 @@ export class Rclone {
       blocks?.finish();
       // A listing read in part would turn what was left out into deletions.
       if (!unchanged && bytesRead !== position) throw new UnreadableOutput(`internal error: ${bytesRead} of the listing's ${position} bytes were read`);
+      decided = true;
     } catch (error) {
       completed = true;
-      blocks?.abandon();
       throw this.toError(error, call, await call.stderr);
     } finally {
       call.watchdog.stop();
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
       if (!completed) child.kill();
+      // However this listing ended without a verdict (an error, a consumer that stopped), the other
+      // side's must not wait for it.
+      if (!decided) blocks?.abandon();
       await rm(listing, { force: true });
     }
     if (mangled.length > 0) {
