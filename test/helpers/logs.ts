@@ -70,3 +70,6 @@ export function expectSafetyStop(result: CliResult, gate: string, message?: RegE
   if (message) expect(failure!.msg).toMatch(message);
   expect(summaryOf(result.logs)).toMatchObject({ outcome: 'safety-stop', exitCode: 3 });
 }
+
+/** The run stopped after listing: both listings were exactly the last run's (the no-change shortcut). */
+export const tookShortcut = (result: { readonly logs: readonly LogLine[] }): boolean => result.logs.some((l) => l.unchanged === true);

@@ -7,14 +7,12 @@ import { existsSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copiesOf, deletesOf, type LogLine } from '../helpers/logs.ts';
-import type { CliResult } from '../helpers/processes.ts';
+import { copiesOf, deletesOf, tookShortcut } from '../helpers/logs.ts';
 import { useSandbox } from '../helpers/sandbox.ts';
 import { readTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-unchanged-timing-');
 
-const tookShortcut = (result: CliResult): boolean => result.logs.some((l: LogLine) => l.unchanged === true);
 
 function treeOf(folders: number, perFolder: number): Record<string, string> {
   const tree: Record<string, string> = {};

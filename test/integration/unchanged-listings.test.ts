@@ -9,14 +9,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendDetail, backendRunEnv, currentBackend, useBackend } from '../helpers/backends.ts';
-import { copiesOf, deletesOf, expectSafetyStop, type LogLine, summaryOf } from '../helpers/logs.ts';
+import { copiesOf, deletesOf, expectSafetyStop, summaryOf, tookShortcut } from '../helpers/logs.ts';
 import type { CliResult } from '../helpers/processes.ts';
 import { useSandbox } from '../helpers/sandbox.ts';
 import { readTree, readTreeFile, removeFile, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-unchanged-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 
-const tookShortcut = (result: CliResult): boolean => result.logs.some((l: LogLine) => l.unchanged === true);
 const expectNothingDone = (result: CliResult) =>
   expect(summaryOf(result.logs)).toMatchObject({ outcome: 'success', copiesToPath1: 0, copiesToPath2: 0, deletesOnPath1: 0, deletesOnPath2: 0, conflicts: 0 });
 
