@@ -301,21 +301,31 @@ const preferred = (value1: number, value2: number, higherWins: boolean): Side | 
  * Conflict copy names: `dir/report.conflict-path2-20261125T143200Z.docx`. The extension stays last
  * so the file still opens with the right program. A name already taken on either side, or by
  * another conflict in this plan, gets a counter, so a later conflict never overwrites an earlier copy.
+ * So does a name either side deleted since the last run: it is still in the last snapshot, and a run
+ * that fails before its conflict is done commits that snapshot's entries back for every name the
+ * conflict uses. A copy sitting under such a name would then look like a file the other side deleted,
+ * and the next run would delete it.
  */
 export class ConflictNamer {
   private readonly taken = new Set<string>();
-  private readonly input: Pick<ReconcileInput, 'current' | 'stamp'>;
-  constructor(input: Pick<ReconcileInput, 'current' | 'stamp'>) {
+  private readonly input: Pick<ReconcileInput, 'current' | 'changes' | 'stamp'>;
+  constructor(input: Pick<ReconcileInput, 'current' | 'changes' | 'stamp'>) {
     this.input = input;
   }
 
   allocate(path: string, side: Side): string {
     for (let n = 1; ; n++) {
       const candidate = conflictName(path, side, this.input.stamp, n);
-      if (this.taken.has(candidate) || this.input.current.path1.has(candidate) || this.input.current.path2.has(candidate)) continue;
+      if (this.taken.has(candidate) || this.inUse(candidate)) continue;
       this.taken.add(candidate);
       return candidate;
     }
+  }
+
+  /** On either side now, or in either side's last snapshot (every snapshot name is listed now or changed). */
+  private inUse(name: string): boolean {
+    const { current, changes } = this.input;
+    return current.path1.has(name) || current.path2.has(name) || changes.path1.has(name) || changes.path2.has(name);
   }
 }
 

@@ -426,22 +426,30 @@ describe('ConflictNamer', () => {
     path2: new Map(path2.map((p) => [p, { size: 1, mtime: 1, hash: '' }])),
   });
   const name = (n: number) => conflictName('a/report.docx', 'path1', STAMP, n);
+  const noChanges = { changes: { path1: new Map(), path2: new Map() } };
 
   it('uses the plain name when it is free', () => {
-    expect(new ConflictNamer({ current: listings([], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(1));
+    expect(new ConflictNamer({ ...noChanges, current: listings([], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(1));
   });
   it('counts past a name taken on path1', () => {
-    expect(new ConflictNamer({ current: listings([name(1)], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
+    expect(new ConflictNamer({ ...noChanges, current: listings([name(1)], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
   });
   it('counts past a name taken on path2', () => {
-    expect(new ConflictNamer({ current: listings([], [name(1)]), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
+    expect(new ConflictNamer({ ...noChanges, current: listings([], [name(1)]), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
   });
   it('counts past names taken on both sides', () => {
-    const namer = new ConflictNamer({ current: listings([name(1), name(3)], [name(2)]), stamp: STAMP });
+    const namer = new ConflictNamer({ ...noChanges, current: listings([name(1), name(3)], [name(2)]), stamp: STAMP });
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(4));
   });
+  it('counts past a name either side deleted since the last run (it is still in the last snapshot)', () => {
+    const deleted = { kind: 'deleted' as const, before: { size: 1, mtime: 1, hash: '' } };
+    for (const side of ['path1', 'path2'] as const) {
+      const changes = { path1: new Map(), path2: new Map(), [side]: new Map([[name(1), deleted]]) };
+      expect(new ConflictNamer({ changes, current: listings([], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
+    }
+  });
   it('never hands out the same name twice in one plan', () => {
-    const namer = new ConflictNamer({ current: listings([], [name(2)]), stamp: STAMP });
+    const namer = new ConflictNamer({ ...noChanges, current: listings([], [name(2)]), stamp: STAMP });
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(1));
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(3));
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(4));
