@@ -197,12 +197,23 @@ function readInteger(bytes: Buffer, end: number): number | undefined {
 export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<void> {
   await writeFileAtomic(file, async (write) => {
     await write(`${JSON.stringify(snapshot.header)}\n`);
+    // Lines are gathered here and handed over ~64k characters at a time: an await a line cost a
+    // second on two million lines.
+    let lines = '';
     for (const [side, tag] of [['path1', 1], ['path2', 2]] as const) {
-      for (const [path, meta] of snapshot[side]) await write(`${JSON.stringify([tag, path, meta.size, meta.mtime, meta.hash])}\n`);
-      for (const path of snapshot.folders?.[side] ?? []) await write(`${JSON.stringify([tag, path])}\n`);
+      for (const [path, meta] of snapshot[side]) {
+        lines += `[${tag},${JSON.stringify(path)},${jsonNumber(meta.size)},${jsonNumber(meta.mtime)},${JSON.stringify(meta.hash)}]\n`;
+        if (lines.length >= 1 << 16) {
+          await write(lines);
+          lines = '';
+        }
+      }
+      for (const path of snapshot.folders?.[side] ?? []) lines += `[${tag},${JSON.stringify(path)}]\n`;
     }
     const folderCounts = snapshot.folders ? { folders1: snapshot.folders.path1.size, folders2: snapshot.folders.path2.size } : {};
-    await write(`${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size, ...folderCounts })}\n`);
+    await write(`${lines}${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size, ...folderCounts })}\n`);
   });
 }
 
+/** What JSON.stringify writes for a number (the same digits for every finite one; null otherwise). */
+const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');

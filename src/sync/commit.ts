@@ -48,7 +48,11 @@ export function knownAfterMoves(
 
 export interface SnapshotAfterInput {
   readonly actions: readonly Action[];
-  /** The listings the plan was made from. */
+  /**
+   * The listings the plan was made from. The snapshot is made in these very maps (a copy of a
+   * million entries a side cost a second and a map's memory): the caller hands them over. A
+   * listing that is `base`'s own map is copied.
+   */
   readonly current: Record<Side, Listing>;
   /** The previous snapshot (empty maps on a resync). */
   readonly base: Record<Side, Listing>;
@@ -71,16 +75,23 @@ export interface SnapshotAfterInput {
  */
 export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Side, Listing>; incomplete: string[]; done: Action[] } {
   const { relisted, base } = input;
-  const snapshot = { path1: new Map(input.current.path1), path2: new Map(input.current.path2) };
-  const incomplete: string[] = [];
-  const doneActions: Action[] = [];
-  for (const action of input.actions) {
+  // Every action's effects and verdict first, from the listings as they were: then they are edited.
+  const judged = input.actions.map((action) => {
     const effect = effectsOf(action, input.current);
     const done = SIDES.every(
       (side) =>
         effect.removed[side].every((path) => !relisted[side].has(path)) &&
         [...effect.written[side]].every(([path, wanted]) => written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
     );
+    return { action, effect, done };
+  });
+  // A side listed exactly as its snapshot has the snapshot's own map as its listing (observe.ts):
+  // that one is copied, since `base` must stay as it was.
+  const reuse = (side: Side) => (input.current[side] === base[side] ? new Map(base[side]) : input.current[side]);
+  const snapshot = { path1: reuse('path1'), path2: reuse('path2') };
+  const incomplete: string[] = [];
+  const doneActions: Action[] = [];
+  for (const { action, effect, done } of judged) {
     if (done) {
       doneActions.push(action);
       for (const side of SIDES) {

@@ -12,6 +12,8 @@ export function detectChanges(snapshot: Listing, current: Listing, useHash: bool
   if (current === snapshot) return changes;
   for (const [path, now] of current) {
     const before = snapshot.get(path);
+    // Listed as the snapshot holds it: the listing kept the snapshot's own object (observe.ts).
+    if (before === now) continue;
     if (!before) changes.set(path, { kind: 'new', now });
     else if (changedOnSide(before, now, useHash, mtimeToleranceMs)) changes.set(path, { kind: 'modified', now, before });
   }

@@ -559,9 +559,11 @@ export class Engine {
       }
     }
 
+    const trashable = this.options.config.trashDays > 0 ? trashableBy(plan.actions, current) : undefined;
+    // The listings become the new snapshot (edited in place): nothing below reads them as listed.
     const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
     this.done = countPlan({ actions: done });
-    const trashed = this.options.config.trashDays > 0 ? trashedBy(done, current) : undefined;
+    const trashed = trashable ? trashedBy(done, trashable) : undefined;
     if (trashed) this.trashed = { path1: trashed.path1.files, path2: trashed.path2.files };
     signal.throwIfAborted();
     await this.save(observed, snapshot, outcome.folders);
@@ -703,18 +705,28 @@ interface Detected {
   readonly renames: Record<Side, Map<string, string>> | undefined;
 }
 
-/** Files the done actions moved to each side's trash, with their listed sizes: removals, and the old versions copies replaced. */
-function trashedBy(actions: readonly Action[], listed: Record<Side, Listing>): Record<Side, TrashedFiles> {
-  const trashed = { path1: { files: 0, bytes: 0 }, path2: { files: 0, bytes: 0 } };
-  const add = (side: Side, path: string) => {
-    const version = listed[side].get(path);
-    if (!version) return;
-    trashed[side].files++;
-    trashed[side].bytes += Math.max(0, version.size);
-  };
+/**
+ * What each removal, and each copy over an existing file, sends to its side's trash: the version
+ * listed there. Taken before the commit, which builds the new snapshot in the listings' own maps.
+ */
+function trashableBy(actions: readonly Action[], listed: Record<Side, Listing>): Map<Action, { side: Side; bytes: number }> {
+  const trashable = new Map<Action, { side: Side; bytes: number }>();
   for (const action of actions) {
-    if (action.kind === 'delete') add(action.side, action.path);
-    else if (action.kind === 'copy') add(otherSide(action.from), action.path);
+    const side = action.kind === 'delete' ? action.side : action.kind === 'copy' ? otherSide(action.from) : undefined;
+    const version = side && listed[side].get(action.path);
+    if (side && version) trashable.set(action, { side, bytes: Math.max(0, version.size) });
+  }
+  return trashable;
+}
+
+/** Files the done actions moved to each side's trash, with their listed sizes. */
+function trashedBy(done: readonly Action[], trashable: ReadonlyMap<Action, { side: Side; bytes: number }>): Record<Side, TrashedFiles> {
+  const trashed = { path1: { files: 0, bytes: 0 }, path2: { files: 0, bytes: 0 } };
+  for (const action of done) {
+    const version = trashable.get(action);
+    if (!version) continue;
+    trashed[version.side].files++;
+    trashed[version.side].bytes += version.bytes;
   }
   return trashed;
 }
