@@ -75,15 +75,18 @@ export interface SnapshotAfterInput {
  */
 export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Side, Listing>; incomplete: string[]; done: Action[] } {
   const { relisted, base } = input;
-  // Every action's effects and verdict first, from the listings as they were: then they are edited.
-  const judged = input.actions.map((action) => {
+  // Every action judged first, on the listings as they were, since they are then edited. Only the
+  // verdicts are kept (a million effects at once would cost hundreds of megabytes); the second pass
+  // takes each action's effects again for the paths alone, which do not depend on the listings.
+  const verdicts = new Uint8Array(input.actions.length);
+  input.actions.forEach((action, i) => {
     const effect = effectsOf(action, input.current);
     const done = SIDES.every(
       (side) =>
         effect.removed[side].every((path) => !relisted[side].has(path)) &&
         [...effect.written[side]].every(([path, wanted]) => written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
     );
-    return { action, effect, done };
+    verdicts[i] = done ? 1 : 0;
   });
   // A side listed exactly as its snapshot has the snapshot's own map as its listing (observe.ts):
   // that one is copied, since `base` must stay as it was.
@@ -91,7 +94,9 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
   const snapshot = { path1: reuse('path1'), path2: reuse('path2') };
   const incomplete: string[] = [];
   const doneActions: Action[] = [];
-  for (const { action, effect, done } of judged) {
+  for (const [i, action] of input.actions.entries()) {
+    const done = verdicts[i] === 1;
+    const effect = effectsOf(action, snapshot);
     if (done) {
       doneActions.push(action);
       for (const side of SIDES) {

@@ -129,6 +129,8 @@ class World {
   /** Paths each side changed in the current round. */
   private changed = { path1: new Set<string>(), path2: new Set<string>() };
   private soonAllowed = true;
+  /** Every mtime a file has had: a "soon" time never repeats one (see the top of this file). */
+  private readonly usedMtimes = new Set<number>();
 
   constructor(tolerance: number) {
     this.tolerance = tolerance;
@@ -141,6 +143,7 @@ class World {
 
   fresh(): number {
     this.maxMtime += STEP;
+    this.usedMtimes.add(this.maxMtime);
     return this.maxMtime;
   }
 
@@ -159,8 +162,9 @@ class World {
 
   /** A time within the tolerance after `mtime`, unless the other side changed this path this round. */
   private soonAfter(side: Side, path: string, mtime: number, delta: number): number {
-    if (!this.soonAllowed || this.changed[otherSide(side)].has(path)) return this.fresh();
     const soon = mtime + 1 + (delta % this.tolerance);
+    if (!this.soonAllowed || this.changed[otherSide(side)].has(path) || this.usedMtimes.has(soon)) return this.fresh();
+    this.usedMtimes.add(soon);
     this.maxMtime = Math.max(this.maxMtime, soon);
     return soon;
   }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts';
-import { pickSentinels, rootsStillListed } from '../../src/sync/commit.ts';
+import { pickSentinels, rootsStillListed, snapshotAfter } from '../../src/sync/commit.ts';
 import { unchangedSince } from '../../src/sync/propagate.ts';
 import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
 import type { FileMeta, Listing } from '../../src/model.ts';
@@ -110,5 +110,37 @@ describe('a root that is still the one listed', () => {
     expect(unchangedSince(meta(1, 2, 'a'), meta(1, 2, 'b'))).toBe(false);
     expect(unchangedSince(undefined, meta(1, 2))).toBe(false);
     expect(unchangedSince(meta(1, 2), undefined)).toBe(false);
+  });
+});
+
+describe('the snapshot a run commits', () => {
+  const compare = { mtimeToleranceMs: 0, commonHash: false };
+  const copyTo2 = { kind: 'copy', from: 'path1', path: 'new.txt', reason: 'new', size: 1 } as const;
+
+  it('is made in the listings’ own maps; a listing that is the snapshot’s own map is copied, and the previous snapshot stays as it was', () => {
+    const base = { path1: new Map([['old.txt', meta(1, 1)]]), path2: new Map([['old.txt', meta(1, 1)]]) };
+    // path2 was listed exactly as its snapshot has it: observe hands over the snapshot's own map.
+    const current = { path1: new Map([['old.txt', meta(1, 1)], ['new.txt', meta(1, 5)]]), path2: base.path2 };
+    const relisted = { path1: new Map(), path2: new Map([['new.txt', meta(1, 5)]]) };
+    const { snapshot, done } = snapshotAfter({ actions: [copyTo2], current, base, relisted, compare, propagationSucceeded: true });
+    expect(done).toEqual([copyTo2]);
+    expect(snapshot.path1).toBe(current.path1);
+    expect(snapshot.path2).not.toBe(base.path2);
+    expect([...snapshot.path2.keys()].sort()).toEqual(['new.txt', 'old.txt']);
+    expect([...base.path2.keys()]).toEqual(['old.txt']);
+  });
+
+  it('an action not done takes the previous snapshot’s entries back, whatever the actions before it did', () => {
+    const base = { path1: new Map([['a.txt', meta(1, 1)]]), path2: new Map([['a.txt', meta(1, 1)]]) };
+    const current = { path1: new Map([['a.txt', meta(2, 9)], ['new.txt', meta(1, 5)]]), path2: new Map([['a.txt', meta(1, 1)]]) };
+    const edit = { kind: 'copy', from: 'path1', path: 'a.txt', reason: 'modified', size: 2 } as const;
+    // new.txt arrived; a.txt did not (path2 still holds the old version).
+    const relisted = { path1: new Map(), path2: new Map([['new.txt', meta(1, 5)], ['a.txt', meta(1, 1)]]) };
+    const { snapshot, done, incomplete } = snapshotAfter({ actions: [edit, copyTo2], current, base, relisted, compare, propagationSucceeded: false });
+    expect(done).toEqual([copyTo2]);
+    expect(incomplete).toEqual(['a.txt']);
+    expect(snapshot.path1.get('a.txt')).toEqual(meta(1, 1));
+    expect(snapshot.path2.get('a.txt')).toEqual(meta(1, 1));
+    expect(snapshot.path2.get('new.txt')).toEqual(meta(1, 5));
   });
 });
