@@ -22,7 +22,7 @@ import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
 import { confirmRenames, pathsToHash, renameCandidates, type MoveStep } from './renames.ts';
-import { compactStamp, conflictName, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
+import { compactStamp, ConflictNamer, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { tendTrash, type TrashedFiles } from './tend-trash.ts';
 import { trashExcludes, trashRoot } from './trash.ts';
@@ -430,13 +430,15 @@ export class Engine {
     this.report('propagating', countPlan(plan));
     const { current, compare } = observed;
     const runTrash = config.trashDays > 0 ? { path1: joinRemote(this.trash.path1, this.stamp), path2: joinRemote(this.trash.path2, this.stamp) } : undefined;
-    const taken = new Set<string>();
     // The version each written path must end up holding (a conflict copy's included).
     const versions: Record<Side, Map<string, FileMeta | undefined>> = { path1: new Map(), path2: new Map() };
     for (const action of plan.actions) {
       const { written } = effectsOf(action, current);
       for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
     }
+    // A version rescued during the copies gets a conflict name by the plan's rules, and none the plan writes.
+    const rescueNames = new ConflictNamer({ current, changes: detected.changes, stamp: this.stamp });
+    for (const side of SIDES) for (const path of versions[side].keys()) rescueNames.reserve(path);
     let stopHeartbeat = () => {};
     let failure: unknown;
     try {
@@ -463,15 +465,7 @@ export class Engine {
           await writeJournal(paths.journal, [...detected.carried, { ...own, moves }]);
           stopHeartbeat = startHeartbeat(paths.journal);
         },
-        rescueName: (side, path) => {
-          for (let n = 1; ; n++) {
-            const name = conflictName(path, side, this.stamp, n);
-            if (!taken.has(name) && !current.path1.has(name) && !current.path2.has(name)) {
-              taken.add(name);
-              return name;
-            }
-          }
-        },
+        rescueName: (side, path) => rescueNames.allocate(path, side),
         mustForce: (from, path) => {
           const source = current[from].get(path);
           const destination = current[otherSide(from)].get(path);

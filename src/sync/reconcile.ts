@@ -322,6 +322,11 @@ export class ConflictNamer {
     }
   }
 
+  /** Keeps `name` from being handed out (a name something else will write). */
+  reserve(name: string): void {
+    this.taken.add(name);
+  }
+
   /** On either side now, or in either side's last snapshot (every snapshot name is listed now or changed). */
   private inUse(name: string): boolean {
     const { current, changes } = this.input;

@@ -448,6 +448,11 @@ describe('ConflictNamer', () => {
       expect(new ConflictNamer({ changes, current: listings([], []), stamp: STAMP }).allocate('a/report.docx', 'path1')).toBe(name(2));
     }
   });
+  it('counts past a reserved name', () => {
+    const namer = new ConflictNamer({ ...noChanges, current: listings([], []), stamp: STAMP });
+    namer.reserve(name(1));
+    expect(namer.allocate('a/report.docx', 'path1')).toBe(name(2));
+  });
   it('never hands out the same name twice in one plan', () => {
     const namer = new ConflictNamer({ ...noChanges, current: listings([], [name(2)]), stamp: STAMP });
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(1));
