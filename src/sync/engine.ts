@@ -437,8 +437,7 @@ export class Engine {
       for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
     }
     // A version rescued during the copies gets a conflict name by the plan's rules, and none the plan writes.
-    const rescueNames = new ConflictNamer({ current, changes: detected.changes, stamp: this.stamp });
-    for (const side of SIDES) for (const path of versions[side].keys()) rescueNames.reserve(path);
+    const rescueNames = new ConflictNamer({ current, changes: detected.changes, stamp: this.stamp }, (name) => versions.path1.has(name) || versions.path2.has(name));
     let stopHeartbeat = () => {};
     let failure: unknown;
     try {

@@ -309,22 +309,20 @@ const preferred = (value1: number, value2: number, higherWins: boolean): Side | 
 export class ConflictNamer {
   private readonly taken = new Set<string>();
   private readonly input: Pick<ReconcileInput, 'current' | 'changes' | 'stamp'>;
-  constructor(input: Pick<ReconcileInput, 'current' | 'changes' | 'stamp'>) {
+  private readonly reserved: (name: string) => boolean;
+  /** `reserved`: names something else will write (asked only of a candidate, so nothing is copied up front). */
+  constructor(input: Pick<ReconcileInput, 'current' | 'changes' | 'stamp'>, reserved: (name: string) => boolean = () => false) {
     this.input = input;
+    this.reserved = reserved;
   }
 
   allocate(path: string, side: Side): string {
     for (let n = 1; ; n++) {
       const candidate = conflictName(path, side, this.input.stamp, n);
-      if (this.taken.has(candidate) || this.inUse(candidate)) continue;
+      if (this.taken.has(candidate) || this.inUse(candidate) || this.reserved(candidate)) continue;
       this.taken.add(candidate);
       return candidate;
     }
-  }
-
-  /** Keeps `name` from being handed out (a name something else will write). */
-  reserve(name: string): void {
-    this.taken.add(name);
   }
 
   /** On either side now, or in either side's last snapshot (every snapshot name is listed now or changed). */

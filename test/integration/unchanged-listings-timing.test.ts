@@ -13,7 +13,6 @@ import { readTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
 const { sandbox: sb, ok } = useSandbox('rs-unchanged-timing-');
 
-
 function treeOf(folders: number, perFolder: number): Record<string, string> {
   const tree: Record<string, string> = {};
   for (let d = 0; d < folders; d++) for (let f = 0; f < perFolder; f++) tree[`d${d}/f${f}.txt`] = `file ${f} of folder ${d}`;

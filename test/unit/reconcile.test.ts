@@ -449,8 +449,7 @@ describe('ConflictNamer', () => {
     }
   });
   it('counts past a reserved name', () => {
-    const namer = new ConflictNamer({ ...noChanges, current: listings([], []), stamp: STAMP });
-    namer.reserve(name(1));
+    const namer = new ConflictNamer({ ...noChanges, current: listings([], []), stamp: STAMP }, (candidate) => candidate === name(1));
     expect(namer.allocate('a/report.docx', 'path1')).toBe(name(2));
   });
   it('never hands out the same name twice in one plan', () => {

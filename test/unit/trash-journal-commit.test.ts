@@ -130,7 +130,7 @@ describe('the snapshot a run commits', () => {
     expect([...base.path2.keys()]).toEqual(['old.txt']);
   });
 
-  it('an action not done takes the previous snapshot’s entries back, whatever the actions before it did', () => {
+  it('an action not done takes the previous snapshot’s entries back on both sides; a done one beside it takes what was listed again', () => {
     const base = { path1: new Map([['a.txt', meta(1, 1)]]), path2: new Map([['a.txt', meta(1, 1)]]) };
     const current = { path1: new Map([['a.txt', meta(2, 9)], ['new.txt', meta(1, 5)]]), path2: new Map([['a.txt', meta(1, 1)]]) };
     const edit = { kind: 'copy', from: 'path1', path: 'a.txt', reason: 'modified', size: 2 } as const;
