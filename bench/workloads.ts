@@ -181,7 +181,7 @@ function changeBatch(ctx: Context): Workload {
     floor: 'two parallel listings, then two parallel `copy --files-from-raw`, then two parallel `delete --files-from-raw`',
     notes: ['Each contender has its own pair, synced before the rounds; every round changes other files, alike in the three pairs.', 'rclonesync moves deleted and overwritten files to its trash (default SYNC_TRASH_DAYS=30); bisync and the floor delete them.',
       'Modified files keep their size (~100 B rewritten with ~100 B) and get a new time; each changed on one side only, so rclonesync copies them without comparing contents.',
-      "Before each round rclonesync's pair also has a run with nothing to do (unmeasured), as on a NAS where a batch comes after idle runs: the measured run starts by skimming its listings against that run's digests and reads them in full at the first changed folder."],
+      "Before each round rclonesync's pair also has a run with nothing to do (unmeasured), as on a NAS where a batch comes after idle runs: the measured run hashes its listings against that run's digests and reads only the folders whose lines changed (the whole listing when more than half of it did)."],
     async prepare() {
       pairs = await pairsPerTool(ctx, 'W2');
     },

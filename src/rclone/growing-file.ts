@@ -57,20 +57,33 @@ export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unkn
 }
 
 /** The first `end` bytes of `file` (whole lines, written already), in chunks of whole lines as above. */
-export async function* lineChunksOfFile(file: string, end: number): AsyncGenerator<Buffer> {
+export function lineChunksOfFile(file: string, end: number): AsyncGenerator<Buffer> {
+  return lineChunksOfRanges(file, [{ start: 0, end }]);
+}
+
+/**
+ * The bytes of a finished file in these ranges [start, end), adjacent ones merged, as chunks of
+ * whole lines; each range starts at a line's start and ends after a line's newline (or the file's end).
+ */
+export async function* lineChunksOfRanges(file: string, ranges: readonly { readonly start: number; readonly end: number }[]): AsyncGenerator<Buffer> {
   const handle: FileHandle = await open(file, 'r');
   try {
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    let partial: Buffer | undefined;
-    for (let position = 0; position < end; ) {
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK_BYTES, end - position), position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
-      partial = rest;
-      if (lines) yield lines;
+    for (let i = 0; i < ranges.length; ) {
+      const from = ranges[i]!.start;
+      let to = ranges[i]!.end;
+      for (i++; i < ranges.length && ranges[i]!.start === to; i++) to = ranges[i]!.end;
+      let partial: Buffer | undefined;
+      for (let position = from; position < to; ) {
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK_BYTES, to - position), position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
+        partial = rest;
+        if (lines) yield lines;
+      }
+      if (partial) yield partial;
     }
-    if (partial) yield partial;
   } finally {
     await handle.close();
   }

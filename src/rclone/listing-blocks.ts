@@ -18,13 +18,36 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 
-/** Digest (base64 sha1 of the block's bytes) → the files in the block. */
-export type BlockDigests = Map<string, number>;
+/** What is known of one block: enough to stand in for its lines when it comes again unchanged. */
+export interface BlockRecord {
+  /** The files among its lines. */
+  readonly files: number;
+  /**
+   * The folder whose entries it holds, as the engine spells paths ('' for the root, else ending in
+   * "/"); undefined when its bytes do not tell it exactly (an escaped quote in the path).
+   */
+  readonly parent: string | undefined;
+  /** The folders its lines name (the subfolders of `parent`). */
+  readonly folders: readonly string[];
+}
+
+/** Digest (base64 sha1 of the block's bytes) → what the block holds. */
+export type BlockDigests = Map<string, BlockRecord>;
+
+/** Where a block's lines are in the listing's bytes: [start, end). */
+export interface BlockSpan {
+  readonly start: number;
+  readonly end: number;
+  readonly parent: string | undefined;
+  /** Its entries' lines (files and folders). */
+  readonly lines: number;
+}
 
 const NEWLINE = 0x0a;
 const COMMA = 0x2c;
 const QUOTE = 0x22;
 const SLASH = 0x2f;
+const BACKSLASH = 0x5c;
 const PATH_KEY = Buffer.from('{"Path":"');
 const MODTIME_KEY = Buffer.from('"ModTime":"');
 const FOLDER_MARK = Buffer.from(',"IsDir":true');
@@ -44,21 +67,31 @@ export class BlockDigester {
   repeated = false;
   /** The listing holds a name that its bytes do not tell exactly (see INEXACT). */
   inexact = false;
-  private readonly onBlock: (digest: string, files: number) => void;
+  private readonly onBlock: (digest: string, record: BlockRecord, span: BlockSpan) => void;
   private hash: Hash | undefined;
   private parent = Buffer.alloc(0);
   private files = 0;
+  private lines = 0;
+  /** The current block's folder (see BlockRecord.parent), where it starts, and the folders it names. */
+  private placed: string | undefined;
+  private blockStart = 0;
+  private folders: string[] = [];
+  /** Where the current chunk starts in the listing, and where the bytes given so far end. */
+  private offset = 0;
+  private inputEnd = 0;
   /** Where the current run of whole lines not yet hashed starts, in the current chunk. */
   private pending = 0;
 
   /** `onBlock` hears of each block as it is complete. */
-  constructor(onBlock: (digest: string, files: number) => void = () => {}) {
+  constructor(onBlock: (digest: string, record: BlockRecord, span: BlockSpan) => void = () => {}) {
     this.onBlock = onBlock;
   }
 
-  /** Before the lines of a chunk (of whole lines) are given. */
-  beginChunk(chunk: Buffer): void {
+  /** Before the lines of a chunk (of whole lines) are given; `offset` is where it starts in the listing. */
+  beginChunk(chunk: Buffer, offset = this.inputEnd): void {
     this.pending = 0;
+    this.offset = offset;
+    this.inputEnd = offset + chunk.length;
     if (!this.inexact && INEXACT.some((pattern) => chunk.includes(pattern))) this.inexact = true;
   }
 
@@ -79,13 +112,19 @@ export class BlockDigester {
     if (pathEnd === -1 || pathEnd > end) pathEnd = end;
     let parentEnd = pathEnd;
     while (parentEnd > pathStart && chunk[parentEnd - 1] !== SLASH) parentEnd--;
+    // The first quote ends the path unless it is an escaped one: then this line's cut is not its
+    // folder, and the block it falls in cannot say which folders it holds.
+    const cutAtFolder = pathEnd < end && chunk[pathEnd - 1] !== BACKSLASH;
     if (!this.hash || this.parent.length !== parentEnd - pathStart || !startsWith(chunk, pathStart, this.parent)) {
       this.flush(chunk, start);
-      this.endBlock();
+      this.endBlock(this.offset + start);
       this.hash = createHash('sha1');
       this.parent = Buffer.from(chunk.subarray(pathStart, parentEnd));
-    }
+      this.blockStart = this.offset + start;
+      this.placed = cutAtFolder ? decodedParent(this.parent) : undefined;
+    } else if (!cutAtFolder) this.placed = undefined;
     if (isFile) this.files++;
+    this.lines++;
     const modTime = isFile === true || endsAsFile(chunk, end) ? undefined : folderModTime(chunk, pathEnd, end);
     // Most lines are hashed with the run of whole lines they belong to; the others on their own:
     // a folder (without its time), the last entry (no comma), a line without its newline.
@@ -100,6 +139,11 @@ export class BlockDigester {
     this.pending = end + 1;
   }
 
+  /** The folder that the line just given names (when it was read): part of its block's record. */
+  folderLine(path: string): void {
+    this.folders.push(path);
+  }
+
   /** After the chunk's lines: what is not hashed yet of it is hashed now (its memory is reused). */
   endChunk(chunk: Buffer): void {
     this.flush(chunk, chunk.length);
@@ -107,7 +151,7 @@ export class BlockDigester {
 
   /** After the last chunk. */
   finish(): void {
-    this.endBlock();
+    this.endBlock(this.inputEnd);
   }
 
   private flush(chunk: Buffer, upTo: number): void {
@@ -115,14 +159,32 @@ export class BlockDigester {
     this.pending = Math.max(this.pending, upTo);
   }
 
-  private endBlock(): void {
+  private endBlock(end: number): void {
     if (!this.hash) return;
     const digest = this.hash.digest('base64');
     if (this.digests.has(digest)) this.repeated = true;
-    this.digests.set(digest, this.files);
+    const record: BlockRecord = { files: this.files, parent: this.placed, folders: this.folders };
+    this.digests.set(digest, record);
     this.hash = undefined;
     this.files = 0;
-    this.onBlock(digest, this.digests.get(digest)!);
+    const lines = this.lines;
+    this.lines = 0;
+    this.folders = [];
+    this.onBlock(digest, record, { start: this.blockStart, end, parent: record.parent, lines });
+  }
+}
+
+/**
+ * A block's folder from the bytes of its cut (JSON text, "dir/sub/" or empty): escapes, rare in
+ * paths, are undone by JSON.parse; undefined when that fails.
+ */
+function decodedParent(bytes: Buffer): string | undefined {
+  if (!bytes.includes(BACKSLASH)) return bytes.toString('utf8');
+  try {
+    const parent: unknown = JSON.parse(`"${bytes.toString('utf8')}"`);
+    return typeof parent === 'string' ? parent : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -181,62 +243,128 @@ export class PairVerdict {
   }
 }
 
+/** The last run's blocks, as listing-digests.ts keeps them. */
+export interface ExpectedBlocks {
+  readonly blocks: BlockDigests;
+  /** The snapshot holds each file exactly as these blocks' lines print it. */
+  readonly exact: boolean;
+}
+
 /**
- * One listing's blocks held against the last run's (`expected`): while every block is one of
- * them and the other side's are too, list() only cuts and hashes lines (`skipping`); from the
- * first that is not, list() reads every line, from the start. Filled in as the listing goes.
+ * How list() read a listing: not at all (both sides hold exactly the last run's blocks); in part
+ * (only the blocks the last run did not have: each of the others stands for its folder's entries
+ * in the snapshot, and `changedFolders` are the folders whose entries must come from the lines
+ * read instead); or whole.
+ */
+export type ListingReading = { readonly kind: 'unchanged' } | { readonly kind: 'in-part'; readonly changedFolders: ReadonlySet<string> } | { readonly kind: 'whole' };
+
+/**
+ * One listing's blocks held against the last run's (`expected`): while they can tell something,
+ * list() only cuts and hashes lines (`skimming`). When each block names its folder exactly, no
+ * folder has two, and the snapshot is exactly what the last run's lines said, the listing is
+ * skimmed to its end and only the blocks the last run did not have are read (`spans`); otherwise
+ * list() reads every line, from the start, as soon as either side has a block the last run did not.
  */
 export class BlockComparison {
   readonly expected: BlockDigests | undefined;
-  /** The files of the blocks matched so far (for progress), while skipping. */
+  /** The files of the blocks matched so far (for progress), while skimming. */
   filesMatched = 0;
   digester: BlockDigester;
+  /** How the listing was read, once list() has decided. */
+  reading: ListingReading | undefined;
+  /** Where the blocks the last run did not have are, while standing in is possible. */
+  readonly spans: BlockSpan[] = [];
   private readonly verdict: PairVerdict;
-  private matching: boolean;
+  private skimmingLines: boolean;
+  /** Whether the blocks matched can stand for their folders' entries in the snapshot (see above). */
+  private standIn: boolean;
+  private readonly matched = new Set<string>();
+  private readonly parentsSeen = new Set<string>();
+  /** Lines of the blocks matched and not (while standing in): reading in part pays only while it reads the lesser part. */
+  private linesMatched = 0;
+  private linesToRead = 0;
+  /** The last run's lines, all told. */
+  private readonly linesBefore: number;
+  /** The digester of the skimmed listing, while the spans are read with another. */
+  private skimmed: BlockDigester | undefined;
+  private broken = false;
 
-  constructor(expected: BlockDigests | undefined, verdict: PairVerdict) {
-    this.expected = expected;
+  constructor(expected: ExpectedBlocks | undefined, verdict: PairVerdict) {
+    this.expected = expected?.blocks;
     this.verdict = verdict;
-    this.matching = expected !== undefined;
-    if (!this.matching) verdict.miss();
+    this.skimmingLines = expected !== undefined;
+    this.standIn = expected !== undefined && expected.exact && namesEachFolderOnce(expected.blocks);
+    this.linesBefore = 0;
+    for (const record of expected?.blocks.values() ?? []) this.linesBefore += record.files + record.folders.length;
+    if (!this.skimmingLines) {
+      verdict.miss();
+      this.reading = { kind: 'whole' };
+    }
     this.digester = this.newDigester();
   }
 
   /** Lines are only being cut and hashed, not read. */
-  get skipping(): boolean {
-    return this.matching && !this.verdict.missed;
+  get skimming(): boolean {
+    return this.skimmingLines && (this.standIn || !this.verdict.missed);
   }
 
-  /** The lines of a chunk, cut and hashed but not read. */
-  skim(chunk: Buffer): void {
-    this.digester.beginChunk(chunk);
+  /** The lines of a chunk, cut and hashed but not read; `offset` is where the chunk starts in the listing. */
+  skim(chunk: Buffer, offset: number): void {
+    this.digester.beginChunk(chunk, offset);
     for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
       end = chunk.indexOf(NEWLINE, start);
       if (end === -1) end = chunk.length;
       this.digester.line(chunk, start, end, undefined);
     }
     this.digester.endChunk(chunk);
-    if (this.digester.inexact) this.miss();
+    // Not the end of standing in: a block with such a name is not one the last run had, and is read.
+    if (this.digester.inexact) this.verdict.miss();
   }
 
-  /**
-   * After the last chunk was skimmed: true when this listing holds exactly the expected blocks
-   * and so does the other side's (waited for); false when either does not, and lines must be read.
-   */
-  async finishSkimming(): Promise<boolean> {
+  /** After the last chunk was skimmed: how the listing is to be read (waiting for the other side's verdict if need be). */
+  async finishSkimming(): Promise<ListingReading> {
     this.digester.finish();
     const { digests, repeated, inexact } = this.digester;
-    if (repeated || inexact || digests.size !== this.expected!.size) this.miss();
-    if (!this.skipping) return false;
-    this.verdict.sideUnchanged();
-    await this.verdict.settled;
-    return this.skipping;
+    if (repeated || inexact || digests.size !== this.expected!.size || this.spans.length > 0) this.verdict.miss();
+    if (this.linesToRead > this.linesMatched) this.standIn = false;
+    if (!this.verdict.missed) {
+      this.verdict.sideUnchanged();
+      await this.verdict.settled;
+    }
+    this.reading = !this.verdict.missed ? { kind: 'unchanged' } : this.standIn ? { kind: 'in-part', changedFolders: this.changedFolders() } : { kind: 'whole' };
+    return this.reading;
+  }
+
+  /** The folders of the blocks matched (the lines that name them were not read). */
+  *foldersOfMatchedBlocks(): Generator<string> {
+    for (const digest of this.matched) yield* this.expected!.get(digest)!.folders;
+  }
+
+  /** Before the spans are read: their lines are cut and hashed again, to count what they hold. */
+  beginSpans(): void {
+    this.skimmed = this.digester;
+    this.digester = new BlockDigester();
+  }
+
+  /** After the spans were read: their blocks' records join the skimmed ones. */
+  endSpans(): void {
+    this.digester.finish();
+    const read = this.digester;
+    this.digester = this.skimmed!;
+    // Each span is one block, cut again the same way: anything else and the digests stand for nothing.
+    if (read.digests.size !== this.spans.length || read.repeated) this.broken = true;
+    for (const [digest, record] of read.digests) {
+      if (!this.digester.digests.has(digest)) this.broken = true;
+      this.digester.digests.set(digest, record);
+    }
+    if (read.inexact) this.digester.inexact = true;
   }
 
   /** Lines are read from the start: the blocks are counted afresh. */
   restart(): void {
-    this.matching = false;
+    this.skimmingLines = false;
     this.filesMatched = 0;
+    this.reading = { kind: 'whole' };
     this.digester = this.newDigester();
   }
 
@@ -247,26 +375,55 @@ export class BlockComparison {
 
   /** The listing failed: the other side must not wait for it. */
   abandon(): void {
-    this.miss();
+    this.verdict.miss();
   }
 
   /** This listing's blocks, for the next run; undefined when they cannot stand for it. */
   get digests(): BlockDigests | undefined {
     const { digests, repeated, inexact } = this.digester;
-    return repeated || inexact ? undefined : digests;
+    return repeated || inexact || this.broken ? undefined : digests;
+  }
+
+  private changedFolders(): Set<string> {
+    const changed = new Set<string>();
+    for (const span of this.spans) changed.add(span.parent!);
+    for (const [digest, record] of this.expected!) if (!this.matched.has(digest)) changed.add(record.parent!);
+    return changed;
   }
 
   private newDigester(): BlockDigester {
-    return new BlockDigester((digest) => {
-      if (!this.skipping) return;
-      const files = this.expected!.get(digest);
-      if (files === undefined) this.miss();
-      else this.filesMatched += files;
+    return new BlockDigester((digest, record, span) => {
+      if (!this.skimming) return;
+      const known = this.expected!.get(digest);
+      const matches = known !== undefined && !this.matched.has(digest);
+      if (matches) {
+        this.matched.add(digest);
+        this.filesMatched += known.files;
+        // Skimmed lines were not counted: the record is the last run's, which read them.
+        this.digester.digests.set(digest, known);
+      } else {
+        this.verdict.miss();
+        if (this.standIn) this.spans.push(span);
+      }
+      if (span.parent === undefined || this.parentsSeen.has(span.parent)) this.standIn = false;
+      else this.parentsSeen.add(span.parent);
+      if (!this.standIn) return;
+      if (matches) this.linesMatched += span.lines;
+      else this.linesToRead += span.lines;
+      // A listing mostly changed is read whole (the snapshot would stand for too few files to pay
+      // for the copy of its map), as soon as that is certain: more lines to read than half the
+      // last run's, or at the end, more than those matched. Either way, whatever the folders' order.
+      if (this.linesToRead * 2 > this.linesBefore) this.standIn = false;
     });
   }
+}
 
-  private miss(): void {
-    this.matching = false;
-    this.verdict.miss();
+/** Every block names its folder exactly, and no folder has two. */
+function namesEachFolderOnce(blocks: BlockDigests): boolean {
+  const parents = new Set<string>();
+  for (const { parent } of blocks.values()) {
+    if (parent === undefined || parents.has(parent)) return false;
+    parents.add(parent);
   }
+  return true;
 }

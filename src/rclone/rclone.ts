@@ -12,8 +12,8 @@ import type { FileMeta, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
-import { lineChunksOfFile, lineChunksOfGrowingFile } from './growing-file.ts';
-import type { BlockComparison } from './listing-blocks.ts';
+import { lineChunksOfFile, lineChunksOfGrowingFile, lineChunksOfRanges } from './growing-file.ts';
+import type { BlockComparison, BlockSpan } from './listing-blocks.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -228,6 +228,9 @@ export class Rclone {
     const wholeTree = !options.onlyPaths && !options.onlyFolders;
     /** Bytes of the listing read line by line (from the start, after a readAgain). */
     let bytesRead = 0;
+    /** The folder the line being read names, if it is one. */
+    let folderOfLine: string | undefined;
+    const onFolder = options.onFolder && ((path: string) => (folderOfLine = path));
     const read = (chunk: Buffer): ListedFile[] => {
       bytesRead += chunk.length;
       const batch: ListedFile[] = [];
@@ -235,8 +238,14 @@ export class Rclone {
       for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
         end = chunk.indexOf(NEWLINE, start);
         if (end === -1) end = chunk.length;
-        const entry = parseListLine(chunk, start, end, options.hashType, options.onFolder);
+        folderOfLine = undefined;
+        const entry = parseListLine(chunk, start, end, options.hashType, onFolder);
         blocks?.digester.line(chunk, start, end, entry !== undefined);
+        if (folderOfLine !== undefined) {
+          // After line(): a folder's line may begin a block, and belongs to it.
+          blocks?.digester.folderLine(folderOfLine);
+          options.onFolder!(folderOfLine);
+        }
         if (!entry || (wholeTree && isPartialUpload(entry.path))) continue;
         // A line break already makes a name unusable in rclone's file lists (the engine skips it).
         if (entry.path.includes(REPLACEMENT) && !/[\n\r]/.test(entry.path)) mangled.push(entry);
@@ -251,6 +260,13 @@ export class Rclone {
       bytesRead = 0;
       for await (const chunk of lineChunksOfFile(listing, upTo)) yield read(chunk);
     };
+    /** The blocks the last run did not have, when the others stand for their folders (listing-blocks.ts). */
+    const readSpans = async function* (spans: readonly BlockSpan[]): AsyncGenerator<ListedFile[]> {
+      blocks!.beginSpans();
+      for await (const chunk of lineChunksOfRanges(listing, spans)) yield read(chunk);
+      blocks!.endSpans();
+      for (const folder of blocks!.foldersOfMatchedBlocks()) options.onFolder?.(folder);
+    };
     let completed = false;
     let decided = false;
     try {
@@ -260,11 +276,11 @@ export class Rclone {
       for await (const chunk of lineChunksOfGrowingFile(listing, child.done)) {
         call.watchdog.activity();
         position += chunk.length;
-        if (blocks?.skipping) {
-          blocks.skim(chunk);
+        if (blocks?.skimming) {
+          blocks.skim(chunk, position - chunk.length);
           skimmed = position;
           // An empty batch while lines are skipped: the consumer reports progress.
-          if (blocks.skipping) {
+          if (blocks.skimming) {
             yield [];
             continue;
           }
@@ -282,12 +298,17 @@ export class Rclone {
       }
       await child.done;
       completed = true;
-      // Every block was the last run's; unless some did not come, or the other side's were not.
-      const unchanged = blocks?.skipping === true && (await blocks.finishSkimming());
-      if (!unchanged && skimmed > 0) yield* readAgain(skimmed);
+      // Every block was the last run's, unless some did not come, or the other side's were not;
+      // then only the blocks the last run did not have are read, or every line.
+      const reading = blocks?.skimming ? await blocks.finishSkimming() : { kind: 'whole' as const };
+      let toRead = position;
+      if (reading.kind === 'in-part') {
+        toRead = blocks!.spans.reduce((sum, span) => sum + span.end - span.start, 0);
+        yield* readSpans(blocks!.spans);
+      } else if (reading.kind === 'whole' && skimmed > 0) yield* readAgain(skimmed);
       blocks?.finish();
-      // A listing read in part would turn what was left out into deletions.
-      if (!unchanged && bytesRead !== position) throw new UnreadableOutput(`internal error: ${bytesRead} of the listing's ${position} bytes were read`);
+      // A listing read in part (other than by the blocks that stand for the rest) would turn what was left out into deletions.
+      if (reading.kind !== 'unchanged' && bytesRead !== toRead) throw new UnreadableOutput(`internal error: ${bytesRead} of the listing's ${toRead} bytes were read`);
       decided = true;
     } catch (error) {
       completed = true;

@@ -12,20 +12,24 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Side } from '../model.ts';
-
-/** A block's digest → its files (the shape of rclone/listing-blocks.ts's BlockDigests). */
-type BlockDigests = Map<string, number>;
+import type { BlockDigests, BlockRecord, ExpectedBlocks } from '../rclone/listing-blocks.ts';
 
 const FORMAT = 'rclonesync-listing-digests';
-const VERSION = 1;
+/** 2 since each block's folder and subfolders are kept (version 1 files are not read: the next run reads everything once). */
+const VERSION = 2;
+
+/** A block as stored: digest, files, folder (null when unknown), the folders its lines name. */
+type StoredBlock = [string, number, string | null, string[]];
 
 interface StoredDigests {
   readonly format: typeof FORMAT;
   readonly version: typeof VERSION;
   readonly snapshot: string;
   readonly settings: string;
-  readonly path1: [string, number][];
-  readonly path2: [string, number][];
+  /** Whether the snapshot holds every file exactly as the blocks' lines print it (see BlockComparison). */
+  readonly exact: boolean;
+  readonly path1: StoredBlock[];
+  readonly path2: StoredBlock[];
 }
 
 /**
@@ -50,7 +54,7 @@ async function snapshotIdentity(snapshotFile: string): Promise<string | undefine
 }
 
 /** The digests stored for this snapshot file and these settings, or undefined. */
-export async function readListingDigests(file: string, snapshotFile: string, settings: string): Promise<Record<Side, BlockDigests> | undefined> {
+export async function readListingDigests(file: string, snapshotFile: string, settings: string): Promise<Record<Side, ExpectedBlocks> | undefined> {
   let stored: StoredDigests;
   try {
     stored = JSON.parse(await readFile(file, 'utf8')) as StoredDigests;
@@ -60,14 +64,32 @@ export async function readListingDigests(file: string, snapshotFile: string, set
   if (stored?.format !== FORMAT || stored.version !== VERSION || stored.settings !== settings || !Array.isArray(stored.path1) || !Array.isArray(stored.path2)) return undefined;
   const identity = await snapshotIdentity(snapshotFile);
   if (identity === undefined || stored.snapshot !== identity) return undefined;
-  return { path1: new Map(stored.path1), path2: new Map(stored.path2) };
+  if (![...stored.path1, ...stored.path2].every(wellFormed)) return undefined;
+  const exact = stored.exact === true;
+  return { path1: { blocks: blocksOf(stored.path1), exact }, path2: { blocks: blocksOf(stored.path2), exact } };
 }
 
-/** Records that the snapshot file, as it is now, describes listings with these blocks. */
-export async function writeListingDigests(file: string, snapshotFile: string, settings: string, digests: Record<Side, BlockDigests>): Promise<void> {
+const wellFormed = (block: unknown): boolean =>
+  Array.isArray(block) &&
+  typeof block[0] === 'string' &&
+  typeof block[1] === 'number' &&
+  (block[2] === null || typeof block[2] === 'string') &&
+  Array.isArray(block[3]) &&
+  (block[3] as unknown[]).every((folder) => typeof folder === 'string');
+
+const blocksOf = (stored: StoredBlock[]): BlockDigests =>
+  new Map(stored.map(([digest, files, parent, folders]): [string, BlockRecord] => [digest, { files, parent: parent ?? undefined, folders }]));
+
+const storedBlocks = (blocks: BlockDigests): StoredBlock[] => [...blocks].map(([digest, { files, parent, folders }]) => [digest, files, parent ?? null, [...folders]]);
+
+/**
+ * Records that the snapshot file, as it is now, describes listings with these blocks; `exact` when
+ * it holds each of their files exactly as listed.
+ */
+export async function writeListingDigests(file: string, snapshotFile: string, settings: string, digests: Record<Side, BlockDigests>, exact: boolean): Promise<void> {
   const snapshot = await snapshotIdentity(snapshotFile);
   if (snapshot === undefined) return;
-  const stored: StoredDigests = { format: FORMAT, version: VERSION, snapshot, settings, path1: [...digests.path1], path2: [...digests.path2] };
+  const stored: StoredDigests = { format: FORMAT, version: VERSION, snapshot, settings, exact, path1: storedBlocks(digests.path1), path2: storedBlocks(digests.path2) };
   const temporary = `${file}.tmp-${process.pid}`;
   await writeFile(temporary, JSON.stringify(stored), { mode: 0o600 });
   await rename(temporary, file);

@@ -6,7 +6,7 @@ import { changedOnSide } from './compare.ts';
 import type { ChangeSet } from './types.ts';
 import type { FileMeta, Listing } from '../model.ts';
 
-export function detectChanges(snapshot: Listing, current: Listing, useHash: boolean, mtimeToleranceMs = 0): ChangeSet {
+export function detectChanges(snapshot: ReadonlyMap<string, FileMeta>, current: ReadonlyMap<string, FileMeta>, useHash: boolean, mtimeToleranceMs = 0): ChangeSet {
   const changes: ChangeSet = new Map();
   // The listing found every file as the snapshot holds it and handed back the snapshot (observe.ts).
   if (current === snapshot) return changes;

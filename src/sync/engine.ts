@@ -19,6 +19,7 @@ import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { effectsOf } from './effects.ts';
 import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
+import type { ChangedPart } from './listing-overlay.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
 import { propagate, stepsOf } from './propagate.ts';
 import { confirmRenames, pathsToHash, renameCandidates, type MoveStep } from './renames.ts';
@@ -156,8 +157,8 @@ export class Engine {
     });
     const blocks = { path1: new BlockComparison(lastListings?.path1, verdict), path2: new BlockComparison(lastListings?.path2, verdict) };
     const listings = Promise.all([
-      this.listSide('path1', filters.file, hashType, folders.path1, () => snapshotted?.path1, blocks.path1),
-      this.listSide('path2', filters.file, hashType, folders.path2, () => snapshotted?.path2, blocks.path2),
+      this.listSide('path1', filters.file, hashType, folders.path1, () => snapshotted?.path1, () => readPrevious().then((s) => s?.path1), blocks.path1),
+      this.listSide('path2', filters.file, hashType, folders.path2, () => snapshotted?.path2, () => readPrevious().then((s) => s?.path2), blocks.path2),
     ]);
     // Should the snapshot stop the run, the listings are abandoned (dispose stops rclone).
     listings.catch(() => {});
@@ -185,6 +186,8 @@ export class Engine {
       previous,
       base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 },
       current: { path1: side1.listing, path2: side2.listing },
+      exact: { path1: side1.exact, path2: side2.exact },
+      changed: { path1: side1.changed, path2: side2.changed },
       missing: { path1: side1.missing, path2: side2.missing },
       folders,
       features: { path1: features1, path2: features2 },
@@ -197,7 +200,15 @@ export class Engine {
     };
   }
 
-  private listSide(side: Side, filtersFile: string | undefined, hashType: string, folders: Set<string>, snapshotted: () => Listing | undefined, blocks: BlockComparison) {
+  private listSide(
+    side: Side,
+    filtersFile: string | undefined,
+    hashType: string,
+    folders: Set<string>,
+    snapshotted: () => Listing | undefined,
+    snapshot: () => Promise<Listing | undefined>,
+    blocks: BlockComparison,
+  ) {
     const { config, logger } = this.options;
     const root = this.roots[side];
     const excludes = trashExcludes(root, config.trashPaths[side]);
@@ -211,6 +222,7 @@ export class Engine {
       excludes,
       folders,
       snapshotted,
+      snapshot,
       blocks,
       onListed: (count) => {
         const before = this.listed[side];
@@ -228,13 +240,18 @@ export class Engine {
   private async detect(observed: Observed): Promise<Detected> {
     const { config, logger } = this.options;
     logger.info('checking for changes');
-    const { base, current, features, hashType, previous } = observed;
+    const { base, current, changed, features, hashType, previous } = observed;
     // Hashes of a different type than the snapshot's cannot be compared with it.
     const useHash = hashType !== '' && previous?.header.hashType === hashType;
     // Within a side, a modtime changes only beyond that backend's own precision.
+    // A listing read in part differs from the snapshot only under its changed folders.
+    const compared = (side: Side): [ReadonlyMap<string, FileMeta>, ReadonlyMap<string, FileMeta>] => {
+      const part = changed[side];
+      return part && previous && base[side] === previous[side] ? [part.before, part.now] : [base[side], current[side]];
+    };
     const changes: Record<Side, ChangeSet> = {
-      path1: detectChanges(base.path1, current.path1, useHash, features.path1.precisionNs / 1e6),
-      path2: detectChanges(base.path2, current.path2, useHash, features.path2.precisionNs / 1e6),
+      path1: detectChanges(...compared('path1'), useHash, features.path1.precisionNs / 1e6),
+      path2: detectChanges(...compared('path2'), useHash, features.path2.precisionNs / 1e6),
     };
     // Also on a resync: when the run that died was the first one of the pair, the next run is a
     // resync too, and without this its half-written files would become conflict copies.
@@ -594,7 +611,7 @@ export class Engine {
   private async rememberListings(observed: Observed): Promise<void> {
     const { path1, path2 } = observed.blocks;
     const { paths } = this.options;
-    if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 });
+    if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 }, observed.exact.path1 && observed.exact.path2);
   }
 
   /** Retention and the trash's counts (tend-trash.ts), given what this run put in each trash. */
@@ -675,6 +692,10 @@ interface Observed {
   /** The snapshot to diff against: empty on a resync. */
   readonly base: Record<Side, Listing>;
   readonly current: Record<Side, Listing>;
+  /** Each listing holds exactly the snapshot's files, each as the snapshot has it. */
+  readonly exact: Record<Side, boolean>;
+  /** Of a listing read in part, where alone it can differ from the snapshot (`base`). */
+  readonly changed: Record<Side, ChangedPart | undefined>;
   readonly missing: Record<Side, boolean>;
   /** Folders each side holds (empty ones included): a copy must not find one in its way. */
   readonly folders: Record<Side, Set<string>>;

@@ -11,6 +11,7 @@ import type { FileMeta, Listing, Side } from '../model.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
 import type { BlockComparison } from '../rclone/listing-blocks.ts';
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
+import { overlayListing, type ChangedPart } from './listing-overlay.ts';
 
 const NEWLINE = /[\n\r]/;
 
@@ -52,17 +53,31 @@ export interface ListSideOptions {
    * (detection compares nothing then, and the listing's map is let go).
    */
   readonly snapshotted?: () => Listing | undefined;
-  /** The listing's blocks against the last run's: while they match, lines are not even read. */
+  /** The same, waited for: a listing read in part is the snapshot's files under its unchanged folders. */
+  readonly snapshot?: () => Promise<Listing | undefined>;
+  /** The listing's blocks against the last run's: lines of blocks it had are not even read. */
   readonly blocks?: BlockComparison;
 }
 
+/** One side as listed (see listSide). */
+export interface ListedSide {
+  readonly listing: Listing;
+  /** Its root does not exist (the gate decides what that means). */
+  readonly missing: boolean;
+  /** Its blocks, and the other side's, are exactly the last run's: the listing is left empty (it is the snapshot's, unread). */
+  readonly unchanged: boolean;
+  /** It holds exactly the snapshot's files, each as the snapshot has it. */
+  readonly exact: boolean;
+  /** When it was read in part: where alone it can differ from the snapshot. */
+  readonly changed?: ChangedPart;
+}
+
 /**
- * One side's files; `missing` when its root does not exist (the gate decides what that means);
- * `unchanged` when its blocks are exactly the last run's (the listing is then left empty: it is
- * the snapshot's, unread).
+ * One side's files. When the last run's blocks say which folders changed, only those are read,
+ * and the listing is the snapshot's files with theirs swapped in (listing-overlay.ts).
  */
-export async function listSide(options: ListSideOptions): Promise<{ listing: Listing; missing: boolean; unchanged: boolean }> {
-  const { rclone, logger, side, root, filtersFile, hashType, folders } = options;
+export async function listSide(options: ListSideOptions): Promise<ListedSide> {
+  const { rclone, logger, side, root, filtersFile, hashType, folders, blocks } = options;
   const listing: Listing = new Map();
   let shared: Listing | undefined;
   /** Files listed as the snapshot holds them, each counted once; and whether a path came twice. */
@@ -72,8 +87,15 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
     const before = shared!.get(path);
     return before !== undefined && before.size === meta.size && before.mtime === meta.mtime && before.hash === meta.hash ? before : meta;
   };
+  const shareListed = () => {
+    for (const [path, meta] of listing) {
+      const kept = share(path, meta);
+      if (kept === meta) continue;
+      listing.set(path, kept);
+      asSnapshotted++;
+    }
+  };
   try {
-    const { blocks } = options;
     const entries = rclone.list(root, {
       ...(filtersFile ? { filtersFile } : {}),
       ...(hashType ? { hashType } : {}),
@@ -82,15 +104,8 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
       onFolder: (path) => folders.add(path),
     });
     for await (const batch of entries) {
-      if (!shared && (shared = options.snapshotted?.())) {
-        // What was listed before the snapshot was read.
-        for (const [path, meta] of listing) {
-          const kept = share(path, meta);
-          if (kept === meta) continue;
-          listing.set(path, kept);
-          asSnapshotted++;
-        }
-      }
+      // What was listed before the snapshot was read.
+      if (!shared && (shared = options.snapshotted?.())) shareListed();
       for (const entry of batch) {
         if (NEWLINE.test(entry.path)) {
           // rclone's file lists are line-based: such a name cannot be passed to it safely.
@@ -103,17 +118,33 @@ export async function listSide(options: ListSideOptions): Promise<{ listing: Lis
         if (listing.size === count) repeated = true;
         else if (kept !== entry.meta) asSnapshotted++;
       }
-      options.onListed(blocks?.skipping ? blocks.filesMatched : listing.size);
+      options.onListed((blocks?.filesMatched ?? 0) + listing.size);
     }
-    // The last block of a skimmed listing is counted only once the listing has ended.
-    if (blocks?.skipping) options.onListed(blocks.filesMatched);
   } catch (error) {
-    if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false };
+    if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false, exact: false };
     throw error;
+  }
+  const reading = blocks?.reading;
+  if (reading?.kind === 'unchanged') return { listing, missing: false, unchanged: true, exact: true };
+  if (reading?.kind === 'in-part') {
+    const snapshot = await options.snapshot?.();
+    // The last run's blocks were taken for the snapshot's entries: without them this listing is a fragment.
+    if (!snapshot) throw new Error(`internal error: ${side}'s listing was read in part, but the snapshot it stands on is gone`);
+    if (!shared) {
+      shared = snapshot;
+      shareListed();
+    }
+    const { listing: whole, changed } = overlayListing(snapshot, reading.changedFolders, listing);
+    logger.info(
+      { side, changedFolders: reading.changedFolders.size, filesRead: listing.size, filesStanding: whole.size - listing.size },
+      'read only the folders that changed since the last run; the others are as the snapshot has them',
+    );
+    const exact = !repeated && asSnapshotted === listing.size && changed.before.size === listing.size;
+    return { listing: whole, missing: false, unchanged: false, exact, changed };
   }
   // Every path listed once, each exactly as the snapshot has it, and as many as it has: the same files.
   const same = shared !== undefined && !repeated && asSnapshotted === listing.size && listing.size === shared.size;
-  return { listing: same ? shared! : listing, missing: false, unchanged: options.blocks?.skipping === true };
+  return { listing: same ? shared! : listing, missing: false, unchanged: false, exact: same };
 }
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */

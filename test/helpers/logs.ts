@@ -73,3 +73,7 @@ export function expectSafetyStop(result: CliResult, gate: string, message?: RegE
 
 /** The run stopped after listing: both listings were exactly the last run's (the no-change shortcut). */
 export const tookShortcut = (result: { readonly logs: readonly LogLine[] }): boolean => result.logs.some((l) => l.unchanged === true);
+
+/** The sides whose listing was read in part: only the folders that changed (observe.ts). */
+export const readInPart = (result: { readonly logs: readonly LogLine[] }): string[] =>
+  result.logs.filter((l) => typeof l.changedFolders === 'number').map((l) => String(l.side)).sort();

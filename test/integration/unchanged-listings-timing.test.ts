@@ -1,13 +1,15 @@
 /**
- * The no-change shortcut when one side changed and the two listings end at different times: a
- * side found unchanged is still read whole (the part it skimmed again, then the rest), whichever
- * side's listing ends first. rclone is wrapped to hold one side's listing back for a while.
+ * The no-change shortcut when one side changed and the two listings end at different times,
+ * whichever side's listing ends first: a side found unchanged then stands on the snapshot (read in
+ * part, with no folder to read); and where its blocks cannot stand for their folders (a folder's
+ * name with a quote in it, which the bytes do not tell exactly), it is read whole (the part it
+ * skimmed again, then the rest). rclone is wrapped to hold one side's listing back for a while.
  */
 import { existsSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copiesOf, deletesOf, tookShortcut } from '../helpers/logs.ts';
+import { copiesOf, deletesOf, readInPart, tookShortcut } from '../helpers/logs.ts';
 import { useSandbox } from '../helpers/sandbox.ts';
 import { readTree, writeTree, writeTreeFile } from '../helpers/trees.ts';
 
@@ -42,20 +44,24 @@ describe('one side changed, the listings end at different times (local↔local)'
     return wrapper;
   }
 
-  it.each([
+  const timings = [
     // path1 ends (skimmed whole, unchanged) while path2 is held back before its change shows.
-    ['path1 is skimmed to its end before path2 shows a change: path1 is read whole', [{ side: 'path2', lines: 3, seconds: 2 }]],
+    ['path1 is skimmed to its end before path2 shows a change', [{ side: 'path2', lines: 3, seconds: 2 }]],
     // path1 has skimmed its first chunk when path2 shows its change, and the rest of path1 comes later.
     [
-      'path1 is skimmed half-way when path2 shows a change: what it skimmed is read again, then the rest',
+      'path1 is skimmed half-way when path2 shows a change',
       [
         { side: 'path2', lines: 3, seconds: 1 },
         { side: 'path1', lines: 5000, seconds: 3 },
       ],
     ],
-  ] as const)('%s', { timeout: 240_000 }, async (_, held) => {
+  ] as const;
+  it.each([
+    ...timings.map(([name, held]) => [`${name}: path1 stands on the snapshot, path2 reads the folder that changed`, held, false] as const),
+    ...timings.map(([name, held]) => [`${name}, with a folder whose name the bytes do not tell: path1 is read whole`, held, true] as const),
+  ])('%s', { timeout: 240_000 }, async (_, held, quoted) => {
     // 9,600 files: a listing of more than one chunk (1 MiB) on each side.
-    const tree = treeOf(32, 300);
+    const tree = { ...treeOf(32, 300), ...(quoted ? { 'say "hi"/x.txt': 'lsjson escapes the quote' } : {}) };
     await writeTree(sb.path1, tree);
     await ok();
     await ok();
@@ -65,6 +71,7 @@ describe('one side changed, the listings end at different times (local↔local)'
     await writeTreeFile(sb.path2, 'd7/f3.txt', 'edited on path2, longer than before');
     const result = await ok({ SYNC_RCLONE_BINARY: rclone });
     expect(tookShortcut(result)).toBe(false);
+    expect(readInPart(result)).toEqual(quoted ? [] : ['path1', 'path2']);
     expect(deletesOf(result.logs)).toEqual([]);
     expect(copiesOf(result.logs).map((l) => `${l.from}:${l.path}`)).toEqual(['path2:d7/f3.txt']);
     const expected = { ...tree, 'd7/f3.txt': 'edited on path2, longer than before' };

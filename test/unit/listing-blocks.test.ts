@@ -33,7 +33,7 @@ function chunksOf(bytes: Buffer, cuts: readonly number[] = []): Buffer[] {
   return chunks;
 }
 
-function feed(target: { beginChunk(c: Buffer): void; line(c: Buffer, s: number, e: number, f: boolean | undefined): void; endChunk(c: Buffer): void }, chunks: readonly Buffer[], isFile?: (line: string) => boolean) {
+function feed(target: BlockDigester, chunks: readonly Buffer[], isFile?: (line: string) => boolean, folderOf?: (line: string) => string | false) {
   for (const original of chunks) {
     // A copy per chunk, overwritten afterwards: the digester must not keep views into it.
     const chunk = Buffer.from(original);
@@ -41,7 +41,10 @@ function feed(target: { beginChunk(c: Buffer): void; line(c: Buffer, s: number, 
     for (let start = 0, end = 0; start < chunk.length; start = end + 1) {
       end = chunk.indexOf(10, start);
       if (end === -1) end = chunk.length;
-      target.line(chunk, start, end, isFile?.(chunk.toString('utf8', start, end)));
+      const text = chunk.toString('utf8', start, end);
+      target.line(chunk, start, end, isFile?.(text));
+      const folder = folderOf?.(text);
+      if (folder) target.folderLine(folder);
     }
     target.endChunk(chunk);
     chunk.fill(0x78);
@@ -65,7 +68,8 @@ const b = [file('b/x.txt', 20), file('b/y.txt', 30)];
 describe('BlockDigester', () => {
   it('cuts a block per folder and counts its files', () => {
     const digester = digestsOf(listing([root, a, sub, b]));
-    expect([...digester.digests.values()].sort()).toEqual([1, 1, 2, 2]);
+    expect([...digester.digests.values()].map((r) => r.files).sort()).toEqual([1, 1, 2, 2]);
+    expect([...digester.digests.values()].map((r) => r.parent).sort()).toEqual(['', 'a/', 'a/sub/', 'b/']);
     expect(digester.repeated).toBe(false);
     expect(digester.inexact).toBe(false);
   });
@@ -85,7 +89,7 @@ describe('BlockDigester', () => {
     const read = digestsOf(listing([root, a, sub, b]));
     const skimmed = digestsOf(listing([b, sub, a, root]), [3], false);
     expect([...skimmed.digests.keys()].sort()).toEqual([...read.digests.keys()].sort());
-    expect([...skimmed.digests.values()]).toEqual([0, 0, 0, 0]);
+    expect([...skimmed.digests.values()].map((r) => r.files)).toEqual([0, 0, 0, 0]);
   });
 
   it.each([
@@ -126,14 +130,14 @@ describe('BlockDigester', () => {
 describe('BlockComparison and PairVerdict', () => {
   const expected = digestsOf(listing([root, a, sub, b])).digests;
 
-  async function compare(sides: { path1: Buffer; path2: Buffer }, last: BlockDigests | undefined = expected) {
+  async function compare(sides: { path1: Buffer; path2: Buffer }, last: BlockDigests | undefined = expected, exact = false) {
     let misses = 0;
     const verdict = new PairVerdict(() => misses++);
-    const comparisons = { path1: new BlockComparison(last, verdict), path2: new BlockComparison(last, verdict) };
+    const comparisons = { path1: new BlockComparison(last && { blocks: last, exact }, verdict), path2: new BlockComparison(last && { blocks: last, exact }, verdict) };
     const skimSide = async (side: 'path1' | 'path2') => {
       const comparison = comparisons[side];
-      for (const chunk of chunksOf(sides[side], [2, 5])) if (comparison.skipping) comparison.skim(chunk);
-      return comparison.skipping && (await comparison.finishSkimming());
+      skimAll(comparison, chunksOf(sides[side], [2, 5]));
+      return comparison.skimming && (await comparison.finishSkimming()).kind === 'unchanged';
     };
     const [unchanged1, unchanged2] = await Promise.all([skimSide('path1'), skimSide('path2')]);
     return { unchanged1, unchanged2, misses, comparisons };
@@ -158,31 +162,132 @@ describe('BlockComparison and PairVerdict', () => {
   it('without the last listings, nothing is skipped', async () => {
     const verdict = new PairVerdict();
     const comparison = new BlockComparison(undefined, verdict);
-    expect(comparison.skipping).toBe(false);
+    expect(comparison.skimming).toBe(false);
     expect(verdict.missed).toBe(true);
   });
 
   it('a side whose listing failed does not keep the other waiting', async () => {
     const verdict = new PairVerdict();
-    const one = new BlockComparison(expected, verdict);
-    const other = new BlockComparison(expected, verdict);
-    for (const chunk of chunksOf(listing([root, a, sub, b]))) one.skim(chunk);
+    const one = new BlockComparison({ blocks: expected, exact: false }, verdict);
+    const other = new BlockComparison({ blocks: expected, exact: false }, verdict);
+    skimAll(one, chunksOf(listing([root, a, sub, b])));
     const waiting = one.finishSkimming();
     other.abandon();
-    expect(await waiting).toBe(false);
+    expect((await waiting).kind).toBe('whole');
   });
 
   it('restarts its count and digests when lines are read again from the start', async () => {
-    const comparison = new BlockComparison(expected, new PairVerdict());
-    for (const chunk of chunksOf(listing([root, a]))) comparison.skim(chunk);
+    const comparison = new BlockComparison({ blocks: expected, exact: false }, new PairVerdict());
+    skimAll(comparison, chunksOf(listing([root, a])));
     comparison.restart();
-    expect(comparison.skipping).toBe(false);
+    expect(comparison.skimming).toBe(false);
     expect(comparison.filesMatched).toBe(0);
     feed(comparison.digester, chunksOf(listing([root, a, sub, b])), (line) => line.includes('"IsDir":false'));
     comparison.finish();
     expect(sortedEntries(comparison.digests!)).toEqual(sortedEntries(expected));
   });
 });
+
+describe('BlockComparison standing in for unchanged folders', () => {
+  /** The last run's blocks as a full read records them: with the folders their lines name. */
+  const readRecords = (bytes: Buffer): BlockDigests => {
+    const digester = new BlockDigester();
+    feed(digester, chunksOf(bytes), (line) => line.includes('"IsDir":false'), (line) => /"IsDir":true/.test(line) && JSON.parse(line.replace(/,$/, '')).Path);
+    digester.finish();
+    return digester.digests;
+  };
+  // Folders the batches below leave alone: reading in part pays when they hold most of the lines.
+  const rest = Array.from({ length: 6 }, (_, i) => Array.from({ length: 5 }, (_, j) => file(`z${i}/${j}.txt`)));
+  const rootWithRest = [...root, ...rest.map((_, i) => folder(`z${i}`))];
+  const with_ = (...blocks: (readonly string[])[]) => listing([...rest, ...blocks]);
+  const last = readRecords(with_(rootWithRest, a, sub, b));
+
+  async function inPart(now: Buffer, other: Buffer = with_(rootWithRest, a, sub, b), blocks: BlockDigests = last, exact = true) {
+    const verdict = new PairVerdict();
+    const comparisons = [new BlockComparison({ blocks, exact }, verdict), new BlockComparison({ blocks, exact }, verdict)] as const;
+    const readings = await Promise.all(
+      [now, other].map(async (bytes, i) => {
+        const comparison = comparisons[i]!;
+        skimAll(comparison, chunksOf(bytes, [1, 4]));
+        return comparison.skimming ? await comparison.finishSkimming() : { kind: 'whole' as const };
+      }),
+    );
+    const spans = comparisons[0].spans.map((span) => now.toString('utf8', span.start, span.end));
+    return { reading: readings[0]!, other: readings[1]!, spans, comparison: comparisons[0] };
+  }
+
+  it('reads only a changed block, and names its folder as changed', async () => {
+    const changedB = [file('b/x.txt', 99), file('b/y.txt', 30)];
+    const now = with_(sub, rootWithRest, changedB, a);
+    const { reading, other, spans, comparison } = await inPart(now);
+    expect(reading).toEqual({ kind: 'in-part', changedFolders: new Set(['b/']) });
+    // The other side holds the last run's blocks: it is not read at all, its folders all stand.
+    expect(other).toEqual({ kind: 'in-part', changedFolders: new Set() });
+    expect(spans).toEqual([`${changedB.join(',\n')},\n`]);
+    expect([...comparison.foldersOfMatchedBlocks()].sort()).toEqual(['a', 'a/sub', 'b', ...rest.map((_, i) => `z${i}`)]);
+    expect(comparison.filesMatched).toBe(4 + 30);
+  });
+
+  it('names the folder of a block that is gone, with nothing to read', async () => {
+    const { reading, spans } = await inPart(with_(rootWithRest, a, b));
+    expect(reading).toEqual({ kind: 'in-part', changedFolders: new Set(['a/sub/']) });
+    expect(spans).toEqual([]);
+  });
+
+  it('a new folder is a block to read; its parent block changed too', async () => {
+    const rootWithC = [folder('a'), folder('b'), folder('c'), file('top.txt'), ...rest.map((_, i) => folder(`z${i}`))];
+    const { reading, spans } = await inPart(with_(rootWithC, a, sub, b, [file('c/new.txt')]));
+    expect(reading).toEqual({ kind: 'in-part', changedFolders: new Set(['', 'c/']) });
+    expect(spans).toHaveLength(2);
+  });
+
+  it.each([
+    ['the snapshot is not exactly the last listing', last, false],
+    ['a block of the last run does not tell its folder', new Map([...last].map(([d, r]) => [d, r.parent === 'b/' ? { ...r, parent: undefined } : r])), true],
+    ['two blocks of the last run name one folder', new Map([...last].map(([d, r]) => [d, r.parent === 'b/' ? { ...r, parent: 'a/' } : r])), true],
+  ])('reads the whole listing when %s', async (_, blocks, exact) => {
+    const { reading } = await inPart(with_(rootWithRest, a, sub, [file('b/x.txt', 99), file('b/y.txt', 30)]), undefined, blocks, exact);
+    expect(reading).toEqual({ kind: 'whole' });
+  });
+
+  it('reads the whole listing when a folder comes in two blocks, or a path has an escaped quote', async () => {
+    expect((await inPart(with_(rootWithRest, a, b, sub, [file('a/3.txt')]))).reading).toEqual({ kind: 'whole' });
+    expect((await inPart(with_(rootWithRest, a, sub, [...b, file('b/say \\"hi\\"/x.txt')]))).reading).toEqual({ kind: 'whole' });
+  });
+
+  it('reads the whole listing when most of its lines changed', async () => {
+    const changed = rest.map((files) => files.map((line) => line.replace('"Size":10', '"Size":11')));
+    expect((await inPart(listing([rootWithRest, a, sub, b, ...changed]))).reading).toEqual({ kind: 'whole' });
+    expect((await inPart(listing([rootWithRest, a, sub, b, ...changed.slice(0, 2), ...rest.slice(2)]))).reading.kind).toBe('in-part');
+  });
+
+  it('knows a folder from escaped bytes', () => {
+    const digester = digestsOf(listing([[file('Tom \\u0026 Jerry/x.txt')]]));
+    expect([...digester.digests.values()].map((r) => r.parent)).toEqual(['Tom & Jerry/']);
+  });
+
+  it("after reading the spans, records each block's files and folders for the next run", async () => {
+    const changedRoot = [folder('a'), folder('b'), folder('d'), file('top.txt'), ...rest.map((_, i) => folder(`z${i}`))];
+    const now = with_(changedRoot, a, sub, b);
+    const { comparison } = await inPart(now);
+    comparison.beginSpans();
+    for (const span of comparison.spans) {
+      const bytes = now.subarray(span.start, span.end);
+      feed(comparison.digester, [bytes], (line) => line.includes('"IsDir":false'), (line) => /"IsDir":true/.test(line) && JSON.parse(line.replace(/,$/, '')).Path);
+    }
+    comparison.endSpans();
+    expect(sortedEntries(comparison.digests!)).toEqual(sortedEntries(readRecords(now)));
+  });
+});
+
+/** Skims chunks while the comparison skims, giving each its offset in the listing. */
+function skimAll(comparison: BlockComparison, chunks: readonly Buffer[]): void {
+  let offset = 0;
+  for (const chunk of chunks) {
+    if (comparison.skimming) comparison.skim(chunk, offset);
+    offset += chunk.length;
+  }
+}
 
 function permutations<T>(items: readonly T[]): T[][] {
   if (items.length <= 1) return [[...items]];
