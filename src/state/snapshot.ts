@@ -4,12 +4,15 @@
  * new and the other's old.
  *
  * Format (JSON lines, streamed both ways; ~60 bytes a file plus the path):
- *   {"format":"rclonesync-snapshot","version":1,...header}
- *   [1,"dir/a.txt",1234,1764081120123,"md5hex-or-empty"]     one line per file; 1 = path1, 2 = path2
+ *   {"format":"rclonesync-snapshot","version":3,...header}
+ *   [1,"dir/a.txt",1234,1764081120123,"md5hex-or-empty"]     one line per file; 1 = path1, 2 = path2,
+ *                                                             3 = both sides, alike (version 3)
  *   [1,"dir"]                                                 one line per folder (version 2, SYNC_EMPTY_DIRS)
  *   {"end":true,"path1":N,"path2":M,"folders1":F,"folders2":G} a missing or wrong trailer = torn file
  *
- * Version 1 files (no folder lines, no folder counts) still load: their folders are unknown.
+ * A pair in sync holds nearly every file alike on both sides: one line (and, once read, one record
+ * and one path string) serves both. Version 1 files (no folder lines, no folder counts) and
+ * version 2 files (a line per side) still load; version 1's folders are unknown.
  */
 import { createReadStream } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
@@ -17,8 +20,8 @@ import type { FileMeta, Listing, Side } from '../model.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
-  /** 2 since folders are recorded; 1 is still read. */
-  readonly version: 1 | 2;
+  /** 3 since a line may stand for both sides, 2 since folders are recorded; 1 and 2 are still read. */
+  readonly version: 1 | 2 | 3;
   readonly path1: string;
   readonly path2: string;
   readonly compare: string;
@@ -31,7 +34,7 @@ export interface SnapshotHeader {
 
 /** A header for a snapshot committed now. */
 export function snapshotHeader(fields: Omit<SnapshotHeader, 'format' | 'version' | 'committedAt'>, committedAt = new Date()): SnapshotHeader {
-  return { format: 'rclonesync-snapshot', version: 2, ...fields, committedAt: committedAt.toISOString() };
+  return { format: 'rclonesync-snapshot', version: 3, ...fields, committedAt: committedAt.toISOString() };
 }
 
 export interface Snapshot {
@@ -67,6 +70,19 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   let header: SnapshotHeader | undefined;
   let trailer: { end: true; path1: number; path2: number; folders1?: number; folders2?: number } | undefined;
   let lineNumber = 0;
+  /** A file (with its record) or a folder (without), on one side or on both. */
+  const add = (side: EntrySide, path: string, meta: FileMeta | undefined) => {
+    if (side === 'both' && header!.version < 3) throw new SnapshotCorrupt(file, `line ${lineNumber} is not an entry of version ${header!.version}`);
+    // One record and one path string for both sides.
+    if (side !== 'path2') {
+      if (meta) listings.path1.set(path, meta);
+      else folders.path1.add(path);
+    }
+    if (side !== 'path1') {
+      if (meta) listings.path2.set(path, meta);
+      else folders.path2.add(path);
+    }
+  };
   const take = (bytes: Buffer, start: number, end: number) => {
     lineNumber++;
     if (trailer) throw new SnapshotCorrupt(file, `data after the end marker at line ${lineNumber}`);
@@ -74,8 +90,7 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
       // Nearly every line is an entry: read from the bytes by hand (readEntry), JSON.parse for the rest.
       const entry = readEntry(bytes, start, end);
       if (entry) {
-        if (entry.meta) listings[entry.side].set(entry.path, entry.meta);
-        else folders[entry.side].add(entry.path);
+        add(entry.side, entry.path, entry.meta);
         return;
       }
     }
@@ -88,22 +103,25 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
     }
     if (!header) {
       const candidate = value as SnapshotHeader;
-      if (candidate?.format !== 'rclonesync-snapshot' || (candidate.version !== 1 && candidate.version !== 2)) throw new SnapshotCorrupt(file, 'no valid header');
+      if (candidate?.format !== 'rclonesync-snapshot' || ![1, 2, 3].includes(candidate.version)) throw new SnapshotCorrupt(file, 'no valid header');
       header = candidate;
       return;
     }
+    const sideOf = (tag: unknown): EntrySide | undefined => (tag === 1 ? 'path1' : tag === 2 ? 'path2' : tag === 3 && header!.version >= 3 ? 'both' : undefined);
     if (Array.isArray(value) && value.length === 2) {
-      const [side, path] = value as [unknown, unknown];
-      if ((side !== 1 && side !== 2) || typeof path !== 'string') throw new SnapshotCorrupt(file, `line ${lineNumber} is not a folder entry`);
-      folders[side === 1 ? 'path1' : 'path2'].add(path);
+      const [tag, path] = value as [unknown, unknown];
+      const side = sideOf(tag);
+      if (!side || typeof path !== 'string') throw new SnapshotCorrupt(file, `line ${lineNumber} is not a folder entry`);
+      add(side, path, undefined);
       return;
     }
     if (Array.isArray(value)) {
-      const [side, path, size, mtime, hash] = value as [unknown, unknown, unknown, unknown, unknown];
-      if ((side !== 1 && side !== 2) || typeof path !== 'string' || typeof size !== 'number' || typeof mtime !== 'number' || typeof hash !== 'string') {
+      const [tag, path, size, mtime, hash] = value as [unknown, unknown, unknown, unknown, unknown];
+      const side = sideOf(tag);
+      if (!side || typeof path !== 'string' || typeof size !== 'number' || typeof mtime !== 'number' || typeof hash !== 'string') {
         throw new SnapshotCorrupt(file, `line ${lineNumber} is not an entry`);
       }
-      listings[side === 1 ? 'path1' : 'path2'].set(path, { size, mtime, hash });
+      add(side, path, { size, mtime, hash });
       return;
     }
     const marker = value as { end?: boolean; path1?: number; path2?: number };
@@ -151,11 +169,11 @@ const MOST_DIGITS = 15;
  * anything else, escapes in the path and hashes other than lowercase hex included: JSON.parse
  * then reads the line, and says what is wrong.
  */
-export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side: Side; path: string; meta?: FileMeta } | undefined {
+export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side: EntrySide; path: string; meta?: FileMeta } | undefined {
   if (bytes[start] !== 0x5b || bytes[start + 2] !== COMMA || bytes[start + 3] !== QUOTE) return undefined;
   const tag = bytes[start + 1];
-  if (tag !== 0x31 && tag !== 0x32) return undefined;
-  const side: Side = tag === 0x31 ? 'path1' : 'path2';
+  if (tag !== 0x31 && tag !== 0x32 && tag !== 0x33) return undefined;
+  const side: EntrySide = tag === 0x31 ? 'path1' : tag === 0x32 ? 'path2' : 'both';
   let close = start + 4;
   for (let c = bytes[close]; c !== QUOTE; c = bytes[++close]) {
     // A backslash (an escape) or a control character (never written raw): JSON.parse's to judge.
@@ -179,6 +197,9 @@ export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side:
   return { side, path, meta: { size, mtime, hash: hashEnd === hashStart ? '' : bytes.toString('latin1', hashStart, hashEnd) } };
 }
 
+/** The side an entry line is of: one, or both (version 3: the same file or folder on each). */
+type EntrySide = Side | 'both';
+
 /** readEntry's position within the line (module state: a closure or a tuple would cost an allocation a line). */
 let cursor = 0;
 
@@ -196,24 +217,36 @@ function readInteger(bytes: Buffer, end: number): number | undefined {
 
 export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<void> {
   await writeFileAtomic(file, async (write) => {
-    await write(`${JSON.stringify(snapshot.header)}\n`);
+    // Whatever header it was given, the file is written as this version writes it.
+    await write(`${JSON.stringify({ ...snapshot.header, version: 3 })}\n`);
     // Lines are gathered here and handed over ~64k characters at a time: an await a line cost a
     // second on two million lines.
     let lines = '';
+    const { path1, path2 } = snapshot;
     for (const [side, tag] of [['path1', 1], ['path2', 2]] as const) {
       for (const [path, meta] of snapshot[side]) {
-        lines += `[${tag},${JSON.stringify(path)},${jsonNumber(meta.size)},${jsonNumber(meta.mtime)},${JSON.stringify(meta.hash)}]\n`;
+        // A file alike on both sides is written once, with path1's.
+        const alike = sameRecord(meta, side === 'path1' ? path2.get(path) : path1.get(path));
+        if (alike && side === 'path2') continue;
+        lines += `[${alike ? 3 : tag},${JSON.stringify(path)},${jsonNumber(meta.size)},${jsonNumber(meta.mtime)},${JSON.stringify(meta.hash)}]\n`;
         if (lines.length >= 1 << 16) {
           await write(lines);
           lines = '';
         }
       }
-      for (const path of snapshot.folders?.[side] ?? []) lines += `[${tag},${JSON.stringify(path)}]\n`;
+      const folders = snapshot.folders;
+      for (const path of folders?.[side] ?? []) {
+        const alike = folders![side === 'path1' ? 'path2' : 'path1'].has(path);
+        if (alike && side === 'path2') continue;
+        lines += `[${alike ? 3 : tag},${JSON.stringify(path)}]\n`;
+      }
     }
     const folderCounts = snapshot.folders ? { folders1: snapshot.folders.path1.size, folders2: snapshot.folders.path2.size } : {};
     await write(`${lines}${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size, ...folderCounts })}\n`);
   });
 }
+
+const sameRecord = (a: FileMeta, b: FileMeta | undefined): boolean => b !== undefined && (a === b || (a.size === b.size && a.mtime === b.mtime && a.hash === b.hash));
 
 /** What JSON.stringify writes for a number (the same digits for every finite one; null otherwise). */
 const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');

@@ -95,19 +95,21 @@ describe('snapshot folders', () => {
   const header = snapshotHeader({ path1: '/a', path2: 'r:b', compare: 'size,modtime', hashType: '', filtersHash: '' });
   const listings: Record<Side, Listing> = { path1: files('f'), path2: files('f') };
 
-  it('version 2 records folders and reads them back', async () => {
+  it('version 2 and later record folders and read them back', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rs-folders-'));
     try {
       const file = join(dir, 'snapshot.jsonl');
       await writeSnapshot(file, { header, ...listings, folders: { path1: set('e', 'e/f'), path2: set('e') } });
-      expect(header.version).toBe(2);
+      expect(header.version).toBe(3);
       const read = await readSnapshot(file);
       expect(read?.folders).toEqual({ path1: set('e', 'e/f'), path2: set('e') });
       // A version 1 snapshot (no folder lines, no folder counts) still loads; its folders are unknown.
       const v1 = (await readFile(file, 'utf8'))
         .split('\n')
         .filter((line) => !/^\[\d,"[^"]*"\]$/.test(line))
-        .map((line) => line.replace('"version":2', '"version":1').replace(/,"folders1":\d+,"folders2":\d+/, ''))
+        // A line for both sides (version 3) is a line for each in version 1.
+        .flatMap((line) => (line.startsWith('[3,') ? [line.replace('[3,', '[1,'), line.replace('[3,', '[2,')] : [line]))
+        .map((line) => line.replace('"version":3', '"version":1').replace(/,"folders1":\d+,"folders2":\d+/, ''))
         .join('\n');
       await writeFile(file, v1);
       const old = await readSnapshot(file);

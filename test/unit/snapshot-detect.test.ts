@@ -41,7 +41,7 @@ describe('snapshot file', () => {
     const file = join(dir, 'snapshot.jsonl');
     await writeSnapshot(file, snapshot);
     const read = await readSnapshot(file);
-    expect(read?.header).toEqual(header);
+    expect(read?.header).toEqual({ ...header, version: 3 });
     expect([...read!.path1]).toEqual([...snapshot.path1]);
     expect([...read!.path2]).toEqual([...snapshot.path2]);
   });
@@ -69,7 +69,9 @@ describe('snapshot file', () => {
     ['[2,"x",0,-5,"0af9"]', { side: 'path2', path: 'x', meta: meta(0, -5, '0af9') }],
     ['[1,"folder/sub"]', { side: 'path1', path: 'folder/sub' }],
     ['[1,"esc\\"aped",1,1,""]', undefined],
-    ['[3,"a",1,1,""]', undefined],
+    ['[3,"a",1,1,""]', { side: 'both', path: 'a', meta: meta(1, 1) }],
+    ['[3,"a/folder"]', { side: 'both', path: 'a/folder' }],
+    ['[4,"a",1,1,""]', undefined],
     ['[1,"a",1.5,1,""]', undefined],
     ['[1,"a",01,1,""]', undefined],
     ['[1,"a",1,1,"XYZ"]', undefined],
@@ -85,6 +87,35 @@ describe('snapshot file', () => {
     ['[1,"a",,1,""]', undefined],
   ])('reads the entry line %s by hand, or leaves it to JSON.parse', (line, expected) => {
     expect(readEntry(Buffer.from(line))).toEqual(expected);
+  });
+
+  it('writes a file or folder alike on both sides once, and reads it back as one record for both', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    const shared = meta(5, 5000, 'ab');
+    const alike: Snapshot = {
+      header,
+      path1: new Map([['same', shared], ['equal', meta(6, 6000)], ['differs', meta(7, 7000)], ['only1', meta(8, 8000)]]),
+      path2: new Map([['same', shared], ['equal', meta(6, 6000)], ['differs', meta(7, 7001)], ['only2', meta(9, 9000)]]),
+      folders: { path1: new Set(['both', 'one']), path2: new Set(['both', 'two']) },
+    };
+    await writeSnapshot(file, alike);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter((line) => line.startsWith('['));
+    expect(lines.filter((line) => line.startsWith('[3,')).sort()).toEqual(['[3,"both"]', '[3,"equal",6,6000,""]', '[3,"same",5,5000,"ab"]']);
+    expect(lines).toHaveLength(9);
+    const read = (await readSnapshot(file))!;
+    expect(read.header.version).toBe(3);
+    expect(read.path1).toEqual(alike.path1);
+    expect(read.path2).toEqual(alike.path2);
+    expect(read.folders).toEqual(alike.folders);
+    expect(read.path1.get('equal')).toBe(read.path2.get('equal'));
+  });
+
+  it('refuses a line for both sides in a version 2 file', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    await writeFile(file, `${JSON.stringify({ ...header, version: 2 })}\n[3,"a",1,1,""]\n{"end":true,"path1":1,"path2":1}\n`);
+    await expect(readSnapshot(file)).rejects.toBeInstanceOf(SnapshotCorrupt);
+    await writeFile(file, `${JSON.stringify({ ...header, version: 2 })}\n[1,"a",1,1,""]\n[2,"a",1,1,""]\n{"end":true,"path1":1,"path2":1}\n`);
+    expect((await readSnapshot(file))?.path2.get('a')).toEqual(meta(1, 1));
   });
 
   it('is absent (first run), not corrupt, when the file does not exist', async () => {
