@@ -250,7 +250,15 @@ export interface GeneratorState {
 
 const INITIAL_FILES = { path1: 8, path2: 4 } as const;
 
-/** The steps that set a history up: a few files on each side, then the first run (a resync). */
+/**
+ * Folders of files that no step aims at (steps pick among all files, so some reach them): most of
+ * a tree is untouched by any one batch, as in real trees, and a run after a settling one reads
+ * only the folders that changed instead of the whole listing (listing-blocks.ts).
+ */
+const STILL_FOLDERS = 5;
+const STILL_FILES = 8;
+
+/** The steps that set a history up: a few files on each side, untouched folders on path1, then the first run (a resync). */
 export function initialSteps(seed: number): Step[] {
   const rng = new Rng(stepSeed(seed, -1));
   const steps: Step[] = [];
@@ -263,6 +271,9 @@ export function initialSteps(seed: number): Step[] {
       taken.add(path);
       steps.push({ kind: 'create', side, path, size: fileSize(rng), tag: `${seed}.0.${side}.${i}`, mtime: CLOCK_BASE + i * 1000 });
     }
+  }
+  for (let k = 0; k < STILL_FOLDERS; k++) {
+    for (let j = 0; j < STILL_FILES; j++) steps.push({ kind: 'create', side: 'path1', path: `still/s${k}/f${j}.txt`, size: 64, tag: `${seed}.0.still.${k}.${j}`, mtime: CLOCK_BASE + 50_000 + k * 1000 + j });
   }
   steps.push({ kind: 'sync' });
   return steps;
