@@ -26,8 +26,8 @@ interface StoredDigests {
   readonly version: typeof VERSION;
   readonly snapshot: string;
   readonly settings: string;
-  /** Whether the snapshot holds every file exactly as the blocks' lines print it (see BlockComparison). */
-  readonly exact: boolean;
+  /** Per side, whether the snapshot holds every file exactly as the blocks' lines print it (see BlockComparison). */
+  readonly exact: Record<Side, boolean>;
   readonly path1: StoredBlock[];
   readonly path2: StoredBlock[];
 }
@@ -65,8 +65,7 @@ export async function readListingDigests(file: string, snapshotFile: string, set
   const identity = await snapshotIdentity(snapshotFile);
   if (identity === undefined || stored.snapshot !== identity) return undefined;
   if (![...stored.path1, ...stored.path2].every(wellFormed)) return undefined;
-  const exact = stored.exact === true;
-  return { path1: { blocks: blocksOf(stored.path1), exact }, path2: { blocks: blocksOf(stored.path2), exact } };
+  return { path1: { blocks: blocksOf(stored.path1), exact: stored.exact?.path1 === true }, path2: { blocks: blocksOf(stored.path2), exact: stored.exact?.path2 === true } };
 }
 
 const wellFormed = (block: unknown): boolean =>
@@ -83,10 +82,10 @@ const blocksOf = (stored: StoredBlock[]): BlockDigests =>
 const storedBlocks = (blocks: BlockDigests): StoredBlock[] => [...blocks].map(([digest, { files, parent, folders }]) => [digest, files, parent ?? null, [...folders]]);
 
 /**
- * Records that the snapshot file, as it is now, describes listings with these blocks; `exact` when
- * it holds each of their files exactly as listed.
+ * Records that the snapshot file, as it is now, describes listings with these blocks; `exact` for
+ * a side whose files it holds exactly as listed.
  */
-export async function writeListingDigests(file: string, snapshotFile: string, settings: string, digests: Record<Side, BlockDigests>, exact: boolean): Promise<void> {
+export async function writeListingDigests(file: string, snapshotFile: string, settings: string, digests: Record<Side, BlockDigests>, exact: Record<Side, boolean>): Promise<void> {
   const snapshot = await snapshotIdentity(snapshotFile);
   if (snapshot === undefined) return;
   const stored: StoredDigests = { format: FORMAT, version: VERSION, snapshot, settings, exact, path1: storedBlocks(digests.path1), path2: storedBlocks(digests.path2) };

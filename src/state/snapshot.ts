@@ -72,6 +72,7 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   let lineNumber = 0;
   /** A file (with its record) or a folder (without), on one side or on both. */
   const add = (side: EntrySide, path: string, meta: FileMeta | undefined) => {
+    // Version 3's: in an older file, the sign of a torn or foreign one.
     if (side === 'both' && header!.version < 3) throw new SnapshotCorrupt(file, `line ${lineNumber} is not an entry of version ${header!.version}`);
     // One record and one path string for both sides.
     if (side !== 'path2') {
@@ -107,7 +108,7 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
       header = candidate;
       return;
     }
-    const sideOf = (tag: unknown): EntrySide | undefined => (tag === 1 ? 'path1' : tag === 2 ? 'path2' : tag === 3 && header!.version >= 3 ? 'both' : undefined);
+    const sideOf = (tag: unknown): EntrySide | undefined => (tag === 1 ? 'path1' : tag === 2 ? 'path2' : tag === 3 ? 'both' : undefined);
     if (Array.isArray(value) && value.length === 2) {
       const [tag, path] = value as [unknown, unknown];
       const side = sideOf(tag);

@@ -611,7 +611,7 @@ export class Engine {
   private async rememberListings(observed: Observed): Promise<void> {
     const { path1, path2 } = observed.blocks;
     const { paths } = this.options;
-    if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 }, observed.exact.path1 && observed.exact.path2);
+    if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 }, observed.exact);
   }
 
   /** Retention and the trash's counts (tend-trash.ts), given what this run put in each trash. */
