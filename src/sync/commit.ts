@@ -3,7 +3,7 @@
  * engine passes in the listings and the relisting of every path the plan touched.
  */
 import { sameVersion, type CrossSideCompare } from './compare.ts';
-import { effectsOf } from './effects.ts';
+import { effectsOf, type ActionEffects } from './effects.ts';
 import type { MoveStep } from './renames.ts';
 import { type Action } from './types.ts';
 import { otherSide, SIDES, type FileMeta, type Listing, type Side } from '../model.ts';
@@ -51,11 +51,12 @@ export interface SnapshotAfterInput {
   /**
    * The listings the plan was made from. The snapshot is made in these very maps (a copy of a
    * million entries a side cost a second and a map's memory): the caller hands them over. A
-   * listing that is `base`'s own map is copied.
+   * listing may be `base`'s own map, or hold it (a listing read in part is the snapshot's map
+   * edited): `base` is read only before anything is edited.
    */
   readonly current: Record<Side, Listing>;
   /** The previous snapshot (empty maps on a resync). */
-  readonly base: Record<Side, Listing>;
+  readonly base: Record<Side, ReadonlyMap<string, FileMeta>>;
   /** Each side's touched paths as listed after propagation (absent: not there). */
   readonly relisted: Record<Side, Listing>;
   readonly compare: CrossSideCompare;
@@ -78,7 +79,9 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
   // Every action judged first, on the listings as they were, since they are then edited. Only the
   // verdicts are kept (a million effects at once would cost hundreds of megabytes); the second pass
   // takes each action's effects again for the paths alone, which do not depend on the listings.
+  // The previous entries of the actions not done are taken now too, while `base` is as it was.
   const verdicts = new Uint8Array(input.actions.length);
+  const before = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
   input.actions.forEach((action, i) => {
     const effect = effectsOf(action, input.current);
     const done = SIDES.every(
@@ -87,11 +90,9 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
         [...effect.written[side]].every(([path, wanted]) => written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
     );
     verdicts[i] = done ? 1 : 0;
+    if (!done) for (const path of namedPaths(action, effect)) for (const side of SIDES) before[side].set(path, base[side].get(path));
   });
-  // A side listed exactly as its snapshot has the snapshot's own map as its listing (observe.ts):
-  // that one is copied, since `base` must stay as it was.
-  const reuse = (side: Side) => (input.current[side] === base[side] ? new Map(base[side]) : input.current[side]);
-  const snapshot = { path1: reuse('path1'), path2: reuse('path2') };
+  const snapshot = input.current;
   const incomplete: string[] = [];
   const doneActions: Action[] = [];
   for (const [i, action] of input.actions.entries()) {
@@ -108,17 +109,22 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
     incomplete.push(action.path);
     // Every path the action names, on both sides: a move not made keeps its old name in the snapshot
     // of the side that renamed it, so the next run sees the same rename again.
-    const paths = new Set([action.path]);
-    for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) paths.add(path);
-    for (const side of SIDES) {
-      for (const path of paths) {
-        const before = base[side].get(path);
-        if (before) snapshot[side].set(path, before);
+    for (const path of namedPaths(action, effect)) {
+      for (const side of SIDES) {
+        const entry = before[side].get(path);
+        if (entry) snapshot[side].set(path, entry);
         else snapshot[side].delete(path);
       }
     }
   }
   return { snapshot, incomplete, done: doneActions };
+}
+
+/** The action's own path and every path it writes or removes on either side. */
+function namedPaths(action: Action, effect: ActionEffects): Set<string> {
+  const paths = new Set([action.path]);
+  for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) paths.add(path);
+  return paths;
 }
 
 /**

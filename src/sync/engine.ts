@@ -184,7 +184,8 @@ export class Engine {
       blocks: { path1: blocks.path1.digests, path2: blocks.path2.digests },
       filters,
       previous,
-      base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: previous.path1, path2: previous.path2 },
+      // A side read in part made the snapshot's map its listing: the snapshot as it was is seen through it.
+      base: this.resync || !previous ? { path1: new Map(), path2: new Map() } : { path1: side1.changed?.snapshot ?? previous.path1, path2: side2.changed?.snapshot ?? previous.path2 },
       current: { path1: side1.listing, path2: side2.listing },
       exact: { path1: side1.exact, path2: side2.exact },
       changed: { path1: side1.changed, path2: side2.changed },
@@ -247,7 +248,7 @@ export class Engine {
     // A listing read in part differs from the snapshot only under its changed folders.
     const compared = (side: Side): [ReadonlyMap<string, FileMeta>, ReadonlyMap<string, FileMeta>] => {
       const part = changed[side];
-      return part && previous && base[side] === previous[side] ? [part.before, part.now] : [base[side], current[side]];
+      return part && base[side] === part.snapshot ? [part.before, part.now] : [base[side], current[side]];
     };
     const changes: Record<Side, ChangeSet> = {
       path1: detectChanges(...compared('path1'), useHash, features.path1.precisionNs / 1e6),
@@ -689,8 +690,11 @@ interface Observed {
   /** Each listing's blocks (undefined: they cannot stand for it, see listing-blocks.ts). */
   readonly blocks: Record<Side, BlockDigests | undefined>;
   readonly previous: Snapshot | undefined;
-  /** The snapshot to diff against: empty on a resync. */
-  readonly base: Record<Side, Listing>;
+  /**
+   * The snapshot to diff against: empty on a resync. Read-only, and may be a listing's own map (a
+   * side listed exactly as its snapshot, or read in part): true until the commit edits the listings.
+   */
+  readonly base: Record<Side, ReadonlyMap<string, FileMeta>>;
   readonly current: Record<Side, Listing>;
   /** Each listing holds exactly the snapshot's files, each as the snapshot has it. */
   readonly exact: Record<Side, boolean>;

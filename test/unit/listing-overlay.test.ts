@@ -1,7 +1,8 @@
 /**
- * A listing read in part (listing-overlay.ts): the snapshot's files with those under the changed
- * folders swapped for the ones listed there; the snapshot itself left as it was; and detection
- * over just the changed part finds exactly what it finds over the whole listing.
+ * A listing read in part (listing-overlay.ts): the snapshot's map, with the files under the changed
+ * folders swapped for the ones listed there; the snapshot as it was still seen, entry by entry and
+ * whole, through that listing; and detection over just the changed part finds exactly what it
+ * finds over the whole listing.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ const meta = (size: number): FileMeta => ({ size, mtime: 1000 + size, hash: '' }
 const entries = fc.uniqueArray(fc.tuple(fc.constantFrom(...PATHS), fc.nat(3)), { selector: ([path]) => path });
 
 describe('overlayListing', () => {
-  it('is the snapshot with the changed folders swapped, and detection over the changed part is detection over all', () => {
+  it('is the snapshot edited, with the changed folders swapped and the snapshot as it was still seen; detection over the changed part is detection over all', () => {
     fc.assert(
       fc.property(entries, fc.subarray(FOLDERS), entries, fc.boolean(), (baseEntries, changed, listedEntries, shareRecords) => {
         const base = new Map(baseEntries.map(([path, size]) => [path, meta(size)]));
@@ -29,23 +30,32 @@ describe('overlayListing', () => {
           listed.set(path, shareRecords && known?.size === size ? known : meta(size));
         }
         const { listing, changed: part } = overlayListing(base, changedFolders, listed);
-        const model = new Map([...base].filter(([path]) => !changedFolders.has(folderOf(path))));
+        const model = new Map(baseBefore.filter(([path]) => !changedFolders.has(folderOf(path))));
         for (const [path, m] of listed) model.set(path, m);
+        expect(listing).toBe(base);
         expect(listing).toEqual(model);
-        expect(new Map(part.before)).toEqual(new Map([...base].filter(([path]) => changedFolders.has(folderOf(path)))));
-        expect(detectChanges(part.before, part.now, false)).toEqual(detectChanges(base, listing, false));
-        expect([...base]).toEqual(baseBefore);
-        expect(listing).not.toBe(base);
+        expect(new Map(part.before)).toEqual(new Map(baseBefore.filter(([path]) => changedFolders.has(folderOf(path)))));
+        const asItWas = new Map(baseBefore);
+        expect(new Map(part.snapshot)).toEqual(asItWas);
+        expect(new Map([...part.snapshot.keys()].map((path, i) => [path, [...part.snapshot.values()][i]]))).toEqual(asItWas);
+        expect(part.snapshot.size).toBe(asItWas.size);
+        for (const path of PATHS) {
+          expect(part.snapshot.get(path)).toBe(asItWas.get(path));
+          expect(part.snapshot.has(path)).toBe(asItWas.has(path));
+        }
+        expect(detectChanges(part.before, part.now, false)).toEqual(detectChanges(asItWas, listing, false));
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('with no folder changed, is a copy of the snapshot', () => {
+  it('with no folder changed, is the snapshot as it was', () => {
     const base = new Map([['a/1', meta(1)], ['2', meta(2)]]);
+    const baseBefore = [...base];
     const { listing, changed } = overlayListing(base, new Set(), new Map());
     expect(changed.before.size).toBe(0);
-    expect([...listing]).toEqual([...base]);
+    expect([...listing]).toEqual(baseBefore);
+    expect([...changed.snapshot]).toEqual(baseBefore);
     expect(folderOf('a/b/c.txt')).toBe('a/b/');
     expect(folderOf('top.txt')).toBe('');
   });

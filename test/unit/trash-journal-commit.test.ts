@@ -117,17 +117,35 @@ describe('the snapshot a run commits', () => {
   const compare = { mtimeToleranceMs: 0, commonHash: false };
   const copyTo2 = { kind: 'copy', from: 'path1', path: 'new.txt', reason: 'new', size: 1 } as const;
 
-  it('is made in the listings’ own maps; a listing that is the snapshot’s own map is copied, and the previous snapshot stays as it was', () => {
-    const base = { path1: new Map([['old.txt', meta(1, 1)]]), path2: new Map([['old.txt', meta(1, 1)]]) };
+  it('is made in the listings’ own maps, also when a listing is the snapshot’s own map; an action not done there takes back the snapshot’s entries as they were', () => {
+    const base = { path1: new Map([['old.txt', meta(1, 1)], ['gone.txt', meta(3, 3)]]), path2: new Map([['old.txt', meta(1, 1)], ['gone.txt', meta(3, 3)]]) };
     // path2 was listed exactly as its snapshot has it: observe hands over the snapshot's own map.
     const current = { path1: new Map([['old.txt', meta(1, 1)], ['new.txt', meta(1, 5)]]), path2: base.path2 };
-    const relisted = { path1: new Map(), path2: new Map([['new.txt', meta(1, 5)]]) };
-    const { snapshot, done } = snapshotAfter({ actions: [copyTo2], current, base, relisted, compare, propagationSucceeded: true });
+    // path1 deleted gone.txt; its deletion on path2 did not happen (it is still there), new.txt arrived.
+    const removal = { kind: 'delete', side: 'path2', path: 'gone.txt' } as const;
+    const relisted = { path1: new Map(), path2: new Map([['new.txt', meta(1, 5)], ['gone.txt', meta(3, 3)]]) };
+    const { snapshot, done, incomplete } = snapshotAfter({ actions: [copyTo2, removal], current, base, relisted, compare, propagationSucceeded: false });
     expect(done).toEqual([copyTo2]);
+    expect(incomplete).toEqual(['gone.txt']);
     expect(snapshot.path1).toBe(current.path1);
-    expect(snapshot.path2).not.toBe(base.path2);
-    expect([...snapshot.path2.keys()].sort()).toEqual(['new.txt', 'old.txt']);
-    expect([...base.path2.keys()]).toEqual(['old.txt']);
+    expect(snapshot.path2).toBe(base.path2);
+    expect([...snapshot.path2.keys()].sort()).toEqual(['gone.txt', 'new.txt', 'old.txt']);
+    // Taken back on both sides, so the next run sees path1's deletion again.
+    expect(snapshot.path1.get('gone.txt')).toEqual(meta(3, 3));
+    expect(snapshot.path2.get('gone.txt')).toEqual(meta(3, 3));
+  });
+
+  it('an action not done after a done one on the same name takes back the snapshot’s entry as it was before the run, not as the done one left it', () => {
+    const base = { path1: new Map([['old.txt', meta(1, 1)]]), path2: new Map([['old.txt', meta(1, 1)]]) };
+    const current = { path1: new Map([['old.txt', meta(1, 1)], ['new.txt', meta(1, 5)]]), path2: base.path2 };
+    // An action after the copy names new.txt too, and is not done (new.txt is still on path2).
+    const removal = { kind: 'delete', side: 'path2', path: 'new.txt' } as const;
+    const relisted = { path1: new Map(), path2: new Map([['new.txt', meta(1, 5)]]) };
+    const { snapshot, incomplete } = snapshotAfter({ actions: [copyTo2, removal], current, base, relisted, compare, propagationSucceeded: false });
+    expect(incomplete).toEqual(['new.txt']);
+    expect(snapshot.path2).toBe(base.path2);
+    expect(snapshot.path2.has('new.txt')).toBe(false);
+    expect(snapshot.path1.has('new.txt')).toBe(false);
   });
 
   it('an action not done takes the previous snapshot’s entries back on both sides; a done one beside it takes what was listed again', () => {
