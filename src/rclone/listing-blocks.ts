@@ -411,7 +411,7 @@ export class BlockComparison {
       if (matches) this.linesMatched += span.lines;
       else this.linesToRead += span.lines;
       // A listing mostly changed is read whole (the snapshot would stand for too few files to pay
-      // for the copy of its map), as soon as that is certain: more lines to read than half the
+      // for picking the changed folders' entries out of it), as soon as that is certain: more lines to read than half the
       // last run's, or at the end, more than those matched. Either way, whatever the folders' order.
       if (this.linesToRead * 2 > this.linesBefore) this.standIn = false;
     });

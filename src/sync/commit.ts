@@ -51,8 +51,9 @@ export interface SnapshotAfterInput {
   /**
    * The listings the plan was made from. The snapshot is made in these very maps (a copy of a
    * million entries a side cost a second and a map's memory): the caller hands them over. A
-   * listing may be `base`'s own map, or hold it (a listing read in part is the snapshot's map
-   * edited): `base` is read only before anything is edited.
+   * listing may be `base`'s own map (a side listed exactly as its snapshot), or the map `base` is
+   * seen through (a side read in part, listing-overlay.ts): `base` is read only before anything
+   * is edited.
    */
   readonly current: Record<Side, Listing>;
   /** The previous snapshot (empty maps on a resync). */
