@@ -26,6 +26,9 @@ export interface FileMeta {
   readonly hash: string;
 }
 
+/** The same record, field for field (not a comparison of versions: see sync/compare.ts for that). */
+export const sameRecord = (a: FileMeta, b: FileMeta | undefined): boolean => b !== undefined && (a === b || (a.size === b.size && a.mtime === b.mtime && a.hash === b.hash));
+
 /** Relative path (as rclone prints it, '/'-separated) -> metadata. */
 export type Listing = Map<string, FileMeta>;
 

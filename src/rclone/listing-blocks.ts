@@ -411,8 +411,9 @@ export class BlockComparison {
       if (matches) this.linesMatched += span.lines;
       else this.linesToRead += span.lines;
       // A listing mostly changed is read whole (the snapshot would stand for too few files to pay
-      // for picking the changed folders' entries out of it), as soon as that is certain: more lines to read than half the
-      // last run's, or at the end, more than those matched. Either way, whatever the folders' order.
+      // for picking the changed folders' entries out of it), as soon as that is certain: more lines
+      // to read than half the last run's, or at the end, more than those matched. Either way,
+      // whatever the folders' order.
       if (this.linesToRead * 2 > this.linesBefore) this.standIn = false;
     });
   }

@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
-import type { FileMeta, Listing, Side } from '../model.ts';
+import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
@@ -247,7 +247,6 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
   });
 }
 
-const sameRecord = (a: FileMeta, b: FileMeta | undefined): boolean => b !== undefined && (a === b || (a.size === b.size && a.mtime === b.mtime && a.hash === b.hash));
 
 /** What JSON.stringify writes for a number (the same digits for every finite one; null otherwise). */
 const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');

@@ -689,6 +689,10 @@ interface Observed {
   readonly settings: string;
   /** Each listing's blocks (undefined: they cannot stand for it, see listing-blocks.ts). */
   readonly blocks: Record<Side, BlockDigests | undefined>;
+  /**
+   * The last snapshot, for its header and folders. Its files are read through `base`: a side's map
+   * here may have become that side's listing (observe.ts).
+   */
   readonly previous: Snapshot | undefined;
   /**
    * The snapshot to diff against: empty on a resync. Read-only, and may be a listing's own map (a

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { FileMeta, Listing, Side } from '../model.ts';
+import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts';
 import { parseRclonePath } from '../rclone/paths.ts';
 import type { BlockComparison } from '../rclone/listing-blocks.ts';
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
@@ -85,7 +85,7 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
   let repeated = false;
   const share = (path: string, meta: FileMeta): FileMeta => {
     const before = shared!.get(path);
-    return before !== undefined && before.size === meta.size && before.mtime === meta.mtime && before.hash === meta.hash ? before : meta;
+    return sameRecord(meta, before) ? before! : meta;
   };
   const shareListed = () => {
     for (const [path, meta] of listing) {

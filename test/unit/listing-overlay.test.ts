@@ -37,7 +37,12 @@ describe('overlayListing', () => {
         expect(new Map(part.before)).toEqual(new Map(baseBefore.filter(([path]) => changedFolders.has(folderOf(path)))));
         const asItWas = new Map(baseBefore);
         expect(new Map(part.snapshot)).toEqual(asItWas);
-        expect(new Map([...part.snapshot.keys()].map((path, i) => [path, [...part.snapshot.values()][i]]))).toEqual(asItWas);
+        const entries = [...part.snapshot.entries()];
+        expect([...part.snapshot.keys()]).toEqual(entries.map(([path]) => path));
+        expect([...part.snapshot.values()]).toEqual(entries.map(([, m]) => m));
+        const visited: [string, FileMeta][] = [];
+        part.snapshot.forEach((m, path) => visited.push([path, m]));
+        expect(visited).toEqual(entries);
         expect(part.snapshot.size).toBe(asItWas.size);
         for (const path of PATHS) {
           expect(part.snapshot.get(path)).toBe(asItWas.get(path));

@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { snapshotAfter, touchedPaths } from '../../src/sync/commit.ts';
 import { folderOf, overlayListing } from '../../src/sync/listing-overlay.ts';
 import { conflictName } from '../../src/sync/reconcile.ts';
-import { otherSide, SIDES, type ConflictResolve, type FileMeta, type Side } from '../../src/model.ts';
+import { otherSide, sameRecord, SIDES, type ConflictResolve, type FileMeta, type Side } from '../../src/model.ts';
 import {
   applyPlan,
   applySteps,
@@ -360,17 +360,15 @@ function checkFailedRunCommitted(ctx: SyncContext): void {
  */
 function listingsAsObserved(snapshots: Listings, listings: Listings): { current: Listings; base: Record<Side, ReadonlyMap<string, FileMeta>> } {
   const changedFolders = new Set<string>();
-  for (const [path, meta] of snapshots.path1) if (!sameMeta(meta, listings.path1.get(path))) changedFolders.add(folderOf(path));
-  for (const [path, meta] of listings.path1) if (!sameMeta(meta, snapshots.path1.get(path))) changedFolders.add(folderOf(path));
+  for (const [path, meta] of snapshots.path1) if (!sameRecord(meta, listings.path1.get(path))) changedFolders.add(folderOf(path));
+  for (const [path, meta] of listings.path1) if (!sameRecord(meta, snapshots.path1.get(path))) changedFolders.add(folderOf(path));
   const listedThere = new Map([...listings.path1].filter(([path]) => changedFolders.has(folderOf(path))));
   const { listing, changed } = overlayListing(new Map(snapshots.path1), changedFolders, listedThere);
   expect(listing).toEqual(listings.path1);
   const path2 = new Map(snapshots.path2);
-  const exact = path2.size === listings.path2.size && [...listings.path2].every(([path, meta]) => sameMeta(meta, path2.get(path)));
+  const exact = path2.size === listings.path2.size && [...listings.path2].every(([path, meta]) => sameRecord(meta, path2.get(path)));
   return { current: { path1: listing, path2: exact ? path2 : new Map(listings.path2) }, base: { path1: changed.snapshot, path2 } };
 }
-
-const sameMeta = (a: FileMeta | undefined, b: FileMeta | undefined): boolean => a !== undefined && b !== undefined && a.size === b.size && a.mtime === b.mtime && a.hash === b.hash;
 
 /**
  * Counterexamples that runs of 150,000 histories found, shrunk by fast-check, kept as fixed cases.
