@@ -27,7 +27,7 @@ export async function conflictCopies(snapshotFile: string): Promise<ConflictCopi
   const key = `${info.mtimeMs}:${info.size}:${info.ino}`;
   const cached = cache.get(snapshotFile);
   if (cached?.key === key) return cached.copies;
-  const snapshot = await readSnapshot(snapshotFile).catch(() => undefined);
+  const snapshot = await readSnapshot(snapshotFile, { only: (path) => CONFLICT_COPY.test(path) }).catch(() => undefined);
   if (!snapshot) return undefined;
   const found = new Map<string, string>();
   for (const listing of [snapshot.path1, snapshot.path2]) {

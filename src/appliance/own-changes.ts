@@ -18,7 +18,8 @@
  * against the same snapshot. A run that failed before committing left the old snapshot: its copies
  * then count as changes, and the follow-up finishes the job.
  *
- * The cost is one read of the snapshot per due check, less than the listing the run would do.
+ * The cost is one read of the snapshot per due check, less than the listing the run would do;
+ * only the entries at or below a changed path are kept from it.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,7 +42,8 @@ const MTIME_TOLERANCE_MS = 1;
 /** The changed paths the committed snapshot does not explain (an empty result: no run is needed). */
 export async function unexplainedChanges(changed: ChangedPaths, snapshotFile: string, roots: WatchedRoots): Promise<Record<Side, Set<string>>> {
   const result: Record<Side, Set<string>> = { path1: new Set(), path2: new Set() };
-  const snapshot = await readSnapshot(snapshotFile).catch(() => undefined);
+  // Only the entries at or below a changed path: the check never holds the whole snapshot.
+  const snapshot = await readSnapshot(snapshotFile, { only: atOrBelowAny(changed) }).catch(() => undefined);
   for (const side of ['path1', 'path2'] as const) {
     const paths = changed[side];
     const root = roots[side];
@@ -116,6 +118,18 @@ async function filesBelow(root: string, folder: string, limit: number): Promise<
     }
   }
   return files;
+}
+
+/** Whether a path is one of the changed ones (on either side), or lies below one. */
+function atOrBelowAny(changed: ChangedPaths): (path: string) => boolean {
+  const wanted = new Set([...(changed.path1 ?? []), ...(changed.path2 ?? [])]);
+  return (path) => {
+    if (wanted.has(path)) return true;
+    for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
+      if (wanted.has(path.slice(0, slash))) return true;
+    }
+    return false;
+  };
 }
 
 /** Of paths that are gone, those the snapshot still holds files below (a folder removed). */

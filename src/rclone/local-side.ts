@@ -32,7 +32,7 @@ const ENCODED_BY_RCLONE = /[\u201B\u2400-\u243F\uFF00-\uFFEF]/u;
 /** Options under which a local name would not read as the file of that name: encodings, links. */
 const CHANGES_LOCAL_NAMES = /^(--local-|-l$|--links$)/;
 /** Files up to this size are read in one synchronous call; larger ones are streamed. */
-const WHOLE_READ_LIMIT = 1 << 20;
+export const WHOLE_READ_LIMIT = 1 << 20;
 /** Synchronous reads between two turns of the event loop (so heartbeats and signals keep going). */
 const READS_PER_TURN = 256;
 
@@ -155,10 +155,10 @@ function renamed(root: string, from: string, to: string, kind: 'file' | 'folder'
 
 /**
  * Hashes what it can of `paths` under the local `root`; returns them, and the paths left for
- * rclone (names it must not map itself, files it could not read). A file gone is left to rclone
- * too, which then reports it absent as it always does.
+ * rclone (names it must not map itself, files it could not read, files larger than `upTo`). A
+ * file gone is left to rclone too, which then reports it absent as it always does.
  */
-export async function hashLocalFiles(root: string, paths: readonly string[], hashType: string): Promise<{ hashes: Map<string, string>; rest: string[] }> {
+export async function hashLocalFiles(root: string, paths: readonly string[], hashType: string, upTo = Infinity): Promise<{ hashes: Map<string, string>; rest: string[] }> {
   const algorithm = NODE_HASHES[hashType]!;
   const hashes = new Map<string, string>();
   const rest: string[] = [];
@@ -169,20 +169,21 @@ export async function hashLocalFiles(root: string, paths: readonly string[], has
       continue;
     }
     if (++reads % READS_PER_TURN === 0) await yieldToEventLoop();
-    const hash = await hashFile(join(root, path), algorithm).catch(() => undefined);
+    const hash = await hashFile(join(root, path), algorithm, upTo).catch(() => undefined);
     if (hash === undefined) rest.push(path);
     else hashes.set(path, hash);
   }
   return { hashes, rest };
 }
 
-async function hashFile(file: string, algorithm: string): Promise<string> {
+async function hashFile(file: string, algorithm: string, upTo: number): Promise<string> {
   const fd = openSync(file, 'r');
   let streamed = false;
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new Error('not a file');
     const size = stat.size;
+    if (size > upTo) throw new Error('larger than asked for');
     if (size > WHOLE_READ_LIMIT) {
       streamed = true;
       return await new Promise<string>((resolve, reject) => {

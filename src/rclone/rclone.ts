@@ -14,7 +14,7 @@ import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { lineChunksOfFile, lineChunksOfGrowingFile, lineChunksOfRanges } from './growing-file.ts';
 import type { BlockComparison, BlockSpan } from './listing-blocks.ts';
-import { hashableHere, hashLocalFiles, isPlainLocal, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
+import { hashableHere, hashLocalFiles, isPlainLocal, WHOLE_READ_LIMIT, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 import { type Child, type SpawnOptions, spawnChild, SubprocessError } from './subprocess.ts';
@@ -65,6 +65,25 @@ export interface BackendFeatures {
   /** Names that differ only in case are one name there (Windows, macOS, Drive-like stores). */
   readonly caseInsensitive: boolean;
 }
+
+/**
+ * A tree listPaths may list whole: about how many files it holds, and what a listing of it must
+ * leave out (the trash). Only for trees without the user's filters: a path they exclude must still
+ * be found.
+ */
+export interface WholeTree {
+  readonly files: number;
+  readonly excludes: readonly string[];
+}
+
+/**
+ * Paths past this share of a tree's files are read from one listing of the tree rather than looked
+ * up one by one. A remote answers a folder's listing in about the time of a path's lookup: on
+ * `rclone serve sftp` one lookup costs as much as 30-45 files of a listing (2,500 paths in 990 folders:
+ * 1.5-3.7 s; the whole 100,000-file tree: 1.8-3.1 s), on S3 a HEAD as much as a LIST of up to 1,000.
+ * An eighth stays well clear of the crossover.
+ */
+const WHOLE_LISTING_SHARE = 8;
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
 export class RcloneError extends Error {
@@ -363,9 +382,11 @@ export class Rclone {
 
   /**
    * The given paths as `root` holds them now, in one rclone process: those absent (or a root that
-   * does not exist) are simply not in the result.
+   * does not exist) are simply not in the result. rclone looks each path up on its own; given
+   * `whole` and no hash type, many paths are read from one listing of the whole tree instead, when
+   * that is cheaper (see WHOLE_LISTING_SHARE).
    */
-  async listPaths(root: string, paths: Iterable<string>, hashType = ''): Promise<Map<string, FileMeta>> {
+  async listPaths(root: string, paths: Iterable<string>, hashType = '', whole?: WholeTree): Promise<Map<string, FileMeta>> {
     const wanted = new Set(paths);
     const found = new Map<string, FileMeta>();
     if (wanted.size === 0) return found;
@@ -377,8 +398,12 @@ export class Rclone {
         return found;
       }
     }
+    // Not with hashes: a whole listing would hash every file of the tree (SFTP runs md5sum for each).
+    const listWhole = whole !== undefined && hashType === '' && wanted.size * WHOLE_LISTING_SHARE >= whole.files;
+    if (listWhole) this.options.logger.debug({ root: redact(root), paths: wanted.size, files: whole.files }, 'looking paths up in one listing of the whole tree');
+    const selection = listWhole ? { excludes: whole.excludes } : { onlyPaths: wanted };
     try {
-      for await (const batch of this.list(root, { onlyPaths: wanted, ...(hashType ? { hashType } : {}) })) {
+      for await (const batch of this.list(root, { ...selection, ...(hashType ? { hashType } : {}) })) {
         for (const { path, meta } of batch) if (wanted.has(path)) found.set(path, meta);
       }
     } catch (error) {
@@ -605,9 +630,20 @@ export class Rclone {
    * With `download`, by reading both files; otherwise by a hash both backends support.
    */
   async matchingFiles(root1: string, root2: string, paths: Iterable<string>, download: boolean): Promise<Set<string>> {
+    let list = [...paths];
+    const matching = new Set<string>();
+    if (list.length > 0 && this.plainLocal(root1) && this.plainLocal(root2)) {
+      // Two local sides: small files are hashed here (local-side.ts), as rclone check would (md5,
+      // which both have); one file at a time, so large ones, which rclone's checkers hash in
+      // parallel, are left to it, with whatever could not be read here.
+      const [one, two] = [await hashLocalFiles(root1, list, 'md5', WHOLE_READ_LIMIT), await hashLocalFiles(root2, list, 'md5', WHOLE_READ_LIMIT)];
+      for (const [path, hash] of one.hashes) if (two.hashes.get(path) === hash) matching.add(path);
+      list = list.filter((path) => !one.hashes.has(path) || !two.hashes.has(path));
+      if (list.length === 0) return matching;
+    }
     const dir = await this.workDir;
     const matchFile = join(dir, `match-${Date.now()}`);
-    const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', paths), '--match', matchFile, ...EXACT_NAMES];
+    const args = ['check', root1, root2, '--files-from-raw', await this.writeList('check', list), '--match', matchFile, ...EXACT_NAMES];
     if (download) args.push('--download');
     try {
       await this.run([...args, ...STATS], { target: `between ${root1} and ${root2}`, reportProgress: true });
@@ -616,7 +652,8 @@ export class Rclone {
       if (!(error instanceof RcloneError) || error.cancelled || error.code === undefined || error.code > 1) throw error;
     }
     const bytes = await readFile(matchFile).catch(() => Buffer.alloc(0));
-    return new Set(linesOf(bytes).map(decodeName));
+    for (const path of linesOf(bytes).map(decodeName)) matching.add(path);
+    return matching;
   }
 
   /**

@@ -52,8 +52,19 @@ export class SnapshotCorrupt extends Error {
   }
 }
 
+export interface ReadOptions {
+  /**
+   * Only the entries (files and folders) whose path this accepts are kept; the rest are checked and
+   * counted, never stored. For readers that need a few paths of a large snapshot (the watcher's
+   * check, the status page's conflict copies): at a million files, the maps the full read builds
+   * are most of its time and all of its memory.
+   */
+  readonly only?: (path: string) => boolean;
+}
+
 /** Returns undefined when there is no snapshot (first run of a pair). */
-export async function readSnapshot(file: string): Promise<Snapshot | undefined> {
+export async function readSnapshot(file: string, options: ReadOptions = {}): Promise<Snapshot | undefined> {
+  const { only } = options;
   let stream;
   try {
     stream = createReadStream(file, { highWaterMark: 1 << 20 });
@@ -70,10 +81,15 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   let header: SnapshotHeader | undefined;
   let trailer: { end: true; path1: number; path2: number; folders1?: number; folders2?: number } | undefined;
   let lineNumber = 0;
+  /** Entries read, kept or not: what the end marker's counts are checked against. */
+  const counted = { path1: 0, path2: 0, folders1: 0, folders2: 0 };
   /** A file (with its record) or a folder (without), on one side or on both. */
   const add = (side: EntrySide, path: string, meta: FileMeta | undefined) => {
     // Version 3's: in an older file, the sign of a torn or foreign one.
     if (side === 'both' && header!.version < 3) throw new SnapshotCorrupt(file, `line ${lineNumber} is not an entry of version ${header!.version}`);
+    if (side !== 'path2') counted[meta ? 'path1' : 'folders1']++;
+    if (side !== 'path1') counted[meta ? 'path2' : 'folders2']++;
+    if (only && !only(path)) return;
     // One record and one path string for both sides.
     if (side !== 'path2') {
       if (meta) listings.path1.set(path, meta);
@@ -145,12 +161,17 @@ export async function readSnapshot(file: string): Promise<Snapshot | undefined> 
   if (carry) take(carry, 0, carry.length);
   if (!header) throw new SnapshotCorrupt(file, 'empty file');
   if (!trailer) throw new SnapshotCorrupt(file, 'truncated: no end marker');
-  if (trailer.path1 !== listings.path1.size || trailer.path2 !== listings.path2.size) {
+  if (trailer.path1 !== counted.path1 || trailer.path2 !== counted.path2) {
     throw new SnapshotCorrupt(file, `entry counts do not match the end marker`);
   }
   const recorded = trailer.folders1 !== undefined && trailer.folders2 !== undefined;
-  if (recorded && (trailer.folders1 !== folders.path1.size || trailer.folders2 !== folders.path2.size)) {
+  if (recorded && (trailer.folders1 !== counted.folders1 || trailer.folders2 !== counted.folders2)) {
     throw new SnapshotCorrupt(file, `folder counts do not match the end marker`);
+  }
+  // A path written twice would be counted twice but kept once.
+  const sizes = [listings.path1.size, listings.path2.size, folders.path1.size, folders.path2.size];
+  if (!only && sizes.join() !== [counted.path1, counted.path2, counted.folders1, counted.folders2].join()) {
+    throw new SnapshotCorrupt(file, 'a path is listed twice');
   }
   return { header, path1: listings.path1, path2: listings.path2, folders: recorded ? folders : undefined };
 }

@@ -137,6 +137,41 @@ describe('snapshot file', () => {
     await expect(readSnapshot(file)).rejects.toBeInstanceOf(SnapshotCorrupt);
   });
 
+  it('keeps only the entries `only` accepts, and still checks every line against the end marker', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    const both = meta(9, 9000);
+    const withFolders: Snapshot = {
+      header,
+      path1: new Map([...snapshot.path1, ['dir/same', both]]),
+      path2: new Map([...snapshot.path2, ['dir/same', both]]),
+      folders: { path1: new Set(['dir', 'other']), path2: new Set(['dir']) },
+    };
+    await writeSnapshot(file, withFolders);
+    const only = (path: string) => path === 'dir' || path.startsWith('dir/');
+    const read = (await readSnapshot(file, { only }))!;
+    expect([...read.path1.keys()].sort()).toEqual(['dir/#weird ;name\t.txt', 'dir/same']);
+    expect([...read.path2.keys()]).toEqual(['dir/same']);
+    expect(read.folders).toEqual({ path1: new Set(['dir']), path2: new Set(['dir']) });
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    for (let keep = 0; keep < lines.length - 2; keep++) {
+      await writeFile(file, lines.slice(0, keep + 1).join('\n') + '\n');
+      await expect(readSnapshot(file, { only }), `kept ${keep + 1} lines`).rejects.toBeInstanceOf(SnapshotCorrupt);
+    }
+    // An entry not kept still counts: dropping one is caught although the reader never wanted it.
+    const dropped = lines.filter((line) => !line.includes('a.txt'));
+    await writeFile(file, dropped.join('\n'));
+    await expect(readSnapshot(file, { only })).rejects.toBeInstanceOf(SnapshotCorrupt);
+  });
+
+  it('refuses a file that lists a path twice, though its counts match', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    await writeSnapshot(file, { header, path1: new Map([['a.txt', meta(1, 1)], ['b.txt', meta(2, 2)]]), path2: new Map() });
+    const text = await readFile(file, 'utf8');
+    const aLine = text.split('\n').find((line) => line.includes('a.txt'))!;
+    await writeFile(file, text.split('\n').map((line) => (line.includes('b.txt') ? aLine : line)).join('\n'));
+    await expect(readSnapshot(file)).rejects.toThrow(/listed twice/);
+  });
+
   it('leaves no temporary file behind and replaces the old snapshot whole', async () => {
     const file = join(dir, 'snapshot.jsonl');
     await writeSnapshot(file, snapshot);
