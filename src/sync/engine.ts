@@ -9,7 +9,7 @@ import { ConfigError, RunFailed, SafetyStop } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import { otherSide, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
 import { BlockComparison, PairVerdict, type BlockDigests } from '../rclone/listing-blocks.ts';
-import { joinRemote, Rclone, RcloneError, type BackendFeatures, type WholeTree } from '../rclone/rclone.ts';
+import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
 import { journalExists, journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
 import type { PairPaths } from '../state/pair.ts';
 import { readListingDigests, removeListingDigests, settingsDigest, writeListingDigests } from '../state/listing-digests.ts';
@@ -456,7 +456,6 @@ export class Engine {
     }
     // A version rescued during the copies gets a conflict name by the plan's rules, and none the plan writes.
     const rescueNames = new ConflictNamer({ current, changes: detected.changes, stamp: this.stamp }, (name) => versions.path1.has(name) || versions.path2.has(name));
-    const wholeTrees = this.wholeTrees((side) => current[side].size);
     let stopHeartbeat = () => {};
     let failure: unknown;
     try {
@@ -471,7 +470,6 @@ export class Engine {
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
         hashType: observed.hashType,
-        ...(wholeTrees ? { wholeTrees } : {}),
         trash: runTrash,
         signal,
         beforeCopying: async (copies) => {
@@ -555,8 +553,7 @@ export class Engine {
       const relistings = await Promise.allSettled(
         SIDES.map(async (side) => {
           const unknown = [...touched[side]].filter((path) => !known[side].has(path));
-          const whole = this.wholeTrees((s) => current[s].size + touched[s].size)?.[side];
-          now[side] = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType, whole);
+          now[side] = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType);
           for (const [path, meta] of known[side]) if (meta) now[side].set(path, meta);
         }),
       );
@@ -621,17 +618,6 @@ export class Engine {
     const { path1, path2 } = observed.blocks;
     const { paths } = this.options;
     if (path1 && path2) await writeListingDigests(paths.listingDigests, paths.snapshot, observed.settings, { path1, path2 }, observed.exact);
-  }
-
-  /**
-   * The sides as a relisting may list them whole (rclone.ts, WholeTree), holding about `files(side)`
-   * files; undefined with the user's filters, which a whole listing would have to bypass.
-   */
-  private wholeTrees(files: (side: Side) => number): Record<Side, WholeTree> | undefined {
-    const { config } = this.options;
-    if (config.filtersFile) return undefined;
-    const tree = (side: Side): WholeTree => ({ files: files(side), excludes: trashExcludes(this.roots[side], config.trashPaths[side]) });
-    return { path1: tree('path1'), path2: tree('path2') };
   }
 
   /** Retention and the trash's counts (tend-trash.ts), given what this run put in each trash. */

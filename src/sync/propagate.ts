@@ -14,7 +14,7 @@
  * back beside the file under a conflict name. With the trash off (SYNC_TRASH_DAYS=0) removals and
  * overwrites are final, and that last instant is not covered.
  */
-import { RcloneError, type Rclone, type WholeTree } from '../rclone/rclone.ts';
+import { RcloneError, type Rclone } from '../rclone/rclone.ts';
 import { directionTo, otherSide, SIDES, type Direction, type FileMeta, type Listing, type Side, type TransferProgress } from '../model.ts';
 import type { FolderPlan } from './folders.ts';
 import { foldersAbove, groupFolderMoves, type MoveStep } from './renames.ts';
@@ -138,8 +138,6 @@ export interface PropagateOptions {
   readonly listedVersion: (side: Side, path: string) => FileMeta | undefined;
   /** The hash type of those listings ('' for none), so that a relisting compares like with like. */
   readonly hashType: string;
-  /** Each side as a relisting may list it whole (undefined with the user's filters: see WholeTree). */
-  readonly wholeTrees?: Record<Side, WholeTree>;
   /** This run's trash folder on each side (full rclone paths); undefined: the trash is off, removals are final. */
   readonly trash: Record<Side, string> | undefined;
   /** Called once the copies that will really be made are known, before the first one starts. */
@@ -369,7 +367,7 @@ async function remove(options: PropagateOptions, side: Side, paths: readonly str
 
 /** The listed paths as `side` holds them now (absent: not there). */
 function relist(options: PropagateOptions, side: Side, paths: readonly string[]): Promise<Listing> {
-  return options.rclone.listPaths(options.roots[side], paths, options.hashType, options.wholeTrees?.[side]);
+  return options.rclone.listPaths(options.roots[side], paths, options.hashType);
 }
 
 /**
@@ -378,9 +376,7 @@ function relist(options: PropagateOptions, side: Side, paths: readonly string[])
  * it back beside the file under a conflict name, where the next run carries it across.
  */
 async function rescueOverwritten(options: PropagateOptions, trash: string, side: Side, paths: readonly string[]): Promise<void> {
-  // This run's trash folder holds at most what the run put there: listing it costs no more than
-  // looking each copied path up in it.
-  const trashed = await options.rclone.listPaths(trash, paths, '', { files: 0, excludes: [] });
+  const trashed = await options.rclone.listPaths(trash, paths);
   for (const [path, meta] of trashed) {
     const listed = options.listedVersion(side, path);
     if (listed && listed.size === meta.size && listed.mtime === meta.mtime) continue;

@@ -3,7 +3,7 @@
  * done or said: each case is checked against real rclone on the same files.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -96,6 +96,45 @@ describe('local side, in-process', () => {
     expect(await localTreeSize(join(root, 'nothing-here'))).toEqual({ files: 0, bytes: 0 });
     execFileSync('ln', ['-s', 'a.txt', join(root, 'trash/20261201T000000Z/link')]);
     expect(await localTreeSize(join(root, 'trash'))).toBeUndefined();
+  });
+
+  it('compares two local sides\' contents as rclone check does: small files here, large ones and mapped names by rclone', async () => {
+    const one = join(root, 'one');
+    const two = join(root, 'two');
+    const big = Buffer.alloc((1 << 20) + 10, 1);
+    const bigOther = Buffer.from(big);
+    bigOther[bigOther.length - 1] = 2;
+    const files: Record<string, [string | Buffer, string | Buffer | undefined]> = {
+      'same.txt': ['alike', 'alike'],
+      'd/differs.txt': ['one!!', 'two!!'],
+      'empty': ['', ''],
+      'only-one.txt': ['x', undefined],
+      'big-same.bin': [big, big],
+      'big-differs.bin': [big, bigOther],
+      'q\u201Bname.txt': ['mapped', 'mapped'],
+    };
+    for (const [path, [a, b]] of Object.entries(files)) {
+      await mkdir(join(one, path, '..'), { recursive: true });
+      await mkdir(join(two, path, '..'), { recursive: true });
+      await writeFile(join(one, path), a);
+      if (b !== undefined) await writeFile(join(two, path), b);
+    }
+    const paths = Object.keys(files);
+    const list = join(root, 'list.txt');
+    const match = join(root, 'match.txt');
+    await writeFile(list, paths.join('\n') + '\n');
+    try {
+      rclone('check', one, two, '--files-from-raw', list, '--match', match);
+    } catch {
+      // Exit 1: some differ (the normal answer).
+    }
+    const theirs = (await readFile(match, 'utf8')).split('\n').filter(Boolean).sort();
+    expect(theirs).toEqual(expect.arrayContaining(['big-same.bin', 'empty', 'same.txt']));
+    expect(theirs).not.toEqual(expect.arrayContaining(['d/differs.txt']));
+    const { Rclone } = await import('../../src/rclone/rclone.ts');
+    const { pino } = await import('pino');
+    const ours = new Rclone({ binary: 'rclone', logger: pino({ level: 'silent' }), workDir: root, env: { RCLONE_CONFIG: '/nonexistent' } });
+    expect([...(await ours.matchingFiles(one, two, paths, false))].sort()).toEqual(theirs);
   });
 
   it('is used only on local roots without options that change how local names read', () => {
