@@ -396,9 +396,12 @@ export class Rclone {
     from: string,
     to: string,
     paths: Iterable<string>,
-    options: { checksum: boolean; ignoreTimes?: boolean; backupDir?: string; onProgress?: (p: TransferProgress) => void },
+    options: { checksum: boolean; ignoreTimes?: boolean; backupDir?: string; onProgress?: (p: TransferProgress) => void; walkDestination?: boolean },
   ): Promise<void> {
-    const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), '--no-traverse', ...EXACT_NAMES];
+    // --no-traverse looks each file up at the destination, which beats listing its folders for a
+    // few files; for many (a first run onto an empty side) listing them is cheaper.
+    const traverse = options.walkDestination ? [] : ['--no-traverse'];
+    const args = ['copy', from, to, '--files-from-raw', await this.writeList('copy', paths), ...traverse, ...EXACT_NAMES];
     // Whatever the copy overwrites is moved there first (server-side), not destroyed.
     if (options.backupDir) args.push('--backup-dir', options.backupDir);
     // Files whose two versions rclone would take for the same (equal size and times) although

@@ -470,6 +470,7 @@ export class Engine {
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
         hashType: observed.hashType,
+        listedFiles: { path1: current.path1.size, path2: current.path2.size },
         trash: runTrash,
         signal,
         beforeCopying: async (copies) => {

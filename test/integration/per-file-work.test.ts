@@ -14,16 +14,19 @@ import { backendDetail, backendRunEnv, currentBackend, DISK_BACKENDS, useBackend
 const { sandbox: sb, ok } = useSandbox('rs-perfile-', { runEnv: backendRunEnv, failureDetail: backendDetail });
 const RCLONE = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
 
-/** A wrapper that logs each rclone command's first argument, then runs rclone. */
-async function countingRclone(sandbox: Sandbox): Promise<{ env: Record<string, string>; started: () => Promise<string[]> }> {
+/** A wrapper that logs each rclone command line, then runs rclone. */
+async function countingRclone(sandbox: Sandbox): Promise<{ env: Record<string, string>; started: () => Promise<string[]>; commandLines: () => Promise<string[]> }> {
   const log = join(sandbox.scratch, 'rclone-calls.log');
   const wrapper = join(sandbox.scratch, 'rclone-counting');
-  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${RCLONE}' "$@"\n`);
+  await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${RCLONE}' "$@"\n`);
   await chmod(wrapper, 0o755);
   await writeFile(log, '');
+  const commandLines = async () => (await readFile(log, 'utf8')).split('\n').filter(Boolean);
   return {
     env: { SYNC_RCLONE_BINARY: wrapper },
-    started: async () => (await readFile(log, 'utf8')).split('\n').filter(Boolean),
+    // The command: each line's first word.
+    started: async () => (await commandLines()).map((line) => line.split(' ')[0]!),
+    commandLines,
   };
 }
 
@@ -62,6 +65,27 @@ describe.each(DISK_BACKENDS)('per-file work in one rclone process ($name)', ({ k
     const started = await counter.started();
     expect(started.length, started.join(' ')).toBeLessThan(20);
     expect(started.filter((c) => c === 'moveto' || c === 'copy')).toEqual([]);
+    expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
+  });
+});
+
+describe.each(DISK_BACKENDS)('copies walk or look up the destination by their share of it ($name)', ({ kind }) => {
+  useBackend(kind, () => sb.path2);
+
+  it('a first run onto an empty side walks it; two new files in a tree of 40 are looked up (--no-traverse)', { timeout: 120_000 }, async () => {
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) tree[`d${i % 4}/f${i}.txt`] = `file ${i}`;
+    await writeTree(sb.path1, tree);
+    const counter = await countingRclone(sb);
+    await ok(counter.env);
+    const copies = async () => (await counter.commandLines()).filter((line) => line.startsWith('copy '));
+    expect(await copies()).toHaveLength(1);
+    expect((await copies())[0]).not.toContain('--no-traverse');
+    await writeTree(sb.path1, { 'd1/new-a.txt': 'a', 'd2/new-b.txt': 'b' });
+    const result = await ok(counter.env);
+    expect(summaryOf(result.logs)).toMatchObject({ copiesToPath2: 2 });
+    expect(await copies()).toHaveLength(2);
+    expect((await copies())[1]).toContain('--no-traverse');
     expect(await readTree(currentBackend().dir2)).toEqual(await readTree(sb.path1));
   });
 });
