@@ -66,6 +66,9 @@ export interface BackendFeatures {
   readonly caseInsensitive: boolean;
 }
 
+/** Files hashed on each local side before their hashes are compared and dropped (matchingFiles). */
+const LOCAL_CHECK_SLICE = 10_000;
+
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
 export class RcloneError extends Error {
   readonly code: number | undefined;
@@ -617,10 +620,20 @@ export class Rclone {
     if (list.length > 0 && this.plainLocal(root1) && this.plainLocal(root2)) {
       // Two local sides: small files are hashed here (local-side.ts), as rclone check would (md5,
       // which both have); one file at a time, so large ones, which rclone's checkers hash in
-      // parallel, are left to it, with whatever could not be read here.
-      const [one, two] = [await hashLocalFiles(root1, list, 'md5', WHOLE_READ_LIMIT), await hashLocalFiles(root2, list, 'md5', WHOLE_READ_LIMIT)];
-      for (const [path, hash] of one.hashes) if (two.hashes.get(path) === hash) matching.add(path);
-      list = list.filter((path) => !one.hashes.has(path) || !two.hashes.has(path));
+      // parallel, are left to it, with whatever could not be read here. In slices, so that a
+      // first run over a million files never holds a million hashes.
+      const left: string[] = [];
+      for (let start = 0; start < list.length; start += LOCAL_CHECK_SLICE) {
+        const slice = list.slice(start, start + LOCAL_CHECK_SLICE);
+        const one = await hashLocalFiles(root1, slice, 'md5', WHOLE_READ_LIMIT);
+        const two = await hashLocalFiles(root2, slice, 'md5', WHOLE_READ_LIMIT);
+        for (const path of slice) {
+          const hash = one.hashes.get(path);
+          if (hash === undefined || !two.hashes.has(path)) left.push(path);
+          else if (two.hashes.get(path) === hash) matching.add(path);
+        }
+      }
+      list = left;
       if (list.length === 0) return matching;
     }
     const dir = await this.workDir;
