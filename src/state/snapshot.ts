@@ -169,8 +169,9 @@ export async function readSnapshot(file: string, options: ReadOptions = {}): Pro
     throw new SnapshotCorrupt(file, `folder counts do not match the end marker`);
   }
   // A path written twice would be counted twice but kept once.
-  const sizes = [listings.path1.size, listings.path2.size, folders.path1.size, folders.path2.size];
-  if (!only && sizes.join() !== [counted.path1, counted.path2, counted.folders1, counted.folders2].join()) {
+  const keptAll =
+    listings.path1.size === counted.path1 && listings.path2.size === counted.path2 && folders.path1.size === counted.folders1 && folders.path2.size === counted.folders2;
+  if (!only && !keptAll) {
     throw new SnapshotCorrupt(file, 'a path is listed twice');
   }
   return { header, path1: listings.path1, path2: listings.path2, folders: recorded ? folders : undefined };

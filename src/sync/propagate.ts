@@ -139,7 +139,7 @@ export interface PropagateOptions {
   /** The hash type of those listings ('' for none), so that a relisting compares like with like. */
   readonly hashType: string;
   /** How many files each side held when listed (see WALK_DESTINATION_SHARE). */
-  readonly listedFiles?: Record<Side, number>;
+  readonly listedFiles: Record<Side, number>;
   /** This run's trash folder on each side (full rclone paths); undefined: the trash is off, removals are final. */
   readonly trash: Record<Side, string> | undefined;
   /** Called once the copies that will really be made are known, before the first one starts. */
@@ -169,11 +169,12 @@ export interface PropagateOptions {
 /** Conflict renames and moves in flight at once: calls to the run's one rcd, not processes. */
 const RENAME_CONCURRENCY = 16;
 /**
- * A copy of at least this share of the files its destination held walks the destination's
- * folders instead of looking each file up there (rclone's --no-traverse). 100,000 files onto an
- * empty local side (tmpfs): walking 5.0-5.1 s and 8.7-8.9 s of CPU (2 runs), looking up 5.8-7.1 s
- * and 10.3-13.0 s (4 runs), a plain `rclone copy` 4.8-5.9 s. A few files into a large tree are
- * cheaper looked up, above all on a remote, where listing a folder costs about what a lookup does.
+ * A copy (both of a direction's rclone calls, taken together) of at least this share of the files
+ * its destination held walks the destination's folders instead of looking each file up there
+ * (rclone's --no-traverse). 100,000 files onto an empty local side (tmpfs): walking 5.0-5.1 s and
+ * 8.7-8.9 s of CPU (2 runs), looking up 5.8-7.1 s and 10.3-13.0 s (4 runs), a plain `rclone copy`
+ * 4.8-6.2 s (8 runs). For a few files into a large tree, looking up is rclone's own advice; the
+ * share at which walking starts to pay on a remote was not measured.
  */
 const WALK_DESTINATION_SHARE = 1 / 8;
 
@@ -364,7 +365,7 @@ async function copyAcross(options: PropagateOptions, from: Side, paths: readonly
   const normal: string[] = [];
   for (const path of paths) (options.mustForce?.(from, path) ? forced : normal).push(path);
   const onProgress = (p: TransferProgress) => options.onProgress?.(directionTo(to), p);
-  const walkDestination = options.listedFiles !== undefined && paths.length >= WALK_DESTINATION_SHARE * options.listedFiles[to];
+  const walkDestination = paths.length >= WALK_DESTINATION_SHARE * options.listedFiles[to];
   const common = { checksum: options.checksum, ...(options.trash ? { backupDir: options.trash[to] } : {}), onProgress, walkDestination };
   if (forced.length > 0) await rclone.copyFiles(roots[from], roots[to], forced, { ...common, ignoreTimes: true });
   if (normal.length > 0) await rclone.copyFiles(roots[from], roots[to], normal, common);
