@@ -22,7 +22,7 @@ const NEWLINE = 0x0a;
  * written is read. A chunk is valid until the next is asked for: its memory is reused, so the
  * consumer copies out what it keeps (decoding does).
  */
-export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unknown>): AsyncGenerator<Buffer> {
+export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unknown>, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
   let done = false;
   const settled = ended.then(
     () => (done = true),
@@ -30,27 +30,26 @@ export async function* lineChunksOfGrowingFile(file: string, ended: Promise<unkn
   );
   const handle = await open(file, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    /** The start of a line whose end is not written yet (a copy: the buffer is read into again). */
-    let partial: Buffer | undefined;
+    const reads = new LineReads(chunkBytes);
     let position = 0;
     for (;;) {
       // Whether the writer had ended is read before the read: what it wrote before ending is then all there.
       const finished = done;
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, position);
+      const into = reads.target();
+      const { bytesRead } = await handle.read(into.buffer, into.offset, into.length, position);
       if (bytesRead > 0) {
         position += bytesRead;
-        const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
-        partial = rest;
+        const lines = reads.lines(bytesRead);
         if (lines) yield lines;
-        if (bytesRead === CHUNK_BYTES || finished) continue;
+        if (bytesRead === into.length || finished) continue;
       } else if (finished) break;
       // Caught up with the writer, or nearly: it gets a moment to write more. Each read is a trip
       // through libuv's thread pool; reading as fast as rclone wrote took ~1,500 reads of ~8 KB a
       // side for 100,000 files (0.24 s of CPU), against ~100 of ~120 KB this way.
       await Promise.race([sleep(POLL_MS), settled]);
     }
-    if (partial) yield partial;
+    const rest = reads.rest();
+    if (rest) yield rest;
   } finally {
     await handle.close();
   }
@@ -65,37 +64,85 @@ export function lineChunksOfFile(file: string, end: number): AsyncGenerator<Buff
  * The bytes of a finished file in these ranges [start, end), adjacent ones merged, as chunks of
  * whole lines; each range starts at a line's start and ends after a line's newline (or the file's end).
  */
-export async function* lineChunksOfRanges(file: string, ranges: readonly { readonly start: number; readonly end: number }[]): AsyncGenerator<Buffer> {
+export async function* lineChunksOfRanges(
+  file: string,
+  ranges: readonly { readonly start: number; readonly end: number }[],
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<Buffer> {
   const handle: FileHandle = await open(file, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    const reads = new LineReads(chunkBytes);
     for (let i = 0; i < ranges.length; ) {
       const from = ranges[i]!.start;
       let to = ranges[i]!.end;
       for (i++; i < ranges.length && ranges[i]!.start === to; i++) to = ranges[i]!.end;
-      let partial: Buffer | undefined;
       for (let position = from; position < to; ) {
-        const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK_BYTES, to - position), position);
+        const into = reads.target();
+        const { bytesRead } = await handle.read(into.buffer, into.offset, Math.min(into.length, to - position), position);
         if (bytesRead === 0) break;
         position += bytesRead;
-        const { lines, rest } = wholeLines(partial, buffer.subarray(0, bytesRead));
-        partial = rest;
+        const lines = reads.lines(bytesRead);
         if (lines) yield lines;
       }
-      if (partial) yield partial;
+      const rest = reads.rest();
+      if (rest) yield rest;
+      reads.clear();
     }
   } finally {
     await handle.close();
   }
 }
 
-/** The start of a line kept from before and the bytes just read, as whole lines and the start of the next. */
-function wholeLines(partial: Buffer | undefined, read: Buffer): { lines: Buffer | undefined; rest: Buffer | undefined } {
-  const bytes = partial ? Buffer.concat([partial, read]) : read;
-  const lastNewline = bytes.lastIndexOf(NEWLINE);
-  return {
-    lines: lastNewline === -1 ? undefined : bytes.subarray(0, lastNewline + 1),
-    // A copy: the buffer is read into again.
-    rest: lastNewline + 1 < bytes.length ? Buffer.from(bytes.subarray(lastNewline + 1)) : undefined,
-  };
+/**
+ * One buffer that reads go into, handing out whole lines. The start of a line a read cut off is
+ * moved to the buffer's front before the next read, which goes in after it: no allocation per
+ * read. (Joining it to each read with Buffer.concat allocated a copy of every chunk: ~24 MB of
+ * garbage, and as much peak RSS, in a no-change run over 2 × 100,000 files.)
+ */
+export class LineReads {
+  private buffer: Buffer;
+  /** The kept start of a line: buffer[restStart, restEnd). */
+  private restStart = 0;
+  private restEnd = 0;
+
+  constructor(bytes: number) {
+    this.buffer = Buffer.allocUnsafe(bytes);
+  }
+
+  /**
+   * Where the next read goes (after the kept start of a line, moved to the front now that the
+   * chunk handed out before is done with). A line longer than the buffer doubles it.
+   */
+  target(): { buffer: Buffer; offset: number; length: number } {
+    const kept = this.restEnd - this.restStart;
+    if (kept === this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(this.buffer.length * 2);
+      this.buffer.copy(bigger, 0, this.restStart, this.restEnd);
+      this.buffer = bigger;
+    } else if (this.restStart > 0) this.buffer.copyWithin(0, this.restStart, this.restEnd);
+    this.restStart = 0;
+    this.restEnd = kept;
+    return { buffer: this.buffer, offset: kept, length: this.buffer.length - kept };
+  }
+
+  /** After `bytesRead` bytes went in at target(): the whole lines so far (valid until the next target()), if any. */
+  lines(bytesRead: number): Buffer | undefined {
+    const end = this.restEnd + bytesRead;
+    // The kept bytes hold no newline, so the last one is in what was just read.
+    const lastNewline = end === 0 ? -1 : this.buffer.lastIndexOf(NEWLINE, end - 1);
+    this.restEnd = end;
+    if (lastNewline === -1) return undefined;
+    this.restStart = lastNewline + 1;
+    return this.buffer.subarray(0, lastNewline + 1);
+  }
+
+  /** The start of a line no newline ended (valid until the next target()), if any. */
+  rest(): Buffer | undefined {
+    return this.restEnd > this.restStart ? this.buffer.subarray(this.restStart, this.restEnd) : undefined;
+  }
+
+  /** Forgets the kept bytes (a new range starts). */
+  clear(): void {
+    this.restStart = this.restEnd = 0;
+  }
 }

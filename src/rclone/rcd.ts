@@ -9,7 +9,13 @@
  * rclone 1.60 has no unix socket for rc; the random credentials keep other local users out.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
+
+/**
+ * node:http, fetched when a run first calls rcd. An ESM import of it (even of two names) reads
+ * every export, and its lazy ones load undici: ~10 ms of every run's start-up, calls or not.
+ */
+const http = () => process.getBuiltinModule('node:http');
 
 /** rclone said no to one call. `status` is rc's HTTP status (404: the object or folder is not there). */
 export class RcCallError extends Error {
@@ -58,7 +64,7 @@ export class RcClient {
   private readonly address: string;
   private readonly auth: string;
   private readonly signal: AbortSignal | undefined;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly agent: Agent = new (http().Agent)({ keepAlive: true, maxSockets: 32 });
 
   constructor(address: string, credentials: RcCredentials, signal?: AbortSignal) {
     this.address = address;
@@ -69,7 +75,7 @@ export class RcClient {
   call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const payload = JSON.stringify(params);
-      const outgoing = request(
+      const outgoing = http().request(
         `${this.address}/${method}`,
         {
           method: 'POST',
