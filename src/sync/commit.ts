@@ -46,6 +46,36 @@ export function knownAfterMoves(
   return known;
 }
 
+/** What propagation learned of each side as it went, so that the commit need not list it again. */
+export interface LearnedInPropagation {
+  /** The file moves rclone reported done. */
+  readonly moved: Record<Side, readonly MoveStep[]>;
+  /** The files removals took off (each removal call rclone reported done). */
+  readonly removedFiles: Record<Side, readonly string[]>;
+  /** The paths copies wrote, as listed once the copy into that side ended (undefined: absent). */
+  readonly listedAfterCopies: Record<Side, ReadonlyMap<string, FileMeta | undefined>>;
+}
+
+/**
+ * Everything known after propagation without listing, in the order it happened on a side: moves
+ * (knownAfterMoves), then removals (the name holds nothing, unless a planned move also names it:
+ * their order is not known here), then the copies' listing (nothing writes those paths after the copy).
+ * Should a person write one of these names after it was learned, the next run finds the file as
+ * a change against the snapshot and carries it across.
+ */
+export function knownAfterPropagation(
+  learned: LearnedInPropagation,
+  current: Record<Side, Listing>,
+  touched: { readonly otherwise: Record<Side, ReadonlySet<string>>; readonly byMoves: Record<Side, ReadonlySet<string>> },
+): Record<Side, Map<string, FileMeta | undefined>> {
+  const known = knownAfterMoves(learned.moved, current, touched.otherwise);
+  for (const side of SIDES) {
+    for (const path of learned.removedFiles[side]) if (!touched.byMoves[side].has(path)) known[side].set(path, undefined);
+    for (const [path, meta] of learned.listedAfterCopies[side]) known[side].set(path, meta);
+  }
+  return known;
+}
+
 export interface SnapshotAfterInput {
   readonly actions: readonly Action[];
   /**

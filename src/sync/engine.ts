@@ -14,7 +14,7 @@ import { journalExists, journalKey, readJournal, removeJournal, startHeartbeat, 
 import type { PairPaths } from '../state/pair.ts';
 import { readListingDigests, removeListingDigests, settingsDigest, writeListingDigests } from '../state/listing-digests.ts';
 import { readSnapshot, snapshotHeader, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../state/snapshot.ts';
-import { knownAfterMoves, pickSentinels, rootsStillListed, snapshotAfter, touchedPaths } from './commit.ts';
+import { knownAfterPropagation, pickSentinels, rootsStillListed, snapshotAfter, touchedPaths, type LearnedInPropagation } from './commit.ts';
 import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
 import { effectsOf } from './effects.ts';
@@ -441,7 +441,13 @@ export class Engine {
   // -------------------------------------------------------------------------------------------
 
   private async propagate(observed: Observed, detected: Detected, plan: Plan, folders: FolderPlan | undefined): Promise<{ failure: unknown; folders: PropagationResults }> {
-    const results: PropagationResults = { made: { path1: [], path2: [] }, removed: { path1: [], path2: [] }, moved: { path1: [], path2: [] } };
+    const results: PropagationResults = {
+      made: { path1: [], path2: [] },
+      removed: { path1: [], path2: [] },
+      moved: { path1: [], path2: [] },
+      removedFiles: { path1: [], path2: [] },
+      listedAfterCopies: { path1: new Map(), path2: new Map() },
+    };
     if (plan.actions.length === 0 && !hasFolderWork(folders)) return { failure: undefined, folders: results };
     const { config, logger, paths, signal } = this.options;
     logger.info({ actions: plan.actions.length }, 'applying changes');
@@ -466,6 +472,16 @@ export class Engine {
         keepEmptyFolders: config.emptyDirs,
         onFolder: (side, path, done) => results[done][side].push(path),
         onMoved: (side, move) => results.moved[side].push(move),
+        onRemoved: (side, removed) => results.removedFiles[side].push(...removed),
+        afterCopiedInto: async (side, copied) => {
+          try {
+            const now = await this.rclone.listPaths(this.roots[side], copied, observed.hashType);
+            for (const path of copied) results.listedAfterCopies[side].set(path, now.get(path));
+          } catch (error) {
+            // The commit lists them then (and fails the run there if the side is gone).
+            logger.debug({ side, err: error }, 'listing the copied files after the copy failed');
+          }
+        },
         roots: this.roots,
         checksum: config.compare === 'checksum',
         listedVersion: (side, path) => detected.halfWritten[side].get(path) ?? current[side].get(path),
@@ -541,11 +557,11 @@ export class Engine {
     // List again every path the plan touched (a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
-    // Moves rclone reported done are known without listing (see knownAfterMoves).
+    // What propagation learned as it went is known without listing (see knownAfterPropagation).
     const touchedOtherwise = touchedPaths(plan.actions.filter((a) => a.kind !== 'move'), current);
     const touchedByMoves = touchedPaths(plan.actions.filter((a) => a.kind === 'move'), current);
     const touched = { path1: new Set([...touchedOtherwise.path1, ...touchedByMoves.path1]), path2: new Set([...touchedOtherwise.path2, ...touchedByMoves.path2]) };
-    const known = knownAfterMoves(outcome.folders.moved, current, touchedOtherwise);
+    const known = knownAfterPropagation(outcome.folders, current, { otherwise: touchedOtherwise, byMoves: touchedByMoves });
     const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
     try {
@@ -664,11 +680,13 @@ export class EngineStopped extends Error {
   }
 }
 
-/** The folders propagation made and removed, and the file moves rclone reported done, per side. */
-interface PropagationResults {
+/** The folders propagation made and removed, per side, and what it learned of the files (commit.ts). */
+interface PropagationResults extends LearnedInPropagation {
   readonly made: Record<Side, string[]>;
   readonly removed: Record<Side, string[]>;
   readonly moved: Record<Side, MoveStep[]>;
+  readonly removedFiles: Record<Side, string[]>;
+  readonly listedAfterCopies: Record<Side, Map<string, FileMeta | undefined>>;
 }
 
 const hasFolderWork = (folders: FolderPlan | undefined): boolean =>

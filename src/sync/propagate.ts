@@ -160,6 +160,14 @@ export interface PropagateOptions {
   readonly onFolder?: (side: Side, path: string, done: 'made' | 'removed') => void;
   /** A file move rclone reported done (one of a folder's too): the commit need not list it again. */
   readonly onMoved?: (side: Side, move: MoveStep) => void;
+  /** Files a removal took off `side` (rclone reported the whole call done): the commit need not list them again. */
+  readonly onRemoved?: (side: Side, paths: readonly string[]) => void;
+  /**
+   * The paths a copy wrote into `side`, once it has ended (done or failed): nothing in this run
+   * writes them after that, so what they hold can be listed now, beside the trash check and the
+   * removals, instead of by the commit afterwards (on a remote that is a listing of their folders).
+   */
+  readonly afterCopiedInto?: (side: Side, paths: readonly string[]) => Promise<void>;
   /** A version written at a destination during the copy, kept beside it as `to`. */
   readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
@@ -261,7 +269,11 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
       try {
         await copy;
       } finally {
-        if (options.trash && !options.signal?.aborted) await rescueOverwritten(options, options.trash[to], to, paths);
+        if (!options.signal?.aborted) {
+          // allSettled: a failed trash check must not leave the listing running on.
+          const [rescue] = await Promise.allSettled([options.trash && rescueOverwritten(options, options.trash[to], to, paths), options.afterCopiedInto?.(to, paths)]);
+          if (rescue.status === 'rejected') throw rescue.reason;
+        }
       }
     }),
   );
@@ -375,6 +387,7 @@ async function copyAcross(options: PropagateOptions, from: Side, paths: readonly
 async function remove(options: PropagateOptions, side: Side, paths: readonly string[]): Promise<void> {
   if (options.trash) await options.rclone.moveFiles(options.roots[side], options.trash[side], paths, { keepEmptyFolders: options.keepEmptyFolders === true });
   else await options.rclone.deleteFiles(options.roots[side], paths);
+  options.onRemoved?.(side, paths);
 }
 
 /** The listed paths as `side` holds them now (absent: not there). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts';
-import { pickSentinels, rootsStillListed, snapshotAfter } from '../../src/sync/commit.ts';
+import { knownAfterPropagation, pickSentinels, rootsStillListed, snapshotAfter } from '../../src/sync/commit.ts';
 import { unchangedSince } from '../../src/sync/propagate.ts';
 import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
 import type { FileMeta, Listing } from '../../src/model.ts';
@@ -160,5 +160,36 @@ describe('the snapshot a run commits', () => {
     expect(snapshot.path1.get('a.txt')).toEqual(meta(1, 1));
     expect(snapshot.path2.get('a.txt')).toEqual(meta(1, 1));
     expect(snapshot.path2.get('new.txt')).toEqual(meta(1, 5));
+  });
+});
+
+describe('what the commit knows without listing again', () => {
+  const none = { path1: new Set<string>(), path2: new Set<string>() };
+  const listing = (entries: Record<string, FileMeta>): Listing => new Map(Object.entries(entries));
+
+  it('takes moves, then removals, then the copies’ listing, in the order they happen on a side', () => {
+    const current = { path1: listing({}), path2: listing({ 'old.txt': meta(3, 1), 'gone.txt': meta(4, 2), 'shared.txt': meta(5, 3) }) };
+    const learned = {
+      moved: { path1: [], path2: [{ from: 'old.txt', to: 'new.txt' }] },
+      // "shared.txt" is a removal whose name a planned move also uses: their order is not known, so it is listed.
+      removedFiles: { path1: [], path2: ['gone.txt', 'shared.txt'] },
+      listedAfterCopies: { path1: new Map([['a.txt', meta(1, 10)], ['vanished.txt', undefined]]), path2: new Map([['b.txt', meta(2, 20)]]) },
+    };
+    const touched = {
+      otherwise: { path1: new Set(['a.txt', 'vanished.txt']), path2: new Set(['gone.txt', 'shared.txt', 'b.txt']) },
+      byMoves: { path1: new Set<string>(), path2: new Set(['old.txt', 'new.txt', 'shared.txt']) },
+    };
+    const known = knownAfterPropagation(learned, current, touched);
+    expect([...known.path1]).toEqual([['a.txt', meta(1, 10)], ['vanished.txt', undefined]]);
+    expect(new Map(known.path2)).toEqual(
+      new Map<string, FileMeta | undefined>([['old.txt', undefined], ['new.txt', meta(3, 1)], ['gone.txt', undefined], ['b.txt', meta(2, 20)]]),
+    );
+  });
+
+  it('knows nothing that propagation did not report', () => {
+    const current = { path1: listing({ 'x.txt': meta(1, 1) }), path2: listing({ 'x.txt': meta(1, 1) }) };
+    const learned = { moved: { path1: [], path2: [] }, removedFiles: { path1: [], path2: [] }, listedAfterCopies: { path1: new Map(), path2: new Map() } };
+    const known = knownAfterPropagation(learned, current, { otherwise: none, byMoves: none });
+    expect(known.path1.size + known.path2.size).toBe(0);
   });
 });
