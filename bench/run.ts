@@ -3,7 +3,10 @@
  * Issue 10's benchmark: rclonesync side by side with `rclone bisync` and with the floor (the bare
  * rclone work a run cannot avoid), on deterministic trees, alternating, medians of rounds.
  *
- *   npm run bench -- --files 100000 --workload W1,W2 [--remote local,sftp] [--rounds 3] [--out FILE] [--keep]
+ *   npm run bench -- --files 100000 --workload W1,W2 [--remote local,sftp] [--rounds 3] [--out FILE] [--keep] [--latency MS]
+ *
+ * --latency MS puts the SFTP server behind a proxy that delays every chunk MS milliseconds each way
+ * (a remote's round trip); its sections are keyed `sftp+MSms`.
  *
  * Workloads (bench/workloads.ts): W1 no change, W2 change batch, W3 first run onto an empty side,
  * W4 a folder's worth renamed, W5 a first run with conflicts; "all" for the five. Writes the
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     out: { type: 'string', default: join(import.meta.dirname, 'RESULTS.md') },
     keep: { type: 'boolean', default: false },
+    latency: { type: 'string', default: '0' },
   },
 });
 const files = Number(values.files);
@@ -39,6 +43,8 @@ const remotes = values.remote.split(',');
 for (const w of workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w} (W1..W5 or all)`);
 for (const r of remotes) if (r !== 'local' && r !== 'sftp') throw new Error(`unknown remote ${r} (local or sftp)`);
 if (!(files > 0) || !(rounds > 0)) throw new Error('--files and --rounds must be positive');
+const latencyMs = Number(values.latency);
+if (!(latencyMs >= 0)) throw new Error('--latency must be a number of milliseconds');
 if (!existsSync('/usr/bin/time')) throw new Error('needs GNU time at /usr/bin/time (apt-get install time)');
 
 const cli = builtCli();
@@ -87,10 +93,10 @@ try {
   log(`made ${files} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const measured: Measured[] = [];
   for (const remote of remotes) {
-    const sftp = remote === 'sftp' ? await startSftp() : undefined;
+    const sftp = remote === 'sftp' ? await startSftp(latencyMs) : undefined;
     try {
       for (const id of workloads) {
-        const m = await one(remote, id, template, sftp);
+        const m = await one(sftp && latencyMs > 0 ? `sftp+${latencyMs}ms` : remote, id, template, sftp);
         measured.push(m);
         console.log(`\n${section(m)}`);
         // Written after each workload, so that a long run that fails later keeps what it measured.

@@ -11,6 +11,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { delayProxy } from './delay-proxy.ts';
 
 export const SFTP_REMOTE = 'benchsftp';
 
@@ -41,7 +42,8 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-export async function startSftp(): Promise<Sftp> {
+/** `latencyMs`: clients reach the server through a proxy that delays every chunk this long each way (delay-proxy.ts). */
+export async function startSftp(latencyMs = 0): Promise<Sftp> {
   const keyDir = await mkdtemp(join(tmpdir(), 'rs-bench-sftp-'));
   const { privateKey } = generateKeyPairSync('ed25519', { privateKeyEncoding: { format: 'pem', type: 'pkcs8' }, publicKeyEncoding: { format: 'pem', type: 'spki' } });
   const keyFile = join(keyDir, 'host_ed25519');
@@ -62,12 +64,13 @@ export async function startSftp(): Promise<Sftp> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const proxy = latencyMs > 0 ? await delayProxy(port, latencyMs) : undefined;
   const { stdout } = await promisify(execFile)('rclone', ['obscure', password]);
   const prefix = `RCLONE_CONFIG_${SFTP_REMOTE.toUpperCase()}_`;
   const env = {
     [`${prefix}TYPE`]: 'sftp',
     [`${prefix}HOST`]: '127.0.0.1',
-    [`${prefix}PORT`]: String(port),
+    [`${prefix}PORT`]: String(proxy?.port ?? port),
     [`${prefix}USER`]: 'bench',
     [`${prefix}PASS`]: stdout.trim(),
     [`${prefix}KEY_USE_AGENT`]: 'false',
@@ -77,6 +80,7 @@ export async function startSftp(): Promise<Sftp> {
     env,
     async stop() {
       const exited = new Promise((r) => server.once('exit', r));
+      await proxy?.close();
       server.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
       if (server.exitCode === null) server.kill('SIGKILL');
