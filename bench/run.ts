@@ -45,6 +45,7 @@ for (const r of remotes) if (r !== 'local' && r !== 'sftp') throw new Error(`unk
 if (!(files > 0) || !(rounds > 0)) throw new Error('--files and --rounds must be positive');
 const latencyMs = Number(values.latency);
 if (!(latencyMs >= 0)) throw new Error('--latency must be a number of milliseconds');
+if (latencyMs > 0 && !remotes.includes('sftp')) throw new Error('--latency delays the SFTP server only: add --remote sftp');
 if (!existsSync('/usr/bin/time')) throw new Error('needs GNU time at /usr/bin/time (apt-get install time)');
 
 const cli = builtCli();

@@ -473,14 +473,8 @@ export class Engine {
         onFolder: (side, path, done) => results[done][side].push(path),
         onMoved: (side, move) => results.moved[side].push(move),
         onRemoved: (side, removed) => results.removedFiles[side].push(...removed),
-        afterCopiedInto: async (side, copied) => {
-          try {
-            const now = await this.rclone.listPaths(this.roots[side], copied, observed.hashType);
-            for (const path of copied) results.listedAfterCopies[side].set(path, now.get(path));
-          } catch (error) {
-            // The commit lists them then (and fails the run there if the side is gone).
-            logger.debug({ side, err: error }, 'listing the copied files after the copy failed');
-          }
+        onListedAfterCopy: (side, copied, now) => {
+          for (const path of copied) results.listedAfterCopies[side].set(path, now.get(path));
         },
         roots: this.roots,
         checksum: config.compare === 'checksum',

@@ -163,11 +163,11 @@ export interface PropagateOptions {
   /** Files a removal took off `side` (rclone reported the whole call done): the commit need not list them again. */
   readonly onRemoved?: (side: Side, paths: readonly string[]) => void;
   /**
-   * The paths a copy wrote into `side`, once it has ended (done or failed): nothing in this run
-   * writes them after that, so what they hold can be listed now, beside the trash check and the
-   * removals, instead of by the commit afterwards (on a remote that is a listing of their folders).
+   * What the paths a copy wrote into `side` hold, listed once that copy ended (done or failed):
+   * nothing in this run writes them after that, so the commit need not list them again. Listed
+   * beside the trash check and the removals.
    */
-  readonly afterCopiedInto?: (side: Side, paths: readonly string[]) => Promise<void>;
+  readonly onListedAfterCopy?: (side: Side, paths: readonly string[], now: Listing) => void;
   /** A version written at a destination during the copy, kept beside it as `to`. */
   readonly onRescued?: (side: Side, path: string, to: string) => void;
   /** Copies rclone would skip as identical by size and time, though their contents differ. */
@@ -270,8 +270,11 @@ export async function propagate(steps: PropagationSteps, options: PropagateOptio
         await copy;
       } finally {
         if (!options.signal?.aborted) {
+          // A listing that fails leaves the commit to list them. Not merged with the removals'
+          // listing: behind 10 ms each way that held the removals back by its own length (~6 s).
+          const listing = options.onListedAfterCopy && relist(options, to, paths).then((now) => options.onListedAfterCopy!(to, paths, now), () => {});
           // allSettled: a failed trash check must not leave the listing running on.
-          const [rescue] = await Promise.allSettled([options.trash && rescueOverwritten(options, options.trash[to], to, paths), options.afterCopiedInto?.(to, paths)]);
+          const [rescue] = await Promise.allSettled([options.trash && rescueOverwritten(options, options.trash[to], to, paths), listing]);
           if (rescue.status === 'rejected') throw rescue.reason;
         }
       }
