@@ -19,6 +19,7 @@ import { redact, type Logger } from '../log.ts';
 import type { RunProgress } from '../model.ts';
 import { RcloneError } from '../rclone/rclone.ts';
 import { appendHistory, readHistory, runRecord, type RunEnding, type RunRecord } from '../state/history.ts';
+import { readJournal } from '../state/journal.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths } from '../state/pair.ts';
 import { SnapshotCorrupt } from '../state/snapshot.ts';
@@ -85,7 +86,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     // Whatever a killed run left in the scratch space is ours to clear now that we hold the lock.
     await rm(paths.tmp, { recursive: true, force: true });
     // The stamp names this run's trash folder and conflict copies: two runs never share one.
-    startedAt = await distinctStamp(paths.history, startedAt, signal);
+    startedAt = await distinctStamp(paths, startedAt, signal);
     const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt });
     try {
       result = await engine.run();
@@ -112,10 +113,17 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
   }
 }
 
-/** A start whose compact stamp differs from the last run's, waiting for the next second if need be. */
-async function distinctStamp(historyFile: string, startedAt: Date, signal: AbortSignal): Promise<Date> {
-  const last = (await readHistory(historyFile).catch(() => [])).at(-1);
-  if (!last || compactStamp(new Date(last.startedAt)) !== compactStamp(startedAt)) return startedAt;
+/**
+ * The run's start, moved on to the next second when an earlier run has the same stamp: the last
+ * one in the history, or a killed one (SIGKILL writes no history line, but its journal window is
+ * there). Sharing a killed run's trash folder would make its leftovers look like versions this
+ * run overwrote, and rescue them under conflict names.
+ */
+export async function distinctStamp(files: { readonly history: string; readonly journal: string }, startedAt: Date, signal: AbortSignal): Promise<Date> {
+  const last = (await readHistory(files.history).catch(() => [])).at(-1);
+  const earlier = [...(last ? [new Date(last.startedAt).getTime()] : []), ...((await readJournal(files.journal)) ?? []).map((w) => w.startedAt)];
+  const stamp = compactStamp(startedAt);
+  if (!earlier.some((time) => compactStamp(new Date(time)) === stamp)) return startedAt;
   await sleep(1_000 - (startedAt.getTime() % 1_000) + 5, undefined, { signal });
   return new Date();
 }

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts';
 import { knownAfterPropagation, pickSentinels, rootsStillListed, snapshotAfter } from '../../src/sync/commit.ts';
 import { unchangedSince } from '../../src/sync/propagate.ts';
+import { distinctStamp } from '../../src/sync/run.ts';
 import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
 import type { FileMeta, Listing } from '../../src/model.ts';
 
@@ -76,6 +77,20 @@ describe('journal windows', () => {
     await writeFile(file, '{"startedAt":5000}\n["path2","a",1,2');
     expect(await readJournal(file)).toBeUndefined();
     expect(await readJournal(join(dir, 'none'))).toBeUndefined();
+  });
+
+  it('gives a run a stamp of its own after a killed run in the same second (its trash folder is not this run`s)', async () => {
+    const files = { history: join(dir, 'history.jsonl'), journal: join(dir, 'journal.jsonl') };
+    const signal = new AbortController().signal;
+    const killedAt = Date.UTC(2026, 11, 3, 4, 30, 0, 100);
+    const sameSecond = new Date(killedAt + 300);
+    // No earlier run: the start stands.
+    expect(await distinctStamp(files, sameSecond, signal)).toBe(sameSecond);
+    // A SIGKILLed run leaves no history line, only its journal window.
+    await writeJournal(files.journal, [{ startedAt: killedAt, lastAliveAt: undefined, copies: [] }]);
+    const after = await distinctStamp(files, sameSecond, signal);
+    expect(compactStamp(after)).not.toBe(compactStamp(new Date(killedAt)));
+    expect(after.getTime()).toBeGreaterThan(killedAt);
   });
 });
 
