@@ -54,6 +54,10 @@ export const hashableHere = (hashType: string): boolean => hashType in NODE_HASH
  */
 export async function statLocalFiles(root: string, paths: Iterable<string>): Promise<Map<string, { size: number; mtime: number }> | undefined> {
   const found = new Map<string, { size: number; mtime: number }>();
+  // Listed paths are already clean (no '.', '..' or empty parts): joined by hand, which costs a
+  // fifth of path.join's normalising each time (100,000 lookups after a first run's copy).
+  const normalRoot = join(root, '.');
+  const prefix = normalRoot.endsWith('/') ? normalRoot : `${normalRoot}/`;
   // A folder that is not there holds none of the paths below it: one lookup for the folder, not
   // one for each of its files (a first run onto an empty side asks for every file it will copy,
   // and its trash folder for each again: 200,000 lookups of absent files at 100k).
@@ -81,12 +85,12 @@ export async function statLocalFiles(root: string, paths: Iterable<string>): Pro
     if (missing(slash === -1 ? '' : path.slice(0, slash))) continue;
     let stat;
     try {
-      stat = lstatSync(join(root, path), { bigint: true });
+      stat = lstatSync(prefix + path, { bigint: true, throwIfNoEntry: false });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
       return undefined;
     }
+    if (!stat) continue;
     if (!stat.isFile()) return undefined;
     const ns = stat.mtimeNs;
     // Floor, also before 1970 (BigInt division truncates towards zero).

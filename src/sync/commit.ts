@@ -3,7 +3,7 @@
  * engine passes in the listings and the relisting of every path the plan touched.
  */
 import { sameVersion, type CrossSideCompare } from './compare.ts';
-import { effectsOf, type ActionEffects } from './effects.ts';
+import { effectsOf, visitEffects, type ActionEffects, type EffectVisitor } from './effects.ts';
 import type { MoveStep } from './renames.ts';
 import { type Action } from './types.ts';
 import { otherSide, SIDES, type FileMeta, type Listing, type Side } from '../model.ts';
@@ -11,10 +11,8 @@ import { otherSide, SIDES, type FileMeta, type Listing, type Side } from '../mod
 /** Every path the actions write or remove, per side: what must be listed again after propagation. */
 export function touchedPaths(actions: readonly Action[], current: Record<Side, Listing>): Record<Side, Set<string>> {
   const touched = { path1: new Set<string>(), path2: new Set<string>() };
-  for (const action of actions) {
-    const effect = effectsOf(action, current);
-    for (const side of SIDES) for (const path of [...effect.written[side].keys(), ...effect.removed[side]]) touched[side].add(path);
-  }
+  const visit: EffectVisitor = { written: (side, path) => void touched[side].add(path), removed: (side, path) => void touched[side].add(path) };
+  for (const action of actions) visitEffects(action, current, visit);
   return touched;
 }
 
@@ -113,30 +111,31 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
   // The previous entries of the actions not done are taken now too, while `base` is as it was.
   const verdicts = new Uint8Array(input.actions.length);
   const before = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
+  let done = true;
+  const judge: EffectVisitor = {
+    removed: (side, path) => void (done &&= !relisted[side].has(path)),
+    written: (side, path, wanted) => void (done &&= written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
+  };
   input.actions.forEach((action, i) => {
-    const effect = effectsOf(action, input.current);
-    const done = SIDES.every(
-      (side) =>
-        effect.removed[side].every((path) => !relisted[side].has(path)) &&
-        [...effect.written[side]].every(([path, wanted]) => written(relisted[side].get(path), wanted, input.current[side].get(path), input)),
-    );
+    done = true;
+    visitEffects(action, input.current, judge);
     verdicts[i] = done ? 1 : 0;
-    if (!done) for (const path of namedPaths(action, effect)) for (const side of SIDES) before[side].set(path, base[side].get(path));
+    if (!done) for (const path of namedPaths(action, effectsOf(action, input.current))) for (const side of SIDES) before[side].set(path, base[side].get(path));
   });
   const snapshot = input.current;
   const incomplete: string[] = [];
   const doneActions: Action[] = [];
+  // Removals before writes within an action, as before: a file-folder clash removes and writes the same side.
+  const removals: EffectVisitor = { written: () => {}, removed: (side, path) => void snapshot[side].delete(path) };
+  const writes: EffectVisitor = { written: (side, path) => void snapshot[side].set(path, relisted[side].get(path)!), removed: () => {} };
   for (const [i, action] of input.actions.entries()) {
-    const done = verdicts[i] === 1;
-    const effect = effectsOf(action, snapshot);
-    if (done) {
+    if (verdicts[i] === 1) {
       doneActions.push(action);
-      for (const side of SIDES) {
-        for (const path of effect.removed[side]) snapshot[side].delete(path);
-        for (const path of effect.written[side].keys()) snapshot[side].set(path, relisted[side].get(path)!);
-      }
+      visitEffects(action, snapshot, removals);
+      visitEffects(action, snapshot, writes);
       continue;
     }
+    const effect = effectsOf(action, snapshot);
     incomplete.push(action.path);
     // Every path the action names, on both sides: a move not made keeps its old name in the snapshot
     // of the side that renamed it, so the next run sees the same rename again.

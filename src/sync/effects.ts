@@ -12,42 +12,60 @@ export interface ActionEffects {
   readonly removed: Record<Side, readonly string[]>;
 }
 
-/** `current`: the listings the plan was made from (a copy writes its source's listed version). */
-export function effectsOf(action: Action, current: Record<Side, Listing>): ActionEffects {
-  const written = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
-  const removed: Record<Side, string[]> = { path1: [], path2: [] };
+/** Receives one action's effects, one path at a time. */
+export interface EffectVisitor {
+  written(side: Side, path: string, version: FileMeta | undefined): void;
+  removed(side: Side, path: string): void;
+}
+
+/**
+ * The action's effects handed to `visit` one by one, allocating nothing: the plan, the folders'
+ * plan, the journal and the commit each walk every action's effects, a million on a first run
+ * of a big tree. `current`: the listings the plan was made from (a copy writes its source's listed version).
+ */
+export function visitEffects(action: Action, current: Record<Side, Listing>, visit: EffectVisitor): void {
   switch (action.kind) {
     case 'copy':
-      written[otherSide(action.from)].set(action.path, current[action.from].get(action.path));
-      break;
+      visit.written(otherSide(action.from), action.path, current[action.from].get(action.path));
+      return;
     case 'delete':
-      removed[action.side].push(action.path);
-      break;
+      visit.removed(action.side, action.path);
+      return;
     case 'move':
-      written[action.side].set(action.path, action.meta);
-      removed[action.side].push(action.from);
-      break;
+      visit.written(action.side, action.path, action.meta);
+      visit.removed(action.side, action.from);
+      return;
     case 'file-folder-clash':
-      for (const side of SIDES) written[side].set(action.to, action.meta);
-      removed[action.side].push(action.path);
-      break;
+      for (const side of SIDES) visit.written(side, action.to, action.meta);
+      visit.removed(action.side, action.path);
+      return;
     case 'conflict': {
       const { outcome, path } = action;
       if (outcome.winner === 'none') {
         for (const side of SIDES) {
-          written[side].set(outcome.path1Copy, action.path1);
-          written[side].set(outcome.path2Copy, action.path2);
-          removed[side].push(path);
+          visit.written(side, outcome.path1Copy, action.path1);
+          visit.written(side, outcome.path2Copy, action.path2);
+          visit.removed(side, path);
         }
       } else {
         // The loser's side gets the winner's version at the original name and keeps its own as the
         // conflict copy; the winner's side gets that conflict copy.
         const loser = otherSide(outcome.winner);
-        for (const side of SIDES) written[side].set(outcome.loserCopy, action[loser]);
-        written[loser].set(path, action[outcome.winner]);
+        for (const side of SIDES) visit.written(side, outcome.loserCopy, action[loser]);
+        visit.written(loser, path, action[outcome.winner]);
       }
-      break;
+      return;
     }
   }
+}
+
+/** The action's effects gathered per side (for the few places that look a path up in them). */
+export function effectsOf(action: Action, current: Record<Side, Listing>): ActionEffects {
+  const written = { path1: new Map<string, FileMeta | undefined>(), path2: new Map<string, FileMeta | undefined>() };
+  const removed: Record<Side, string[]> = { path1: [], path2: [] };
+  visitEffects(action, current, {
+    written: (side, path, version) => void written[side].set(path, version),
+    removed: (side, path) => void removed[side].push(path),
+  });
   return { written, removed };
 }

@@ -17,7 +17,7 @@ import { readSnapshot, snapshotHeader, SnapshotCorrupt, writeSnapshot, type Snap
 import { knownAfterPropagation, pickSentinels, rootsStillListed, snapshotAfter, touchedPaths, type LearnedInPropagation } from './commit.ts';
 import { chooseHash, sameVersion, type CrossSideCompare } from './compare.ts';
 import { detectChanges, discountInterruptedCopies } from './detect.ts';
-import { effectsOf } from './effects.ts';
+import { visitEffects } from './effects.ts';
 import { foldersAfter, planFolders, type FolderPlan } from './folders.ts';
 import type { ChangedPart } from './listing-overlay.ts';
 import { listSide, readFilters, rootIdentity, type Filters } from './observe.ts';
@@ -456,10 +456,8 @@ export class Engine {
     const runTrash = config.trashDays > 0 ? { path1: joinRemote(this.trash.path1, this.stamp), path2: joinRemote(this.trash.path2, this.stamp) } : undefined;
     // The version each written path must end up holding (a conflict copy's included).
     const versions: Record<Side, Map<string, FileMeta | undefined>> = { path1: new Map(), path2: new Map() };
-    for (const action of plan.actions) {
-      const { written } = effectsOf(action, current);
-      for (const side of SIDES) for (const [path, version] of written[side]) versions[side].set(path, version);
-    }
+    const collect = { written: (side: Side, path: string, version: FileMeta | undefined) => void versions[side].set(path, version), removed: () => {} };
+    for (const action of plan.actions) visitEffects(action, current, collect);
     // A version rescued during the copies gets a conflict name by the plan's rules, and none the plan writes.
     const rescueNames = new ConflictNamer({ current, changes: detected.changes, stamp: this.stamp }, (name) => versions.path1.has(name) || versions.path2.has(name));
     let stopHeartbeat = () => {};

@@ -14,7 +14,7 @@
  * folders are only made, never removed.
  */
 import { otherSide, SIDES, type Listing, type Side } from '../model.ts';
-import { effectsOf } from './effects.ts';
+import { visitEffects, type EffectVisitor } from './effects.ts';
 import { foldersAbove } from './renames.ts';
 import type { Action } from './types.ts';
 
@@ -46,19 +46,17 @@ export function planFolders(input: FolderInput): FolderPlan {
   const written = { path1: new Set<string>(), path2: new Set<string>() };
   const emptied = { path1: new Set<string>(), path2: new Set<string>() };
   const removed = { path1: new Set<string>(), path2: new Set<string>() };
-  for (const action of input.actions) {
-    const effects = effectsOf(action, input.files);
-    for (const side of SIDES) {
-      for (const path of effects.written[side].keys()) {
-        written[side].add(path);
-        for (const folder of foldersAbove(path)) filled[side].add(folder);
-      }
-      for (const path of effects.removed[side]) {
-        removed[side].add(path);
-        for (const folder of foldersAbove(path)) emptied[side].add(folder);
-      }
-    }
-  }
+  const visit: EffectVisitor = {
+    written(side, path) {
+      written[side].add(path);
+      addFoldersAbove(filled[side], path);
+    },
+    removed(side, path) {
+      removed[side].add(path);
+      addFoldersAbove(emptied[side], path);
+    },
+  };
+  for (const action of input.actions) visitEffects(action, input.files, visit);
   // A file stays (or is written) where the folder or one above it would go.
   const blocked = (side: Side, folder: string) =>
     [folder, ...foldersAbove(folder)].some((path) => (input.files[side].has(path) && !removed[side].has(path)) || written[side].has(path));
@@ -80,10 +78,11 @@ export function planFolders(input: FolderInput): FolderPlan {
       create[other].push(folder);
     }
     if (!base) continue;
+    const removing = new Set(remove[side]);
     for (const folder of emptied[side]) {
       if (input.current[other].has(folder) || filled[side].has(folder) || !input.current[side].has(folder)) continue;
       if ([folder, ...foldersAbove(folder)].some((path) => written[side].has(path))) continue;
-      if (!remove[side].includes(folder)) remove[side].push(folder);
+      if (!removing.has(folder)) remove[side].push(folder);
     }
   }
   for (const side of SIDES) {
@@ -94,6 +93,19 @@ export function planFolders(input: FolderInput): FolderPlan {
 }
 
 const depth = (path: string) => path.split('/').length;
+
+/**
+ * Adds every folder above `path` to `folders`, deepest first, stopping at one already there: the
+ * set only ever grows this way, so that folder's own parents are in it too. A first run of 100,000
+ * files in 1,000 folders adds 1,000 folders, not 200,000.
+ */
+function addFoldersAbove(folders: Set<string>, path: string): void {
+  for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+    const folder = path.slice(0, slash);
+    if (folders.has(folder)) return;
+    folders.add(folder);
+  }
+}
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
