@@ -76,6 +76,7 @@ async function one(remote: string, id: string, template: string, sftp: Sftp | un
     // The order rotates, so that a noisy moment does not always hit the same contender.
     for (let k = 0; k < TOOLS.length; k++) {
       const tool = TOOLS[(round + k) % TOOLS.length]!;
+      await workload.beforeCommand?.(tool, round);
       const { command, args, env } = workload.command(tool, round);
       const sample = await measure(command, args, { env, timeFile: join(work, 'time.txt') });
       samples[tool].push(sample);

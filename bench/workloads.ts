@@ -40,6 +40,8 @@ export interface Workload {
   readonly notes: string[];
   prepare(): Promise<void>;
   beforeRound(round: number): Promise<void>;
+  /** Unmeasured, just before one contender's command. */
+  beforeCommand?(tool: Tool, round: number): Promise<void>;
   command(tool: Tool, round: number): Command;
 }
 
@@ -203,15 +205,16 @@ function firstRun(ctx: Context): Workload {
     id: 'W3',
     title: 'first run onto an empty side',
     floor: '`rclone copy path1 path2` (lists both sides and copies everything)',
-    notes: ['path1 is the template (read only, shared); each contender gets an empty path2 and no state every round. bisync is given `--resync` (it requires it on a first run).'],
+    notes: [
+      'path1 is the template (read only, shared); each contender gets an empty path2 and no state just before its run, and the copies of the others are removed first (so that a 1M tree fits a tmpfs twice, not four times). bisync is given `--resync` (it requires it on a first run).',
+    ],
     async prepare() {
       for (const tool of TOOLS) pairs[tool] = pairAt(ctx, `W3-${tool}`, ctx.template);
     },
-    async beforeRound() {
-      for (const pair of Object.values(pairs)) {
-        await Promise.all([pair.local2, pair.state, pair.bisyncDir].map((d) => rm(d, { recursive: true, force: true })));
-        await Promise.all([pair.local2, pair.bisyncDir].map((d) => mkdir(d, { recursive: true })));
-      }
+    async beforeRound() {},
+    async beforeCommand(tool) {
+      for (const pair of Object.values(pairs)) await Promise.all([pair.local2, pair.state, pair.bisyncDir].map((d) => rm(d, { recursive: true, force: true })));
+      await Promise.all([pairs[tool].local2, pairs[tool].bisyncDir].map((d) => mkdir(d, { recursive: true })));
     },
     command: (tool) =>
       tool === 'rclonesync' ? rclonesync(ctx, pairs[tool]) : tool === 'bisync' ? bisync(ctx, pairs[tool], true) : shell(ctx, [`rclone copy ${quote(pairs[tool].path1)} ${quote(pairs[tool].path2)}`]),
