@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { parseRclonePath } from './paths.ts';
 import { hasRawBytes } from './raw-names.ts';
+import type { FileMeta } from '../model.ts';
 
 /** rclone's hash names that node's crypto computes alike (the same bytes, the same hex digest). */
 const NODE_HASHES: Readonly<Record<string, string>> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256' };
@@ -47,13 +48,13 @@ export function isPlainLocal(root: string, rcloneArgs: readonly string[], env: N
 export const hashableHere = (hashType: string): boolean => hashType in NODE_HASHES;
 
 /**
- * Size and time of the listed files under the plain local root, as `rclone lsjson` would print
+ * Size and time of the listed files under the plain local root (no hash), as `rclone lsjson` would print
  * them (a time in whole milliseconds, truncated, as modTimeMs reads lsjson's nanoseconds); a path
  * not there is absent. Undefined to leave it all to rclone: a name rclone maps, or anything but
  * a regular file (a symlink rclone may skip or follow, a folder lsjson --files-only leaves out).
  */
-export async function statLocalFiles(root: string, paths: Iterable<string>): Promise<Map<string, { size: number; mtime: number }> | undefined> {
-  const found = new Map<string, { size: number; mtime: number }>();
+export async function statLocalFiles(root: string, paths: Iterable<string>): Promise<Map<string, FileMeta> | undefined> {
+  const found = new Map<string, FileMeta>();
   // Listed paths are already clean (no '.', '..' or empty parts): joined by hand, which costs a
   // fifth of path.join's normalising each time (100,000 lookups after a first run's copy).
   const normalRoot = join(root, '.');
@@ -95,7 +96,7 @@ export async function statLocalFiles(root: string, paths: Iterable<string>): Pro
     const ns = stat.mtimeNs;
     // Floor, also before 1970 (BigInt division truncates towards zero).
     const ms = ns / 1_000_000n - (ns % 1_000_000n < 0n ? 1n : 0n);
-    found.set(path, { size: Number(stat.size), mtime: Number(ms) });
+    found.set(path, { size: Number(stat.size), mtime: Number(ms), hash: '' });
   }
   return found;
 }

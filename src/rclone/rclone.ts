@@ -372,17 +372,16 @@ export class Rclone {
    * 100,000-file tree (so listing the whole tree instead never pays).
    */
   async listPaths(root: string, paths: Iterable<string>, hashType = ''): Promise<Map<string, FileMeta>> {
-    const wanted = new Set(paths);
-    const found = new Map<string, FileMeta>();
-    if (wanted.size === 0) return found;
+    // No copy of a caller's array or set: a first run's relisting asks for every file it copied.
+    const asked = Array.isArray(paths) || paths instanceof Set ? (paths as Iterable<string>) : [...paths];
     if (hashType === '' && this.plainLocal(root)) {
       // A plain local side is looked up here (local-side.ts); without hashes, that is all lsjson would say.
-      const local = await statLocalFiles(root, wanted);
-      if (local) {
-        for (const [path, { size, mtime }] of local) found.set(path, { size, mtime, hash: '' });
-        return found;
-      }
+      const local = await statLocalFiles(root, asked);
+      if (local) return local;
     }
+    const wanted = asked instanceof Set ? (asked as ReadonlySet<string>) : new Set(asked);
+    const found = new Map<string, FileMeta>();
+    if (wanted.size === 0) return found;
     try {
       for await (const batch of this.list(root, { onlyPaths: wanted, ...(hashType ? { hashType } : {}) })) {
         for (const { path, meta } of batch) if (wanted.has(path)) found.set(path, meta);

@@ -7,7 +7,7 @@
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, RunFailed, SafetyStop } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
-import { otherSide, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
+import { otherSide, sameRecord, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
 import { BlockComparison, PairVerdict, type BlockDigests } from '../rclone/listing-blocks.ts';
 import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
 import { journalExists, journalKey, readJournal, removeJournal, startHeartbeat, unfinishedWindows, writeJournal, writeSpan, windowOfCopies, type JournalEntry, type JournalWindow } from '../state/journal.ts';
@@ -472,7 +472,13 @@ export class Engine {
         onMoved: (side, move) => results.moved[side].push(move),
         onRemoved: (side, removed) => results.removedFiles[side].push(...removed),
         onListedAfterCopy: (side, copied, now) => {
-          for (const path of copied) results.listedAfterCopies[side].set(path, now.get(path));
+          // A copy that wrote the very version it was to write keeps that version's record: one
+          // record for both sides, as in a listing (a million fewer objects after a first run).
+          for (const path of copied) {
+            const listed = now.get(path);
+            const wanted = versions[side].get(path);
+            results.listedAfterCopies[side].set(path, listed && wanted && sameRecord(listed, wanted) ? wanted : listed);
+          }
         },
         roots: this.roots,
         checksum: config.compare === 'checksum',
@@ -552,7 +558,8 @@ export class Engine {
     // What propagation learned as it went is known without listing (see knownAfterPropagation).
     const touchedOtherwise = touchedPaths(plan.actions.filter((a) => a.kind !== 'move'), current);
     const touchedByMoves = touchedPaths(plan.actions.filter((a) => a.kind === 'move'), current);
-    const touched = { path1: new Set([...touchedOtherwise.path1, ...touchedByMoves.path1]), path2: new Set([...touchedOtherwise.path2, ...touchedByMoves.path2]) };
+    const both = (side: Side) => (touchedByMoves[side].size === 0 ? touchedOtherwise[side] : new Set([...touchedOtherwise[side], ...touchedByMoves[side]]));
+    const touched = { path1: both('path1'), path2: both('path2') };
     const known = knownAfterPropagation(outcome.folders, current, { otherwise: touchedOtherwise, byMoves: touchedByMoves });
     const sentinels = { path1: pickSentinels(current.path1, touched.path1, SENTINELS), path2: pickSentinels(current.path2, touched.path2, SENTINELS) };
     const now: Record<Side, Listing> = { path1: new Map(), path2: new Map() };
@@ -562,8 +569,14 @@ export class Engine {
       const relistings = await Promise.allSettled(
         SIDES.map(async (side) => {
           const unknown = [...touched[side]].filter((path) => !known[side].has(path));
-          now[side] = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType);
-          for (const [path, meta] of known[side]) if (meta) now[side].set(path, meta);
+          const listed = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType);
+          // The known map becomes the relisting (known gone: absent), with what was listed added:
+          // no third map of every copied path. The two never share a path: only untouched
+          // sentinels and touched paths not known were listed.
+          const relisted = known[side];
+          for (const [path, meta] of relisted) if (!meta) relisted.delete(path);
+          for (const [path, meta] of listed) relisted.set(path, meta);
+          now[side] = relisted as Listing;
         }),
       );
       for (const relisting of relistings) if (relisting.status === 'rejected') throw relisting.reason;

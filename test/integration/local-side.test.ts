@@ -30,7 +30,7 @@ describe('local side, in-process', () => {
     // Absent, also below a folder that is not there, or below a file; and a file after those in its folder.
     const paths = ['a/missing/x', 'nowhere/deep/x.txt', 'nowhere/y.txt', 'old.txt/child', 'a/new.txt', 'old.txt', 'b c.txt', 'missing.txt'];
     const listed = JSON.parse(rclone('lsjson', '-R', '--files-only', root)) as { Path: string; Size: number; ModTime: string }[];
-    const expected = new Map(listed.map((e) => [e.Path, { size: e.Size, mtime: modTimeMs(e.ModTime) }]));
+    const expected = new Map(listed.map((e) => [e.Path, { size: e.Size, mtime: modTimeMs(e.ModTime), hash: '' }]));
     expect(await statLocalFiles(root, paths)).toEqual(expected);
   });
 
