@@ -119,6 +119,25 @@ export async function readJournal(file: string): Promise<InterruptedWindow[] | u
 }
 
 /** Whether a journal is there at all (an earlier run was interrupted), without reading it. */
+/**
+ * The start of every window in the journal (none when there is none), reading only the windows'
+ * header lines: a killed first run's journal holds a line for each of a million copies, which
+ * readJournal parses and keeps, and the run that follows reads it whole once already (detect).
+ */
+export async function journalStarts(file: string): Promise<number[]> {
+  const starts: number[] = [];
+  try {
+    for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
+      if (!line.startsWith('{')) continue;
+      const startedAt = (JSON.parse(line) as { startedAt?: unknown }).startedAt;
+      if (typeof startedAt === 'number') starts.push(startedAt);
+    }
+  } catch {
+    // No journal, or a torn one: detect reports the latter; a stamp needs no more than what was read.
+  }
+  return starts;
+}
+
 export async function journalExists(file: string): Promise<boolean> {
   return access(file).then(
     () => true,

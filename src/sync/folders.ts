@@ -94,10 +94,12 @@ export function planFolders(input: FolderInput): FolderPlan {
 
 const depth = (path: string) => path.split('/').length;
 
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * Adds every folder above `path` to `folders`, deepest first, stopping at one already there: the
  * set only ever grows this way, so that folder's own parents are in it too. A first run of 100,000
- * files in 1,000 folders adds 1,000 folders, not 200,000.
+ * files in 1,000 folders makes ~1,100 additions here, not 200,000 (every folder above every file).
  */
 function addFoldersAbove(folders: Set<string>, path: string): void {
   for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
@@ -106,7 +108,6 @@ function addFoldersAbove(folders: Set<string>, path: string): void {
     folders.add(folder);
   }
 }
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The folders a side holds after the run: as listed, with the folders made and removed, and every

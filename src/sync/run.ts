@@ -19,7 +19,7 @@ import { redact, type Logger } from '../log.ts';
 import type { RunProgress } from '../model.ts';
 import { RcloneError } from '../rclone/rclone.ts';
 import { appendHistory, readHistory, runRecord, type RunEnding, type RunRecord } from '../state/history.ts';
-import { readJournal } from '../state/journal.ts';
+import { journalStarts } from '../state/journal.ts';
 import { acquireLock, type HeldLock } from '../state/lock.ts';
 import { ensurePairDir, pairId, pairPaths } from '../state/pair.ts';
 import { SnapshotCorrupt } from '../state/snapshot.ts';
@@ -121,7 +121,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
  */
 export async function distinctStamp(files: { readonly history: string; readonly journal: string }, startedAt: Date, signal: AbortSignal): Promise<Date> {
   const last = (await readHistory(files.history).catch(() => [])).at(-1);
-  const earlier = [...(last ? [new Date(last.startedAt).getTime()] : []), ...((await readJournal(files.journal)) ?? []).map((w) => w.startedAt)];
+  const earlier = [...(last ? [new Date(last.startedAt).getTime()] : []), ...(await journalStarts(files.journal))];
   const stamp = compactStamp(startedAt);
   if (!earlier.some((time) => compactStamp(new Date(time)) === stamp)) return startedAt;
   await sleep(1_000 - (startedAt.getTime() % 1_000) + 5, undefined, { signal });
