@@ -11,7 +11,7 @@ import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts'
 import { parseRclonePath } from '../rclone/paths.ts';
 import type { BlockComparison } from '../rclone/listing-blocks.ts';
 import { RcloneError, type Rclone } from '../rclone/rclone.ts';
-import { overlayListing, type ChangedPart } from './listing-overlay.ts';
+import { overlayListing, WholeListing, type ChangedPart } from './listing-overlay.ts';
 
 const NEWLINE = /[\n\r]/;
 
@@ -47,13 +47,13 @@ export interface ListSideOptions {
   readonly onListed: (count: number) => void;
   /**
    * This side's files in the last snapshot, once it is read (the two are read at the same time).
-   * A file listed exactly as the snapshot has it is held as the snapshot's own object: on a run
-   * where little changed, the listing then costs a map entry a file and no metadata of its own;
-   * and when every file is listed exactly so, the snapshot's map itself is returned as the listing
-   * (detection compares nothing then, and the listing's map is let go).
+   * The listing becomes this map, edited: a file listed exactly as the snapshot has it costs a
+   * lookup and nothing of its own, and when every file is listed exactly so, the map is the
+   * listing as it is (detection compares nothing then). Consumed: the snapshot as it was is seen
+   * through `changed.snapshot` afterwards.
    */
   readonly snapshotted?: () => Listing | undefined;
-  /** The same, waited for: a listing read in part is the snapshot's files under its unchanged folders. */
+  /** The same, waited for (read in part, and after the last line of a whole listing). */
   readonly snapshot?: () => Promise<Listing | undefined>;
   /** The listing's blocks against the last run's: lines of blocks it had are not even read. */
   readonly blocks?: BlockComparison;
@@ -68,17 +68,28 @@ export interface ListedSide {
   readonly unchanged: boolean;
   /** It holds exactly the snapshot's files, each as the snapshot has it. */
   readonly exact: boolean;
-  /** When it was read in part: where alone it can differ from the snapshot. */
+  /** When it is the snapshot's map, edited (and not exactly as it was): where alone it can differ from the snapshot. */
   readonly changed?: ChangedPart;
 }
 
 /**
- * One side's files. When the last run's blocks say which folders changed, only those are read,
- * and the listing is the snapshot's files with theirs swapped in (listing-overlay.ts).
+ * One side's files, as the snapshot's map edited (listing-overlay.ts) when there is a snapshot.
+ * When the last run's blocks say which folders changed, only those are read, and their files are
+ * swapped in. Read whole, each file is held against the snapshot as it comes; the files listed
+ * before the snapshot was read wait in a map of their own.
  */
 export async function listSide(options: ListSideOptions): Promise<ListedSide> {
   const { rclone, logger, side, root, filtersFile, hashType, folders, blocks } = options;
+  /** The files listed before the snapshot was at hand; or, read in part, those read. */
   const listing: Listing = new Map();
+  let whole: WholeListing | undefined;
+  const holdAgainst = (snapshot: Listing): WholeListing => {
+    const held = new WholeListing(snapshot);
+    for (const [path, meta] of listing) held.add(path, meta);
+    held.repeated ||= repeated;
+    listing.clear();
+    return held;
+  };
   let shared: Listing | undefined;
   /** Files listed as the snapshot holds them, each counted once; and whether a path came twice. */
   let asSnapshotted = 0;
@@ -104,12 +115,21 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
       onFolder: (path) => folders.add(path),
     });
     for await (const batch of entries) {
+      // Lines come only once it is decided how the listing is read (read in part: the batches of its spans).
+      if (!whole && batch.length > 0 && (!blocks || blocks.reading?.kind === 'whole')) {
+        const snapshot = options.snapshotted?.();
+        if (snapshot) whole = holdAgainst(snapshot);
+      }
       // What was listed before the snapshot was read.
-      if (!shared && (shared = options.snapshotted?.())) shareListed();
+      if (!whole && !shared && (shared = options.snapshotted?.())) shareListed();
       for (const entry of batch) {
         if (NEWLINE.test(entry.path)) {
           // rclone's file lists are line-based: such a name cannot be passed to it safely.
           logger.warn({ side, path: JSON.stringify(entry.path) }, 'skipping a file whose name contains a line break');
+          continue;
+        }
+        if (whole) {
+          whole.add(entry.path, entry.meta);
           continue;
         }
         const kept = shared ? share(entry.path, entry.meta) : entry.meta;
@@ -118,7 +138,7 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
         if (listing.size === count) repeated = true;
         else if (kept !== entry.meta) asSnapshotted++;
       }
-      options.onListed((blocks?.filesMatched ?? 0) + listing.size);
+      options.onListed((blocks?.filesMatched ?? 0) + (whole?.count ?? listing.size));
     }
   } catch (error) {
     if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false, exact: false };
@@ -142,9 +162,14 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
     const exact = !repeated && asSnapshotted === listing.size && changed.before.size === listing.size;
     return { listing: whole, missing: false, unchanged: false, exact, changed };
   }
-  // Every path listed once, each exactly as the snapshot has it, and as many as it has: the same files.
-  const same = shared !== undefined && !repeated && asSnapshotted === listing.size && listing.size === shared.size;
-  return { listing: same ? shared! : listing, missing: false, unchanged: false, exact: same };
+  // The snapshot, if there is one, came after the last line (or there was none).
+  if (!whole) {
+    const snapshot = await options.snapshot?.();
+    if (snapshot) whole = holdAgainst(snapshot);
+  }
+  if (!whole) return { listing, missing: false, unchanged: false, exact: false };
+  const { listing: held, changed, exact } = whole.finish();
+  return { listing: held, missing: false, unchanged: false, exact, ...(changed ? { changed } : {}) };
 }
 
 /** A local root's device and inode (undefined for remotes, and for a root that does not exist). */

@@ -1,7 +1,8 @@
 /**
- * Listing a side with real rclone (observe.ts): a file listed exactly as the last snapshot holds it
- * is kept as the snapshot's own metadata object, so a run where little changed does not hold every
- * file's metadata twice; anything that differs in size, time or hash is kept as listed.
+ * Listing a side with real rclone (observe.ts): the listing is the last snapshot's map, edited. A
+ * file listed exactly as the snapshot holds it keeps the snapshot's own metadata object, so a run
+ * where little changed does not hold every file's metadata twice; anything that differs in size,
+ * time or hash is kept as listed; the snapshot as it was is still seen through `changed.snapshot`.
  */
 import { chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,9 +41,13 @@ describe('listing a side against the last snapshot', () => {
     await writeFile(join(root, 'side', 'grown.txt'), 'version one, longer');
     await utimes(join(root, 'side', 'grown.txt'), new Date(first.get('grown.txt')!.mtime), new Date(first.get('grown.txt')!.mtime));
 
-    const { listing } = await list(snapshot);
+    const asItWas = new Map(snapshot);
+    const { listing, changed, exact } = await list(snapshot);
+    expect(listing).toBe(snapshot);
+    expect(exact).toBe(false);
+    expect(new Map(changed!.snapshot)).toEqual(asItWas);
     expect([...listing.keys()].sort()).toEqual([...files].sort());
-    const sharedWithSnapshot = (path: string) => listing.get(path) === snapshot.get(path);
+    const sharedWithSnapshot = (path: string) => listing.get(path) === asItWas.get(path);
     expect(files.filter(sharedWithSnapshot).sort()).toEqual(['deeper/a folder/same as before.txt', 'same.txt']);
     expect(listing.get('touched.txt')!.mtime).toBe(Date.parse('2020-01-01'));
     expect(listing.get('grown.txt')).toMatchObject<Partial<FileMeta>>({ size: 'version one, longer'.length });
@@ -54,21 +59,26 @@ describe('listing a side against the last snapshot', () => {
       await writeFile(join(root, 'side', file), file);
     }
     const snapshot: Listing = new Map([...(await list()).listing].map(([path, meta]) => [path, { ...meta }]));
-    const { listing } = await list(snapshot);
+    const { listing, changed, exact } = await list(snapshot);
     expect(listing).toBe(snapshot);
+    expect(exact).toBe(true);
+    expect(changed).toBeUndefined();
     expect(detectChanges(snapshot, listing, false).size).toBe(0);
 
-    // One file fewer than the snapshot: a deletion to find.
+    // One file fewer than the snapshot: a deletion to find, in the part that changed.
+    const before = snapshot.get('a.txt');
     await rm(join(root, 'side', 'a.txt'));
-    const fewer = (await list(snapshot)).listing;
-    expect(fewer).not.toBe(snapshot);
-    expect([...detectChanges(snapshot, fewer, false)]).toEqual([['a.txt', { kind: 'deleted', before: snapshot.get('a.txt') }]]);
+    const fewer = await list(snapshot);
+    expect(fewer.exact).toBe(false);
+    expect([...fewer.listing.keys()]).toEqual(['b/c.txt']);
+    expect(fewer.changed!.snapshot.get('a.txt')).toBe(before);
+    expect([...detectChanges(fewer.changed!.before, fewer.changed!.now, false)]).toEqual([['a.txt', { kind: 'deleted', before }]]);
   });
 
-  it('does not take the snapshot for the listing when a path comes twice (some remotes list duplicates)', async () => {
+  it('does not take a listing where a path comes twice for exact (some remotes list duplicates), and keeps the version that changed', async () => {
     const line = (path: string, size: number) => `{"Path":"${path}","Name":"${path}","Size":${size},"ModTime":"2026-12-01T10:00:00Z","IsDir":false},`;
     const output = join(root, 'lsjson.out');
-    // The first twice.txt is as snapshotted, the second (the one a map keeps) is not.
+    // The first twice.txt is as snapshotted, the second is not.
     await writeFile(output, ['[', line('twice.txt', 1), line('twice.txt', 2), line('other.txt', 1), ']'].join('\n') + '\n');
     const fake = join(root, 'rclone-duplicates');
     await writeFile(fake, `#!/bin/sh\ncase "$1" in lsjson) cat '${output}' ;; *) exit 9 ;; esac\n`);
@@ -77,9 +87,10 @@ describe('listing a side against the last snapshot', () => {
     const meta = { size: 1, mtime: Date.parse('2026-12-01T10:00:00Z'), hash: '' };
     const snapshot: Listing = new Map([['twice.txt', { ...meta }], ['other.txt', { ...meta }]]);
     try {
-      const { listing } = await list(snapshot, duplicating);
-      expect(listing).not.toBe(snapshot);
-      expect([...detectChanges(snapshot, listing, false)]).toEqual([['twice.txt', { kind: 'modified', before: snapshot.get('twice.txt'), now: { ...meta, size: 2 } }]]);
+      const before = snapshot.get('twice.txt');
+      const { exact, changed } = await list(snapshot, duplicating);
+      expect(exact).toBe(false);
+      expect([...detectChanges(changed!.before, changed!.now, false)]).toEqual([['twice.txt', { kind: 'modified', before, now: { ...meta, size: 2 } }]]);
     } finally {
       await duplicating.dispose();
     }

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectChanges, discountInterruptedCopies } from '../../src/sync/detect.ts';
 import { readEntry, readSnapshot, SnapshotCorrupt, writeSnapshot, type Snapshot } from '../../src/state/snapshot.ts';
@@ -108,6 +109,35 @@ describe('snapshot file', () => {
     expect(read.path2).toEqual(alike.path2);
     expect(read.folders).toEqual(alike.folders);
     expect(read.path1.get('equal')).toBe(read.path2.get('equal'));
+  });
+
+  it('writes each line exactly as JSON.stringify would, and reads back both sides, whatever their order and overlap', async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    const path = fc.oneof(fc.constantFrom('a', 'b/c', 'b/d', 'quote"d', 'back\\slash', 'tab\t', 'ü/ß', 'raw\udcfe', '写真 👩‍👩‍👧'), fc.string({ unit: 'binary', maxLength: 6 }));
+    const number = fc.oneof(fc.integer(), fc.constantFrom(0, -0, -1, 1764081120123, 2 ** 53, 1.5, -2.25, 1e21));
+    const record = fc.record({ size: number, mtime: number, hash: fc.oneof(fc.constant(''), fc.constantFrom('0af9', 'ABC+/=', 'q"h'), fc.string({ maxLength: 4 })) });
+    const side = fc.uniqueArray(fc.tuple(path, record), { selector: ([p]) => p, maxLength: 12 });
+    const reference = (tag: number, p: string, m: FileMeta) => JSON.stringify([tag, p, m.size, m.mtime, m.hash]);
+    await fc.assert(
+      fc.asyncProperty(side, side, fc.boolean(), async (one, two, share) => {
+        // Shared paths alike on both sides (one record) when `share`, in path1's order.
+        const path1 = new Map(one);
+        const path2 = new Map(share ? [...one.slice(0, 6), ...two.filter(([p]) => !path1.has(p))] : two);
+        await writeSnapshot(file, { header, path1, path2 });
+        const lines = (await readFile(file, 'utf8')).split('\n').filter((line) => line.startsWith('['));
+        const alike = (p: string) => path2.has(p) && JSON.stringify(path2.get(p)) === JSON.stringify(path1.get(p));
+        const expected = [
+          ...[...path1].map(([p, m]) => reference(alike(p) ? 3 : 1, p, m)),
+          ...[...path2].filter(([p]) => !alike(p)).map(([p, m]) => reference(2, p, m)),
+        ];
+        expect(lines.sort()).toEqual(expected.sort());
+        const read = (await readSnapshot(file))!;
+        const sorted = (m: ReadonlyMap<string, FileMeta>) => JSON.stringify([...m].map(([p, r]) => [p, r.size, r.mtime, r.hash]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+        const sameValues = (a: ReadonlyMap<string, FileMeta>, b: ReadonlyMap<string, FileMeta>) => sorted(a) === sorted(b);
+        expect(sameValues(read.path1, path1) && sameValues(read.path2, path2)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('refuses a line for both sides in a version 2 file', async () => {
