@@ -23,6 +23,7 @@ import { createReadStream } from 'node:fs';
 import { access, rm, stat, utimes } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from './atomic.ts';
+import { JsonLines } from './json-lines.ts';
 import { otherSide, SIDES, type FileMeta, type Side } from '../model.ts';
 
 export interface JournalEntry {
@@ -64,9 +65,22 @@ export const writeSpan = (window: Pick<InterruptedWindow, 'startedAt' | 'lastAli
 
 export async function writeJournal(file: string, windows: readonly JournalWindow[]): Promise<void> {
   await writeFileAtomic(file, async (write) => {
+    // A first run onto an empty side journals every file it copies: a million lines, before the first copy.
+    const lines = new JsonLines(write);
     for (const window of windows) {
+      await lines.flush();
       await write(`${JSON.stringify({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt ?? null })}\n`);
-      for (const e of window.copies) await write(`${JSON.stringify([e.to, e.path, e.source.size, e.source.mtime, e.source.hash])}\n`);
+      for (const e of window.copies) {
+        lines.open(e.path.length + e.source.hash.length);
+        lines.string(e.to);
+        lines.string(e.path);
+        lines.number(e.source.size);
+        lines.number(e.source.mtime);
+        lines.string(e.source.hash);
+        lines.close();
+        if (lines.full) await lines.flush();
+      }
+      await lines.flush();
       for (const e of window.moves ?? []) await write(`${JSON.stringify(['move', e.to, e.from, e.path, e.source.size, e.source.mtime, e.source.hash, e.renamed.size, e.renamed.mtime])}\n`);
     }
   });

@@ -16,6 +16,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
+import { JsonLines } from './json-lines.ts';
 import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts';
 
 export interface SnapshotHeader {
@@ -242,8 +243,21 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
   await writeFileAtomic(file, async (write) => {
     // Whatever header it was given, the file is written as this version writes it.
     await write(`${JSON.stringify({ ...snapshot.header, version: 3 })}\n`);
-    const lines = new EntryLines(write);
+    const lines = new JsonLines(write);
     const { path1, path2 } = snapshot;
+    const fileLine = (tag: 1 | 2 | 3, path: string, meta: FileMeta): void => {
+      lines.open(path.length + meta.hash.length);
+      lines.number(tag);
+      lines.string(path);
+      lines.number(meta.size);
+      lines.number(meta.mtime);
+      lines.string(meta.hash);
+      lines.close();
+    };
+    /** A path2 entry not met in step with path1's: written unless path1's is alike (then it was written as both). */
+    const path2Line = (path: string, meta: FileMeta): void => {
+      if (!sameRecord(meta, path1.get(path))) fileLine(2, path, meta);
+    };
     // A file alike on both sides is one line, with path1's record. Both maps mostly hold the same
     // paths in the same order (read from one file, edited alike): while they do, each path1 entry
     // is held against path2's at the same place, and only where they part are entries looked up
@@ -251,28 +265,36 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
     const other2 = path2.entries();
     let inStep = true;
     for (const [path, meta] of path1) {
+      if (lines.full) await lines.flush();
       if (inStep) {
         const next = other2.next();
         if (!next.done && next.value[0] === path) {
           const alike = sameRecord(meta, next.value[1]);
-          await lines.file(alike ? 3 : 1, path, meta);
-          if (!alike) await lines.file(2, path, next.value[1]);
+          fileLine(alike ? 3 : 1, path, meta);
+          if (!alike) fileLine(2, path, next.value[1]);
           continue;
         }
         inStep = false;
-        // path2's entry taken and not matched: it is written with the rest of path2's below.
-        if (!next.done) await lines.fileOfPath2(next.value[0], next.value[1], path1);
+        // path2's entry taken and not matched: written now, as one of the rest of path2's.
+        if (!next.done) path2Line(next.value[0], next.value[1]);
       }
-      await lines.file(sameRecord(meta, path2.get(path)) ? 3 : 1, path, meta);
+      fileLine(sameRecord(meta, path2.get(path)) ? 3 : 1, path, meta);
     }
-    if (!inStep) for (const [path, meta] of other2) await lines.fileOfPath2(path, meta, path1);
-    else for (const [path, meta] of other2) await lines.file(2, path, meta);
+    for (const [path, meta] of other2) {
+      if (lines.full) await lines.flush();
+      if (inStep) fileLine(2, path, meta);
+      else path2Line(path, meta);
+    }
     const folders = snapshot.folders;
     for (const [side, tag] of [['path1', 1], ['path2', 2]] as const) {
       for (const path of folders?.[side] ?? []) {
         const alike = folders![side === 'path1' ? 'path2' : 'path1'].has(path);
         if (alike && side === 'path2') continue;
-        await lines.folder(alike ? 3 : tag, path);
+        lines.open(path.length);
+        lines.number(alike ? 3 : tag);
+        lines.string(path);
+        lines.close();
+        if (lines.full) await lines.flush();
       }
     }
     await lines.flush();
@@ -280,104 +302,3 @@ export async function writeSnapshot(file: string, snapshot: Snapshot): Promise<v
     await write(`${JSON.stringify({ end: true, path1: snapshot.path1.size, path2: snapshot.path2.size, ...folderCounts })}\n`);
   });
 }
-
-/**
- * Entry lines written as bytes into a buffer of their own, as readEntry reads them: building a
- * string a line (and a string a number) made the writing's garbage, half its time at 100k files.
- * Whatever is not plain — a path or hash JSON would escape, a number that is not a safe integer —
- * goes through JSON.stringify, so the bytes are exactly JSON.stringify's.
- */
-class EntryLines {
-  private readonly write: (data: Uint8Array) => Promise<void>;
-  private buffer = Buffer.allocUnsafe(1 << 20);
-  private at = 0;
-
-  constructor(write: (data: Uint8Array) => Promise<void>) {
-    this.write = write;
-  }
-
-  async file(tag: 1 | 2 | 3, path: string, meta: FileMeta): Promise<void> {
-    await this.room((path.length + meta.hash.length) * 6 + 80);
-    this.begin(tag, path);
-    this.buffer[this.at++] = COMMA;
-    this.number(meta.size);
-    this.buffer[this.at++] = COMMA;
-    this.number(meta.mtime);
-    this.buffer[this.at++] = COMMA;
-    this.text(meta.hash);
-    this.end();
-  }
-
-  /** A path2 entry, once path1's entries are no longer in step: skipped when path1's is alike (written as both). */
-  async fileOfPath2(path: string, meta: FileMeta, path1: ReadonlyMap<string, FileMeta>): Promise<void> {
-    if (!sameRecord(meta, path1.get(path))) await this.file(2, path, meta);
-  }
-
-  async folder(tag: 1 | 2 | 3, path: string): Promise<void> {
-    await this.room(path.length * 6 + 16);
-    this.begin(tag, path);
-    this.end();
-  }
-
-  async flush(): Promise<void> {
-    if (this.at > 0) await this.write(this.buffer.subarray(0, this.at));
-    this.at = 0;
-  }
-
-  /** Room for a line of at most `bytes` (a character is at most 6 bytes of JSON: "\\u001f"). */
-  private async room(bytes: number): Promise<void> {
-    if (this.at + bytes > this.buffer.length) await this.flush();
-    if (bytes > this.buffer.length) this.buffer = Buffer.allocUnsafe(bytes);
-  }
-
-  private begin(tag: 1 | 2 | 3, path: string): void {
-    this.buffer[this.at++] = 0x5b;
-    this.buffer[this.at++] = 0x30 + tag;
-    this.buffer[this.at++] = COMMA;
-    this.text(path);
-  }
-
-  private end(): void {
-    this.buffer[this.at++] = CLOSE;
-    this.buffer[this.at++] = NEWLINE;
-  }
-
-  /** A JSON string: quoted as it is when JSON would escape nothing in it. */
-  private text(value: string): void {
-    if (value === '') {
-      this.buffer[this.at++] = QUOTE;
-      this.buffer[this.at++] = QUOTE;
-    } else if (ESCAPED.test(value) || !value.isWellFormed()) {
-      this.at += this.buffer.write(JSON.stringify(value), this.at, 'utf8');
-    } else {
-      this.buffer[this.at++] = QUOTE;
-      this.at += this.buffer.write(value, this.at, 'utf8');
-      this.buffer[this.at++] = QUOTE;
-    }
-  }
-
-  /** A number as JSON.stringify writes it (jsonNumber); safe integers digit by digit. */
-  private number(value: number): void {
-    if (!Number.isSafeInteger(value)) {
-      this.at += this.buffer.write(jsonNumber(value), this.at, 'latin1');
-      return;
-    }
-    if (value < 0) {
-      this.buffer[this.at++] = 0x2d;
-      value = -value;
-    }
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    for (let i = this.at + digits - 1; i >= this.at; i--) {
-      this.buffer[i] = 0x30 + (value % 10);
-      value = Math.floor(value / 10);
-    }
-    this.at += digits;
-  }
-}
-
-/** What JSON.stringify escapes in a string (besides lone surrogates). */
-const ESCAPED = /["\\\u0000-\u001f]/;
-
-/** What JSON.stringify writes for a number (the same digits for every finite one; null otherwise). */
-const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
