@@ -10,11 +10,11 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NEWLINE } from '../bytes.ts';
 
 /** How long to wait for more when we have caught up with the writer. */
 const POLL_MS = 15;
 const CHUNK_BYTES = 1 << 20;
-const NEWLINE = 0x0a;
 
 /**
  * What is written to `file`, as it is written, in chunks of whole lines (each ends with its

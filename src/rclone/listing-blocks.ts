@@ -17,6 +17,7 @@
  * what it holds (whose own lines say so), and bucket stores give folders the time of the listing.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { BACKSLASH, CLOSE_BRACE, COMMA, NEWLINE, QUOTE, SLASH } from '../bytes.ts';
 
 /** What is known of one block: enough to stand in for its lines when it comes again unchanged. */
 export interface BlockRecord {
@@ -43,16 +44,10 @@ export interface BlockSpan {
   readonly lines: number;
 }
 
-const NEWLINE = 0x0a;
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const SLASH = 0x2f;
-const BACKSLASH = 0x5c;
 const PATH_KEY = Buffer.from('{"Path":"');
 const MODTIME_KEY = Buffer.from('"ModTime":"');
 const FOLDER_MARK = Buffer.from(',"IsDir":true');
 const FILE_END = Buffer.from('"IsDir":false');
-const CLOSE = 0x7d;
 const ENTRY_END = Buffer.from(',\n');
 /**
  * What a listing must not hold to be taken as unchanged from its bytes: a name lsjson could not
@@ -200,7 +195,7 @@ function startsWith(chunk: Buffer, at: number, bytes: Buffer): boolean {
 /** The common shape of a file's line ends so (`"IsDir":false}`, then a comma but on the last line). */
 function endsAsFile(chunk: Buffer, end: number): boolean {
   const close = chunk[end - 1] === COMMA ? end - 2 : end - 1;
-  return chunk[close] === CLOSE && close >= FILE_END.length && startsWith(chunk, close - FILE_END.length, FILE_END);
+  return chunk[close] === CLOSE_BRACE && close >= FILE_END.length && startsWith(chunk, close - FILE_END.length, FILE_END);
 }
 
 /** Where the ModTime value of a folder's line is, from the end of its path to the line's end; undefined for a file. */

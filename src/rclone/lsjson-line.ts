@@ -12,6 +12,7 @@
  */
 
 import { ownString } from '../own-string.ts';
+import { BACKSLASH, CLOSE_BRACE, COLON, COMMA, OPEN_BRACE, QUOTE } from '../bytes.ts';
 
 export interface LsjsonEntry {
   readonly path: string;
@@ -32,12 +33,6 @@ interface LsjsonItem {
   Hashes?: Record<string, string>;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const CLOSE = 0x7d;
-const OPEN = 0x7b;
 
 /** Thrown inside the fast path to switch to JSON.parse (never escapes this module). */
 class Unusual extends Error {}
@@ -46,7 +41,7 @@ const UNUSUAL = new Unusual();
 /** The line without its trailing comma, or undefined for "[" and "]" lines (what parseListLine skips). */
 export function parseLsjsonLine(line: string, hashType?: string): LsjsonEntry | undefined {
   const end = line.charCodeAt(line.length - 1) === COMMA ? line.length - 1 : line.length;
-  if (line.charCodeAt(0) !== OPEN) return undefined;
+  if (line.charCodeAt(0) !== OPEN_BRACE) return undefined;
   try {
     return fastParse(line, end, hashType);
   } catch (error) {
@@ -130,7 +125,7 @@ function commonShape(bytes: Buffer, start: number, stop: number, hashType: strin
   else return undefined;
   let hash = '';
   if (token(bytes, HASHES_KEY)) {
-    for (let more = bytes[pos] !== CLOSE; more; ) {
+    for (let more = bytes[pos] !== CLOSE_BRACE; more; ) {
       if (bytes[pos] !== QUOTE) return undefined;
       pos++;
       const nameEnd = plainString(bytes, stop, true);
@@ -144,11 +139,11 @@ function commonShape(bytes: Buffer, start: number, stop: number, hashType: strin
       pos = valueEnd + 1;
       more = bytes[pos] === COMMA;
       if (more) pos++;
-      else if (bytes[pos] !== CLOSE) return undefined;
+      else if (bytes[pos] !== CLOSE_BRACE) return undefined;
     }
     pos++;
   }
-  if (bytes[pos] !== CLOSE || pos + 1 !== stop) return undefined;
+  if (bytes[pos] !== CLOSE_BRACE || pos + 1 !== stop) return undefined;
   return { path, size, mtime, hash, isDir };
 }
 
@@ -225,10 +220,10 @@ function readKey(): string {
 }
 
 function readHash(hashType: string | undefined): string {
-  if (src.charCodeAt(at) !== OPEN) throw UNUSUAL;
+  if (src.charCodeAt(at) !== OPEN_BRACE) throw UNUSUAL;
   at++;
   let hash = '';
-  if (src.charCodeAt(at) === CLOSE) return at++, hash;
+  if (src.charCodeAt(at) === CLOSE_BRACE) return at++, hash;
   for (;;) {
     const name = readString();
     if (src.charCodeAt(at) !== COLON) throw UNUSUAL;
@@ -237,7 +232,7 @@ function readHash(hashType: string | undefined): string {
     // The last of a repeated key wins, as with JSON.parse.
     if (name === hashType) hash = ownString(value);
     const next = src.charCodeAt(at++);
-    if (next === CLOSE) return hash;
+    if (next === CLOSE_BRACE) return hash;
     if (next !== COMMA) throw UNUSUAL;
   }
 }
@@ -286,7 +281,7 @@ function fastParse(line: string, end: number, hashType: string | undefined): Lsj
         throw UNUSUAL;
     }
     const next = line.charCodeAt(at++);
-    if (next === CLOSE) break;
+    if (next === CLOSE_BRACE) break;
     if (next !== COMMA) throw UNUSUAL;
   }
   src = '';

@@ -18,6 +18,7 @@ import { hashableHere, hashLocalFiles, isPlainLocal, WHOLE_READ_LIMIT, localCirc
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 import { type Child, type SpawnOptions, spawnChild, SubprocessError } from './subprocess.ts';
+import { NEWLINE } from '../bytes.ts';
 
 export interface RcloneOptions {
   readonly binary: string;
@@ -113,7 +114,6 @@ interface Call {
 /** Stats as JSON on stderr every second: progress for the caller and for the stall watchdog. */
 const STATS = ['--use-json-log', '--stats', '1s', '--stats-log-level', 'NOTICE'];
 const STDERR_TAIL_LINES = 20;
-const NEWLINE = 0x0a;
 /** util-linux's setpriv (in every Debian-based image, ours included); without it rclone runs directly. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 /**

@@ -9,14 +9,8 @@
  *   lines.open(path.length); lines.number(1); lines.string(path); lines.close();
  *   if (lines.full) await lines.flush();
  */
+import { CLOSE_BRACKET, COMMA, MINUS, NEWLINE, OPEN_BRACKET, QUOTE, ZERO } from '../bytes.ts';
 
-const OPEN = 0x5b;
-const CLOSE = 0x5d;
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NEWLINE = 0x0a;
 /** Handed to the file once this much is waiting. */
 const FLUSH_AT = 1 << 20;
 /** A character is at most 6 bytes of JSON ("\u001f"); a number at most ~24; and the line's own punctuation. */
@@ -45,7 +39,7 @@ export class JsonLines {
       this.buffer.copy(bigger, 0, 0, this.at);
       this.buffer = bigger;
     }
-    this.buffer[this.at++] = OPEN;
+    this.buffer[this.at++] = OPEN_BRACKET;
     this.first = true;
   }
 
@@ -86,7 +80,7 @@ export class JsonLines {
   }
 
   close(): void {
-    this.buffer[this.at++] = CLOSE;
+    this.buffer[this.at++] = CLOSE_BRACKET;
     this.buffer[this.at++] = NEWLINE;
   }
 

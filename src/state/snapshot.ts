@@ -18,6 +18,7 @@ import { createReadStream } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
 import { JsonLines } from './json-lines.ts';
 import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts';
+import { BACKSLASH, CLOSE_BRACKET, COMMA, NEWLINE, QUOTE } from '../bytes.ts';
 
 export interface SnapshotHeader {
   readonly format: 'rclonesync-snapshot';
@@ -178,11 +179,6 @@ export async function readSnapshot(file: string, options: ReadOptions = {}): Pro
   return { header, path1: listings.path1, path2: listings.path2, folders: recorded ? folders : undefined };
 }
 
-const NEWLINE = 0x0a;
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const BACKSLASH = 0x5c;
-const CLOSE = 0x5d;
 /** Beyond this many digits an integer may not be exact as a double: JSON.parse decides. */
 const MOST_DIGITS = 15;
 
@@ -204,7 +200,7 @@ export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side:
     if (close >= end || c === BACKSLASH || c! < 0x20) return undefined;
   }
   const path = bytes.toString('utf8', start + 4, close);
-  if (close + 2 === end && bytes[close + 1] === CLOSE) return { side, path };
+  if (close + 2 === end && bytes[close + 1] === CLOSE_BRACKET) return { side, path };
   if (bytes[close + 1] !== COMMA) return undefined;
   cursor = close + 2;
   const size = readInteger(bytes, end);
@@ -217,7 +213,7 @@ export function readEntry(bytes: Buffer, start = 0, end = bytes.length): { side:
   for (let c = bytes[hashEnd]; c !== QUOTE; c = bytes[++hashEnd]) {
     if (hashEnd >= end || !((c! >= 0x30 && c! <= 0x39) || (c! >= 0x61 && c! <= 0x66))) return undefined;
   }
-  if (hashEnd + 2 !== end || bytes[hashEnd + 1] !== CLOSE) return undefined;
+  if (hashEnd + 2 !== end || bytes[hashEnd + 1] !== CLOSE_BRACKET) return undefined;
   return { side, path, meta: { size, mtime, hash: hashEnd === hashStart ? '' : bytes.toString('latin1', hashStart, hashEnd) } };
 }
 
