@@ -39,25 +39,35 @@ export function overlayListing(snapshot: Listing, changedFolders: ReadonlySet<st
   return { listing: snapshot, changed: { before, now: listed, snapshot: new SnapshotAsItWas(snapshot, inChangedPart, before, size) } };
 }
 
-/** The paths listed in one folder that the snapshot holds, in the order listed. */
+/** One folder of the snapshot, as a whole listing names its files. */
 interface FolderListed {
   readonly folder: string;
-  readonly paths: string[];
-  /** Each path sorts after the one before (lsjson prints a folder's entries in name order): so none is there twice. */
+  /** The files the snapshot holds in it. */
+  readonly held: number;
+  /** Lines that named one of them so far (a path listed twice counts twice). */
+  listed: number;
+  /** The last of those paths. */
+  last: string;
+  /** Each sorted after the one before (lsjson prints a folder's entries in name order): so none came twice. */
   increasing: boolean;
+  /**
+   * Their paths, until all the snapshot's files there were listed once each: then none of them is
+   * gone, and the paths are let go (a million path strings were most of what this held).
+   */
+  paths: string[] | undefined;
 }
 
 /**
  * A listing read whole, held against the snapshot's map (of its side) file by file as it comes;
  * `finish` makes that map the listing. A file listed as the snapshot has it costs one lookup, and
- * its path a place in its folder's list until the end: no map of the listing's own, and detection
- * compares only what is kept aside (`now`: files new or changed, as listed; `before`: the
- * snapshot's entries of the files changed or gone). At 100k files a side, the listing's own map
- * and detection's two passes over it and the snapshot were ~0.2 s of node's CPU in a change batch.
+ * its path a place in its folder's list until that folder is complete: no map of the listing's
+ * own, and detection compares only what is kept aside (`now`: files new or changed, as listed;
+ * `before`: the snapshot's entries of the files changed or gone). At 100k files a side, the
+ * listing's own map and detection's two passes over it and the snapshot were ~0.2 s of node's CPU
+ * in a change batch.
  *
- * A file is gone when the snapshot holds it and no line names it: found at the end, only when the
- * folders' lists hold fewer distinct paths than the snapshot has files, and then only in the
- * folders where they hold fewer than the snapshot has there.
+ * A file is gone when the snapshot holds it and no line names it: found at the end in the folders
+ * where fewer distinct paths were listed than the snapshot has files there.
  *
  * A path listed twice (a remote that allows two files of one name) makes the listing `repeated`
  * (never exact); its version that differs from the snapshot's, if any, is the one kept.
@@ -66,7 +76,8 @@ export class WholeListing {
   private readonly snapshot: Listing;
   private readonly now = new Map<string, FileMeta>();
   private readonly before = new Map<string, FileMeta>();
-  private readonly listedIn = new Map<string, FolderListed>();
+  /** Every folder the snapshot holds files in. */
+  private readonly folders = new Map<string, FolderListed>();
   /** The folder of the last path held: lsjson prints a folder's entries together. */
   private last: FolderListed | undefined;
   private finished = false;
@@ -77,6 +88,10 @@ export class WholeListing {
 
   constructor(snapshot: Listing) {
     this.snapshot = snapshot;
+    forEachFolder(snapshot, (folder, count) => {
+      const known = this.folders.get(folder);
+      this.folders.set(folder, { folder, held: (known?.held ?? 0) + count, listed: 0, last: '', increasing: true, paths: [] });
+    });
   }
 
   add(path: string, meta: FileMeta): void {
@@ -87,10 +102,15 @@ export class WholeListing {
       this.now.set(path, meta);
       return;
     }
-    const listed = this.listedOf(path);
-    const { paths } = listed;
-    if (listed.increasing && paths.length > 0 && !(path > paths[paths.length - 1]!)) listed.increasing = false;
-    paths.push(path);
+    const folder = this.folderOf(path);
+    if (folder.increasing && folder.listed > 0 && !(path > folder.last)) folder.increasing = false;
+    folder.listed++;
+    folder.last = path;
+    if (!folder.paths) this.repeated = true;
+    else {
+      folder.paths.push(path);
+      if (folder.increasing && folder.listed === folder.held) folder.paths = undefined;
+    }
     if (sameRecord(meta, known)) return;
     this.now.set(path, meta);
     this.before.set(path, known);
@@ -102,18 +122,17 @@ export class WholeListing {
     this.finished = true;
     const { snapshot, now, before } = this;
     const size = snapshot.size;
-    let distinct = 0;
-    for (const listed of this.listedIn.values()) distinct += this.distinctIn(listed);
+    /** The folders listed short, with the paths listed there. */
+    let short: Map<string, Set<string>> | undefined;
+    for (const folder of this.folders.values()) {
+      if (!folder.paths) continue;
+      const listed = new Set(folder.paths);
+      if (listed.size < folder.listed) this.repeated = true;
+      if (listed.size < folder.held) (short ??= new Map()).set(folder.folder, listed);
+    }
+    this.folders.clear();
     const gone: string[] = [];
-    if (distinct < size) {
-      // Files per folder in the snapshot, then those of the folders listed short.
-      const held = new Map<string, number>();
-      forEachFolder(snapshot, (folder, count) => held.set(folder, (held.get(folder) ?? 0) + count));
-      const short = new Map<string, Set<string>>();
-      for (const [folder, count] of held) {
-        const listed = this.listedIn.get(folder);
-        if (!listed || this.distinctIn(listed) < count) short.set(folder, new Set(listed?.paths));
-      }
+    if (short) {
       let folder: string | undefined;
       let listed: Set<string> | undefined;
       for (const [path, meta] of snapshot) {
@@ -124,7 +143,6 @@ export class WholeListing {
         }
       }
     }
-    this.listedIn.clear();
     if (now.size === 0 && before.size === 0) return { listing: snapshot, changed: undefined, exact: !this.repeated };
     for (const path of gone) snapshot.delete(path);
     for (const [path, meta] of now) snapshot.set(path, meta);
@@ -132,20 +150,11 @@ export class WholeListing {
     return { listing: snapshot, changed: { before, now, snapshot: new SnapshotAsItWas(snapshot, inChangedPart, before, size) }, exact: false };
   }
 
-  private listedOf(path: string): FolderListed {
+  /** The folder of a path the snapshot holds. */
+  private folderOf(path: string): FolderListed {
     const last = this.last;
     if (last && inFolder(path, last.folder)) return last;
-    const folder = folderOf(path);
-    let listed = this.listedIn.get(folder);
-    if (!listed) this.listedIn.set(folder, (listed = { folder, paths: [], increasing: true }));
-    return (this.last = listed);
-  }
-
-  private distinctIn(listed: FolderListed): number {
-    if (listed.increasing) return listed.paths.length;
-    const distinct = new Set(listed.paths).size;
-    if (distinct < listed.paths.length) this.repeated = true;
-    return distinct;
+    return (this.last = this.folders.get(folderOf(path))!);
   }
 }
 

@@ -106,6 +106,42 @@ describe('WholeListing', () => {
     );
   });
 
+  it('with paths listed twice (in any order): never exact, nothing gone missed, and a version that differs from the snapshot kept', () => {
+    const withRepeats = fc.array(fc.tuple(fc.constantFrom(...PATHS), fc.nat(3)), { maxLength: 20 });
+    fc.assert(
+      fc.property(entries, withRepeats, fc.boolean(), (baseEntries, listedEntries, sorted) => {
+        const base = new Map(baseEntries.map(([path, size]) => [path, meta(size)]));
+        const asItWas = new Map(base);
+        const whole = new WholeListing(base);
+        const model = new Map<string, FileMeta>();
+        const order = inListingOrder(listedEntries, sorted);
+        for (const [path, size] of order) {
+          const record = asItWas.get(path)?.size === size ? asItWas.get(path)! : meta(size);
+          whole.add(path, record);
+          if (record !== asItWas.get(path) || !model.has(path)) model.set(path, record);
+        }
+        const repeated = new Set(order.map(([path]) => path)).size < order.length;
+        const { listing, changed, exact } = whole.finish();
+        expect(listing).toEqual(model);
+        if (repeated) expect(exact).toBe(false);
+        if (changed) expect(detectChanges(changed.before, changed.now, false)).toEqual(detectChanges(asItWas, listing, false));
+        else expect(detectChanges(asItWas, listing, false).size).toBe(0);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a folder listed whole, then one of its files again: repeated, nothing gone', () => {
+    const base = new Map([['a/1', meta(1)], ['a/2', meta(2)]]);
+    const whole = new WholeListing(base);
+    for (const path of ['a/1', 'a/2', 'a/1']) whole.add(path, base.get(path)!);
+    const { listing, changed, exact } = whole.finish();
+    expect(whole.repeated).toBe(true);
+    expect(exact).toBe(false);
+    expect(changed).toBeUndefined();
+    expect([...listing.keys()]).toEqual(['a/1', 'a/2']);
+  });
+
   it('finds a file gone from a folder whose other files are all listed, and a folder gone whole', () => {
     const base = new Map([['a/1', meta(1)], ['a/2', meta(2)], ['b/1', meta(1)], ['3', meta(3)]]);
     const whole = new WholeListing(base);
