@@ -32,6 +32,15 @@ export const sameRecord = (a: FileMeta, b: FileMeta | undefined): boolean => b !
 /** Relative path (as rclone prints it, '/'-separated) -> metadata. */
 export type Listing = Map<string, FileMeta>;
 
+/** The folder of a path as listing blocks name it: '' for the root, else ending in "/". */
+export const folderOf = (path: string): string => path.slice(0, path.lastIndexOf('/') + 1);
+
+/**
+ * Whether `path` is directly in `folder` (as folderOf spells it), without making a string: a
+ * listing holds a folder's files together, so walking one, most paths are in the last one's folder.
+ */
+export const inFolder = (path: string, folder: string): boolean => path.startsWith(folder) && path.indexOf('/', folder.length) === -1;
+
 /** What a plan holds (and, once a run ends, what was done). */
 export interface PlanCounts {
   copiesToPath1: number;

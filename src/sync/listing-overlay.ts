@@ -10,7 +10,7 @@
  * needs the snapshot as it was (the gates' counts, the commit's entries for actions not done)
  * reads it through `SnapshotAsItWas`.
  */
-import { sameRecord, type FileMeta, type Listing } from '../model.ts';
+import { folderOf, inFolder, sameRecord, type FileMeta, type Listing } from '../model.ts';
 
 /** What detection compares in a listing made of the snapshot: the only place it can differ from it. */
 export interface ChangedPart {
@@ -22,8 +22,6 @@ export interface ChangedPart {
   readonly snapshot: ReadonlyMap<string, FileMeta>;
 }
 
-/** The folder of a path as listing blocks name it: '' for the root, else ending in "/". */
-export const folderOf = (path: string): string => path.slice(0, path.lastIndexOf('/') + 1);
 
 /**
  * Turns the snapshot's map of a side (`snapshot`) into the listing, in place: the files under
@@ -157,9 +155,6 @@ export class WholeListing {
     return (this.last = this.folders.get(folderOf(path))!);
   }
 }
-
-/** Whether `path` is directly in `folder` (as folderOf spells it): folderOf without making a string. */
-const inFolder = (path: string, folder: string): boolean => path.startsWith(folder) && path.indexOf('/', folder.length) === -1;
 
 /** Calls back with each run of consecutive paths of one folder in `listing` (a folder may come in several). */
 function forEachFolder(listing: ReadonlyMap<string, FileMeta>, callback: (folder: string, count: number) => void): void {

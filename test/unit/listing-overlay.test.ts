@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FileMeta } from '../../src/model.ts';
 import { detectChanges } from '../../src/sync/detect.ts';
-import { folderOf, overlayListing, WholeListing, type ChangedPart } from '../../src/sync/listing-overlay.ts';
+import { folderOf } from '../../src/model.ts';
+import { overlayListing, WholeListing, type ChangedPart } from '../../src/sync/listing-overlay.ts';
 
 const FOLDERS = ['', 'a/', 'a/b/', 'c/'];
 const PATHS = FOLDERS.flatMap((folder) => ['1', '2', '3'].map((name) => `${folder}${name}`));

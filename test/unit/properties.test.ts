@@ -19,7 +19,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { snapshotAfter, touchedPaths } from '../../src/sync/commit.ts';
-import { folderOf, overlayListing } from '../../src/sync/listing-overlay.ts';
+import { folderOf } from '../../src/model.ts';
+import { overlayListing } from '../../src/sync/listing-overlay.ts';
 import { conflictName } from '../../src/sync/reconcile.ts';
 import { otherSide, sameRecord, SIDES, type ConflictResolve, type FileMeta, type Side } from '../../src/model.ts';
 import {
