@@ -22,7 +22,6 @@ export interface ChangedPart {
   readonly snapshot: ReadonlyMap<string, FileMeta>;
 }
 
-
 /**
  * Turns the snapshot's map of a side (`snapshot`) into the listing, in place: the files under
  * `changedFolders` become those `listed` there (every file listed there, and only those).

@@ -154,13 +154,13 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
       shared = snapshot;
       shareListed();
     }
-    const { listing: whole, changed } = overlayListing(snapshot, reading.changedFolders, listing);
+    const { listing: overlaid, changed } = overlayListing(snapshot, reading.changedFolders, listing);
     logger.info(
-      { side, changedFolders: reading.changedFolders.size, filesRead: listing.size, filesStanding: whole.size - listing.size },
+      { side, changedFolders: reading.changedFolders.size, filesRead: listing.size, filesStanding: overlaid.size - listing.size },
       'read only the folders that changed since the last run; the others are as the snapshot has them',
     );
     const exact = !repeated && asSnapshotted === listing.size && changed.before.size === listing.size;
-    return { listing: whole, missing: false, unchanged: false, exact, changed };
+    return { listing: overlaid, missing: false, unchanged: false, exact, changed };
   }
   // The snapshot, if there is one, came after the last line (or there was none).
   if (!whole) {
