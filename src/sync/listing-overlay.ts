@@ -60,7 +60,7 @@ interface FolderListed {
  * its path a place in its folder's list until that folder is complete: no map of the listing's
  * own, and detection compares only what is kept aside (`now`: files new or changed, as listed;
  * `before`: the snapshot's entries of the files changed or gone). At 100k files a side, the
- * listing's own map and detection's two passes over it and the snapshot were ~0.2 s of node's CPU
+ * listing's own map and detection's two passes over it and the snapshot were ~0.15 s of node's CPU
  * in a change batch.
  *
  * A file is gone when the snapshot holds it and no line names it: found at the end in the folders
