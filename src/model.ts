@@ -41,6 +41,19 @@ export const folderOf = (path: string): string => path.slice(0, path.lastIndexOf
  */
 export const inFolder = (path: string, folder: string): boolean => path.startsWith(folder) && path.indexOf('/', folder.length) === -1;
 
+/**
+ * Adds every folder above `path` to `folders`, deepest first, stopping at one already there: the
+ * set only ever grows this way, so that folder's own parents are in it too. A first run of 100,000
+ * files in 1,000 folders makes ~1,100 additions here, not 200,000 (every folder above every file).
+ */
+export function addFoldersAbove(folders: Set<string>, path: string): void {
+  for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+    const folder = path.slice(0, slash);
+    if (folders.has(folder)) return;
+    folders.add(folder);
+  }
+}
+
 /** What a plan holds (and, once a run ends, what was done). */
 export interface PlanCounts {
   copiesToPath1: number;

@@ -68,6 +68,7 @@ export async function writeJournal(file: string, windows: readonly JournalWindow
     // A first run onto an empty side journals every file it copies: a million lines, before the first copy.
     const lines = new JsonLines(write);
     for (const window of windows) {
+      // The window's header, as text, after the lines before it.
       await lines.flush();
       await write(`${JSON.stringify({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt ?? null })}\n`);
       for (const e of window.copies) {
@@ -80,9 +81,22 @@ export async function writeJournal(file: string, windows: readonly JournalWindow
         lines.close();
         if (lines.full) await lines.flush();
       }
-      await lines.flush();
-      for (const e of window.moves ?? []) await write(`${JSON.stringify(['move', e.to, e.from, e.path, e.source.size, e.source.mtime, e.source.hash, e.renamed.size, e.renamed.mtime])}\n`);
+      for (const e of window.moves ?? []) {
+        lines.open(e.from.length + e.path.length + e.source.hash.length);
+        lines.string('move');
+        lines.string(e.to);
+        lines.string(e.from);
+        lines.string(e.path);
+        lines.number(e.source.size);
+        lines.number(e.source.mtime);
+        lines.string(e.source.hash);
+        lines.number(e.renamed.size);
+        lines.number(e.renamed.mtime);
+        lines.close();
+        if (lines.full) await lines.flush();
+      }
     }
+    await lines.flush();
   });
 }
 

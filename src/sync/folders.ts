@@ -13,7 +13,7 @@
  * Without a previous record of folders (a snapshot from before folders were tracked, a resync),
  * folders are only made, never removed.
  */
-import { otherSide, SIDES, type Listing, type Side } from '../model.ts';
+import { addFoldersAbove, otherSide, SIDES, type Listing, type Side } from '../model.ts';
 import { visitEffects, type EffectVisitor } from './effects.ts';
 import { foldersAbove } from './renames.ts';
 import type { Action } from './types.ts';
@@ -95,19 +95,6 @@ export function planFolders(input: FolderInput): FolderPlan {
 const depth = (path: string) => path.split('/').length;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * Adds every folder above `path` to `folders`, deepest first, stopping at one already there: the
- * set only ever grows this way, so that folder's own parents are in it too. A first run of 100,000
- * files in 1,000 folders makes ~1,100 additions here, not 200,000 (every folder above every file).
- */
-function addFoldersAbove(folders: Set<string>, path: string): void {
-  for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
-    const folder = path.slice(0, slash);
-    if (folders.has(folder)) return;
-    folders.add(folder);
-  }
-}
 
 /**
  * The folders a side holds after the run: as listed, with the folders made and removed, and every

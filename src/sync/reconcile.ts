@@ -5,7 +5,7 @@
  */
 import { sameVersion, type CrossSideCompare, type Sameness } from './compare.ts';
 import { type Action, type ChangeSet, type ConflictOutcome, type Plan, type SideState } from './types.ts';
-import { folderOf, inFolder, otherSide, SIDES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../model.ts';
+import { addFoldersAbove, folderOf, inFolder, otherSide, SIDES, type ConflictResolve, type FileMeta, type Listing, type Side } from '../model.ts';
 import { foldersAbove, type Renames } from './renames.ts';
 
 export interface ReconcileInput {
@@ -200,9 +200,7 @@ function resolveFileFolderClashes(actions: Action[], input: ReconcileInput, name
     if (keptFolders[side]) return keptFolders[side];
     const deleted = new Set<string>();
     const kept = new Set<string>();
-    const keep = (path: string) => {
-      for (const folder of foldersAbove(path)) kept.add(folder);
-    };
+    const keep = (path: string) => addFoldersAbove(kept, path);
     for (const action of actions) {
       if (action.kind === 'delete' && action.side === side) deleted.add(action.path);
       if (action.kind === 'move' && action.side === side) {
