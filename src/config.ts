@@ -6,9 +6,9 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import envVar from 'env-var';
 import { Cron } from 'croner';
-import { parse as shellParse, quote as shellQuote } from 'shell-quote';
+import { createRequire } from 'node:module';
+import type * as ShellQuote from 'shell-quote';
 import { ConfigError } from './errors.ts';
 import { remoteOf } from './rclone/paths.ts';
 import { notifyTarget } from './appliance/notify-formats.ts';
@@ -67,21 +67,41 @@ const setting = <E extends string, T>(row: Setting<E, T>): Setting<E, T> => row;
 
 // ---- Parsers, small and reusable -----------------------------------------------------------
 
-/** Runs one env-var accessor on one value, so its messages stay ours: `NAME: should be ... (got "x")`. */
-const viaEnvVar =
-  <T>(read: (variable: envVar.IOptionalVariable) => T) =>
-  (raw: string, ctx: ParseContext): T => {
-    try {
-      return read(envVar.from({ value: raw }).get('value'));
-    } catch (error) {
-      // env-var says: 'env-var: "value" should be either "true", "false", "TRUE", or "FALSE"'
-      const what = (error as Error).message.replace(/^env-var:\s*"[^"]*"\s*/, '');
-      throw new ConfigError(`${ctx.name}: ${what} (got "${raw}")`);
-    }
-  };
+/** shell-quote only when shell words are given: most runs set none, and loading it cost each ~4 ms. */
+const shellQuote = (): typeof ShellQuote => createRequire(import.meta.url)('shell-quote') as typeof ShellQuote;
 
 const fail = (ctx: ParseContext, what: string, raw: string): never => {
   throw new ConfigError(`${ctx.name} ${what} (got "${raw}")`);
+};
+
+/**
+ * A value read by `read`, which throws a plain Error saying what the value should be; the message
+ * becomes ours: `NAME: should be ... (got "x")`. (The wording is env-var's, which these replaced:
+ * loading that package cost every start ~6 ms for two parsers.)
+ */
+const required =
+  <T>(read: (raw: string) => T) =>
+  (raw: string, ctx: ParseContext): T => {
+    try {
+      if (raw.trim().length === 0) throw new Error('is a required variable, but its value was empty');
+      return read(raw);
+    } catch (error) {
+      throw new ConfigError(`${ctx.name}: ${(error as Error).message} (got "${raw}")`);
+    }
+  };
+
+const strictBoolean = (raw: string): boolean => {
+  const value = raw.toLowerCase();
+  if (value !== 'false' && value !== 'true') throw new Error('should be either "true", "false", "TRUE", or "FALSE"');
+  return value === 'true';
+};
+
+const portNumber = (raw: string): number => {
+  const n = Number.parseInt(raw, 10);
+  if (Number.isNaN(n) || n.toString(10) !== raw) throw new Error('should be a valid integer');
+  if (n < 0) throw new Error('should be a positive integer');
+  if (n > 65535) throw new Error('cannot assign a port number greater than 65535');
+  return n;
 };
 
 export const parsers = {
@@ -89,8 +109,8 @@ export const parsers = {
   text: { kind: 'string', parse: (raw) => raw, show: (value) => value } satisfies Parser<string>,
   /** An rclone path or a file: surrounding blanks dropped. */
   path: { kind: 'string', parse: (raw) => raw.trim(), show: (value) => value } satisfies Parser<string>,
-  boolean: { kind: 'boolean', parse: viaEnvVar((v) => v.required().asBoolStrict()), show: String } satisfies Parser<boolean>,
-  port: { kind: 'string', parse: viaEnvVar((v) => v.required().asPortNumber()), show: String } satisfies Parser<number>,
+  boolean: { kind: 'boolean', parse: required(strictBoolean), show: String } satisfies Parser<boolean>,
+  port: { kind: 'string', parse: required(portNumber), show: String } satisfies Parser<number>,
   /** One of `choices`, case and blanks ignored; `aliases` are accepted spellings of a choice. */
   oneOf<C extends string>(choices: readonly C[], aliases: Readonly<Record<string, C>> = {}): Parser<C> {
     const accepted = [...choices, ...Object.keys(aliases)];
@@ -137,7 +157,7 @@ export const parsers = {
     show: (value) => value,
   } satisfies Parser<string>,
   /** rclone arguments, split like a POSIX shell splits words. */
-  shellWords: { kind: 'string', parse: (raw, ctx) => splitShellWords(raw, ctx.name), show: (words) => shellQuote([...words]) } satisfies Parser<readonly string[]>,
+  shellWords: { kind: 'string', parse: (raw, ctx) => splitShellWords(raw, ctx.name), show: (words) => shellQuote().quote([...words]) } satisfies Parser<readonly string[]>,
   /** A cron schedule of 5 or 6 fields (or `@hourly`...) that fires, in the TZ time zone. */
   schedule: { kind: 'string', parse: parseSchedule, show: (value) => value } satisfies Parser<string>,
   httpUrl: {
@@ -489,7 +509,7 @@ export function splitShellWords(text: string, name = culprit('SYNC_RCLONE_ARGS')
   if (unbalanced) {
     throw new ConfigError(`${name} has ${unbalanced}; quote words the way a shell would, e.g. --exclude "My Files/**" (got "${text}")`);
   }
-  const words = shellParse(text, (variable) => `$${variable}`);
+  const words = shellQuote().parse(text, (variable) => `$${variable}`);
   return words.map((word) => {
     if (typeof word === 'string') return word;
     const what = 'op' in word ? `"${word.op}"` : 'comment' in word ? 'a comment' : 'a pattern';

@@ -114,8 +114,8 @@ async function main(argv: string[]): Promise<number> {
     // The failure ping and webhook get a few seconds, not their full retry budget.
     setTimeout(() => deliveries.abort(), 5_000).unref();
   };
-  // `on`, not `once`: proper-lockfile's exit cleanup (signal-exit) re-raises a signal that no other
-  // listener handles, which would kill us before the cancelled run is recorded and its lock released.
+  // `on`, not `once`: a second SIGTERM while the run winds down must not kill us before the
+  // cancelled run is recorded and its lock released.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // Every pair once, one after another (each holds its own lock); the exit code is the most severe.

@@ -24,8 +24,6 @@ export interface PairPaths {
   readonly dir: string;
   readonly snapshot: string;
   readonly history: string;
-  /** The file proper-lockfile locks (it creates `<lockTarget>.lock` beside it). */
-  readonly lockTarget: string;
   readonly journal: string;
   /** Scratch space of the run holding the lock (file lists for rclone); emptied at each start. */
   readonly tmp: string;
@@ -48,7 +46,6 @@ export function pairPaths(stateDir: string, id: string): PairPaths {
     dir,
     snapshot: join(dir, 'snapshot.jsonl'),
     history: join(dir, 'history.jsonl'),
-    lockTarget: join(dir, 'run'),
     journal: join(dir, 'journal.jsonl'),
     tmp: join(dir, 'tmp'),
     progress: join(dir, 'progress.json'),

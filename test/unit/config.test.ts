@@ -99,6 +99,15 @@ describe('loadConfig refuses bad values, naming the variable, its flag and the v
     expect(() => loadConfig({ ...BASE }, { SYNC_MAX_DELETE: 'abc' })).toThrow(/^SYNC_MAX_DELETE \(--max-delete\) must be a percentage from 0 to 100 \(got "abc"\)$/);
   });
 
+  it('says what a boolean and a port must be (the wording env-var had, which our parsers replaced)', () => {
+    expect(refusal({ SYNC_TRACK_RENAMES: 'yes' }).message).toBe('SYNC_TRACK_RENAMES (--track-renames): should be either "true", "false", "TRUE", or "FALSE" (got "yes")');
+    expect(loadConfig({ ...BASE, SYNC_TRACK_RENAMES: 'FALSE' }).engine.trackRenames).toBe(false);
+    expect(loadConfig({ ...BASE, SYNC_TRACK_RENAMES: 'True' }).engine.trackRenames).toBe(true);
+    expect(refusal({ SYNC_HTTP_PORT: '99999' }).message).toBe('SYNC_HTTP_PORT (--http-port): cannot assign a port number greater than 65535 (got "99999")');
+    expect(refusal({ SYNC_HTTP_PORT: '-1' }).message).toBe('SYNC_HTTP_PORT (--http-port): should be a positive integer (got "-1")');
+    expect(refusal({ SYNC_HTTP_PORT: '80x' }).message).toBe('SYNC_HTTP_PORT (--http-port): should be a valid integer (got "80x")');
+  });
+
   it('says what is accepted', () => {
     expect(refusal({ SYNC_COMPARE: 'foo' }).message).toMatch(/must be one of size,modtime, checksum/);
     expect(refusal({ SYNC_CONFLICT_RESOLVE: 'foo' }).message).toContain(`must be one of ${CONFLICT_RESOLVES.join(', ')}`);
