@@ -36,35 +36,30 @@ export function overlayListing(snapshot: Listing, changedFolders: ReadonlySet<st
   return { listing: snapshot, changed: { before, now: listed, snapshot: new SnapshotAsItWas(snapshot, inChangedPart, before, size) } };
 }
 
-/** One folder of the snapshot, as a whole listing names its files. */
+/** One folder, as a whole listing names the snapshot's files there. */
 interface FolderListed {
-  readonly folder: string;
-  /** The files the snapshot holds in it. */
-  readonly held: number;
-  /** Lines that named one of them so far (a path listed twice counts twice). */
+  /** Lines that named one of them (a path listed twice counts twice). */
   listed: number;
   /** The last of those paths. */
   last: string;
   /** Each sorted after the one before (lsjson prints a folder's entries in name order): so none came twice. */
   increasing: boolean;
-  /**
-   * Their paths, until all the snapshot's files there were listed once each: then none of them is
-   * gone, and the paths are let go (a million path strings were most of what this held).
-   */
-  paths: string[] | undefined;
+  /** Those paths: which of the snapshot's files there were listed, should some not be. */
+  readonly paths: string[];
 }
 
 /**
  * A listing read whole, held against the snapshot's map (of its side) file by file as it comes;
  * `finish` makes that map the listing. A file listed as the snapshot has it costs one lookup, and
- * its path a place in its folder's list until that folder is complete: no map of the listing's
- * own, and detection compares only what is kept aside (`now`: files new or changed, as listed;
- * `before`: the snapshot's entries of the files changed or gone). At 100k files a side, the
- * listing's own map and detection's two passes over it and the snapshot were ~0.15 s of node's CPU
- * in a change batch.
+ * its path a place in its folder's list: no map of the listing's own, and detection compares only
+ * what is kept aside (`now`: files new or changed, as listed; `before`: the snapshot's entries of
+ * the files changed or gone). At 100k files a side, the listing's own map and detection's two
+ * passes over it and the snapshot were ~0.15 s of node's CPU in a change batch.
  *
- * A file is gone when the snapshot holds it and no line names it: found at the end in the folders
- * where fewer distinct paths were listed than the snapshot has files there.
+ * A file is gone when the snapshot holds it and no line names it. When fewer of the snapshot's
+ * files were listed than it holds, `finish` counts its files per folder, and looks for the missing
+ * ones in the folders listed short. (Counting them up front, to let each folder's paths go once it
+ * was complete, cost 80–144 ms at 1M and saved no memory that showed: bench/PROFILE.md.)
  *
  * A path listed twice (a remote that allows two files of one name) makes the listing `repeated`
  * (never exact); its version that differs from the snapshot's, if any, is the one kept.
@@ -73,10 +68,11 @@ export class WholeListing {
   private readonly snapshot: Listing;
   private readonly now = new Map<string, FileMeta>();
   private readonly before = new Map<string, FileMeta>();
-  /** Every folder the snapshot holds files in. */
+  /** The folders in which some of the snapshot's files were listed. */
   private readonly folders = new Map<string, FolderListed>();
-  /** The folder of the last path held: lsjson prints a folder's entries together. */
+  /** The last folder looked up, and its name: lsjson prints a folder's entries together. */
   private last: FolderListed | undefined;
+  private lastName = '';
   private finished = false;
   /** A path was listed twice. */
   repeated = false;
@@ -85,10 +81,6 @@ export class WholeListing {
 
   constructor(snapshot: Listing) {
     this.snapshot = snapshot;
-    forEachFolder(snapshot, (folder, count) => {
-      const known = this.folders.get(folder);
-      this.folders.set(folder, { folder, held: (known?.held ?? 0) + count, listed: 0, last: '', increasing: true, paths: [] });
-    });
   }
 
   add(path: string, meta: FileMeta): void {
@@ -103,11 +95,7 @@ export class WholeListing {
     if (folder.increasing && folder.listed > 0 && !(path > folder.last)) folder.increasing = false;
     folder.listed++;
     folder.last = path;
-    if (!folder.paths) this.repeated = true;
-    else {
-      folder.paths.push(path);
-      if (folder.increasing && folder.listed === folder.held) folder.paths = undefined;
-    }
+    folder.paths.push(path);
     if (sameRecord(meta, known)) return;
     this.now.set(path, meta);
     this.before.set(path, known);
@@ -119,27 +107,21 @@ export class WholeListing {
     this.finished = true;
     const { snapshot, now, before } = this;
     const size = snapshot.size;
-    /** The folders listed short, with the paths listed there. */
-    let short: Map<string, Set<string>> | undefined;
-    for (const folder of this.folders.values()) {
-      if (!folder.paths) continue;
-      const listed = new Set(folder.paths);
-      if (listed.size < folder.listed) this.repeated = true;
-      if (listed.size < folder.held) (short ??= new Map()).set(folder.folder, listed);
-    }
-    this.folders.clear();
-    const gone: string[] = [];
-    if (short) {
-      let folder: string | undefined;
-      let listed: Set<string> | undefined;
-      for (const [path, meta] of snapshot) {
-        if (folder === undefined || !inFolder(path, folder)) listed = short.get((folder = folderOf(path)));
-        if (listed && !listed.has(path)) {
-          gone.push(path);
-          before.set(path, meta);
-        }
+    /** The snapshot's files listed, each once; and the paths listed in each folder where some came twice. */
+    let listedOnce = 0;
+    const distinct = new Map<string, Set<string>>();
+    for (const [name, folder] of this.folders) {
+      if (folder.increasing) {
+        listedOnce += folder.listed;
+        continue;
       }
+      const paths = new Set(folder.paths);
+      if (paths.size < folder.listed) this.repeated = true;
+      distinct.set(name, paths);
+      listedOnce += paths.size;
     }
+    const gone = listedOnce < size ? this.goneFiles(distinct) : [];
+    this.folders.clear();
     if (now.size === 0 && before.size === 0) return { listing: snapshot, changed: undefined, exact: !this.repeated };
     for (const path of gone) snapshot.delete(path);
     for (const [path, meta] of now) snapshot.set(path, meta);
@@ -147,11 +129,38 @@ export class WholeListing {
     return { listing: snapshot, changed: { before, now, snapshot: new SnapshotAsItWas(snapshot, inChangedPart, before, size) }, exact: false };
   }
 
+  /** The snapshot's files no line named (kept aside in `before`): looked for in the folders listed short. */
+  private goneFiles(distinct: ReadonlyMap<string, Set<string>>): string[] {
+    const held = new Map<string, number>();
+    forEachFolder(this.snapshot, (folder, count) => held.set(folder, (held.get(folder) ?? 0) + count));
+    /** The folders listed short, with the paths listed there. */
+    const short = new Map<string, ReadonlySet<string>>();
+    for (const [name, count] of held) {
+      const folder = this.folders.get(name);
+      const listed = distinct.get(name) ?? (folder ? undefined : new Set<string>());
+      if ((listed?.size ?? folder!.listed) < count) short.set(name, listed ?? new Set(folder!.paths));
+    }
+    const gone: string[] = [];
+    let folder: string | undefined;
+    let listed: ReadonlySet<string> | undefined;
+    for (const [path, meta] of this.snapshot) {
+      if (folder === undefined || !inFolder(path, folder)) listed = short.get((folder = folderOf(path)));
+      if (listed && !listed.has(path)) {
+        gone.push(path);
+        this.before.set(path, meta);
+      }
+    }
+    return gone;
+  }
+
   /** The folder of a path the snapshot holds. */
   private folderOf(path: string): FolderListed {
-    const last = this.last;
-    if (last && inFolder(path, last.folder)) return last;
-    return (this.last = this.folders.get(folderOf(path))!);
+    if (this.last && inFolder(path, this.lastName)) return this.last;
+    const name = folderOf(path);
+    let folder = this.folders.get(name);
+    if (!folder) this.folders.set(name, (folder = { listed: 0, last: '', increasing: true, paths: [] }));
+    this.lastName = name;
+    return (this.last = folder);
   }
 }
 
