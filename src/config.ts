@@ -3,11 +3,11 @@
  * source of each setting's parser, accepted choices, typed default and help: `loadConfig`,
  * `--help` and the README table (`readmeRowStart`) all come from it, so they cannot drift apart.
  */
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cron } from 'croner';
-import { createRequire } from 'node:module';
 import type * as ShellQuote from 'shell-quote';
 import { ConfigError } from './errors.ts';
 import { remoteOf } from './rclone/paths.ts';

@@ -3,11 +3,12 @@
  * factor itself, up to ~4× for a heap that allocates fast: a run over a large tree (a million files
  * a side) then peaks mostly on garbage. The first run with nothing to do after a change at 1M (it
  * reads both listings whole, against the snapshot) kept ~180 MB after each full collection but
- * peaked at 625–650 MB; with the factor fixed at 1.5, 453–475 MB (the process tree, rclone's
- * listers included, ~505 MB), for 5% more time: 11.8–12.0 s against 11.0–11.4 s (bench/PROFILE.md,
- * twelfth round). At 100k files a fixed factor only doubled the full collections (2 → 4, ~0.04 s
- * of CPU in a change batch) for no gain, so it is set only before a large snapshot is read. It is
- * a process-wide V8 flag: it stays set (in the daemon, for every pair after).
+ * peaked at 625–658 MB; with the factor fixed at 1.5, 453–501 MB (the process tree, rclone's
+ * listers included, ~505 MB), for up to 5% more time: 11.8–12.0 s against 11.0–11.4 s in one A/B,
+ * no difference in another (bench/PROFILE.md, twelfth round). At 100k files a fixed factor only doubled the full collections (2 → 4, ~0.04 s
+ * of CPU in a change batch) for no gain, so it is set only as a large snapshot is opened to be read
+ * whole (not by a run with nothing to do, which reads no snapshot). It is a process-wide V8 flag:
+ * it stays set (in the daemon, for every pair after).
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -17,7 +18,7 @@ const GROWING_PERCENT = 50;
 
 let tightened = false;
 
-/** Before a run reads a snapshot of `bytes`: a large one fixes the heap's growth factor. */
+/** Before a run reads a snapshot of `bytes` whole: a large one fixes the heap's growth factor. */
 export function heapGrowthFor(bytes: number): void {
   if (tightened || bytes < LARGE_SNAPSHOT_BYTES) return;
   tightened = true;

@@ -72,7 +72,7 @@ export async function writeJournal(file: string, windows: readonly JournalWindow
       await lines.flush();
       await write(`${JSON.stringify({ startedAt: window.startedAt, lastAliveAt: window.lastAliveAt ?? null })}\n`);
       for (const e of window.copies) {
-        lines.open(e.path.length + e.source.hash.length);
+        lines.open(e.to.length + e.path.length + e.source.hash.length);
         lines.string(e.to);
         lines.string(e.path);
         lines.number(e.source.size);
@@ -82,7 +82,7 @@ export async function writeJournal(file: string, windows: readonly JournalWindow
         if (lines.full) await lines.flush();
       }
       for (const e of window.moves ?? []) {
-        lines.open(e.from.length + e.path.length + e.source.hash.length);
+        lines.open('move'.length + e.to.length + e.from.length + e.path.length + e.source.hash.length);
         lines.string('move');
         lines.string(e.to);
         lines.string(e.from);

@@ -14,7 +14,7 @@
  * and one path string) serves both. Version 1 files (no folder lines, no folder counts) and
  * version 2 files (a line per side) still load; version 1's folders are unknown.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstatSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
 import { JsonLines } from './json-lines.ts';
 import { sameRecord, type FileMeta, type Listing, type Side } from '../model.ts';
@@ -62,6 +62,8 @@ export interface ReadOptions {
    * are most of its time and all of its memory.
    */
   readonly only?: (path: string) => boolean;
+  /** Told the file's size once it is open, before it is read (a run sizes its heap by it: heap.ts). */
+  readonly onOpen?: (bytes: number) => void;
 }
 
 /** Returns undefined when there is no snapshot (first run of a pair). */
@@ -71,7 +73,14 @@ export async function readSnapshot(file: string, options: ReadOptions = {}): Pro
   try {
     stream = createReadStream(file, { highWaterMark: 1 << 20 });
     await new Promise<void>((resolve, reject) => {
-      stream!.once('open', () => resolve());
+      stream!.once('open', (fd: number) => {
+        try {
+          options.onOpen?.(fstatSync(fd).size);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
       stream!.once('error', reject);
     });
   } catch (error) {

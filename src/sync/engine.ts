@@ -36,6 +36,8 @@ export interface EngineOptions {
   readonly signal: AbortSignal;
   readonly onProgress: ((p: RunProgress) => void) | undefined;
   readonly startedAt: Date;
+  /** Before the previous snapshot is read whole, its size (the run sizes its heap by it: heap.ts). */
+  readonly onSnapshotSize?: (bytes: number) => void;
 }
 
 export class Engine {
@@ -138,7 +140,7 @@ export class Engine {
     // state-corrupt stop tells people to take: so a resync must not be stopped by that damage.
     let reading: Promise<Snapshot | undefined> | undefined;
     const readPrevious = (): Promise<Snapshot | undefined> => {
-      reading ??= readSnapshot(paths.snapshot).then(
+      reading ??= readSnapshot(paths.snapshot, { ...(this.options.onSnapshotSize ? { onOpen: this.options.onSnapshotSize } : {}) }).then(
         (snapshot) => (snapshotted = snapshot),
         (error: unknown) => {
           if (!(this.resync && error instanceof SnapshotCorrupt)) throw error;

@@ -38,6 +38,7 @@ export function overlayListing(snapshot: Listing, changedFolders: ReadonlySet<st
 
 /** One folder, as a whole listing names the snapshot's files there. */
 interface FolderListed {
+  readonly name: string;
   /** Lines that named one of them (a path listed twice counts twice). */
   listed: number;
   /** The last of those paths. */
@@ -70,9 +71,8 @@ export class WholeListing {
   private readonly before = new Map<string, FileMeta>();
   /** The folders in which some of the snapshot's files were listed. */
   private readonly folders = new Map<string, FolderListed>();
-  /** The last folder looked up, and its name: lsjson prints a folder's entries together. */
+  /** The last folder looked up: lsjson prints a folder's entries together. */
   private last: FolderListed | undefined;
-  private lastName = '';
   private finished = false;
   /** A path was listed twice. */
   repeated = false;
@@ -137,8 +137,9 @@ export class WholeListing {
     const short = new Map<string, ReadonlySet<string>>();
     for (const [name, count] of held) {
       const folder = this.folders.get(name);
-      const listed = distinct.get(name) ?? (folder ? undefined : new Set<string>());
-      if ((listed?.size ?? folder!.listed) < count) short.set(name, listed ?? new Set(folder!.paths));
+      // A folder without repeats listed each path once; one never listed, none.
+      const listedThere = distinct.get(name)?.size ?? folder?.listed ?? 0;
+      if (listedThere < count) short.set(name, distinct.get(name) ?? new Set(folder?.paths));
     }
     const gone: string[] = [];
     let folder: string | undefined;
@@ -155,11 +156,10 @@ export class WholeListing {
 
   /** The folder of a path the snapshot holds. */
   private folderOf(path: string): FolderListed {
-    if (this.last && inFolder(path, this.lastName)) return this.last;
+    if (this.last && inFolder(path, this.last.name)) return this.last;
     const name = folderOf(path);
     let folder = this.folders.get(name);
-    if (!folder) this.folders.set(name, (folder = { listed: 0, last: '', increasing: true, paths: [] }));
-    this.lastName = name;
+    if (!folder) this.folders.set(name, (folder = { name, listed: 0, last: '', increasing: true, paths: [] }));
     return (this.last = folder);
   }
 }

@@ -11,7 +11,7 @@
  *   commit     the new snapshot, from what each side really holds, atomically (commit.ts)
  */
 import { randomUUID } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
 import { heapGrowthFor } from '../heap.ts';
@@ -88,8 +88,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     await rm(paths.tmp, { recursive: true, force: true });
     // The stamp names this run's trash folder and conflict copies: two runs never share one.
     startedAt = await distinctStamp(paths, startedAt, signal);
-    heapGrowthFor(await stat(paths.snapshot).then((info) => info.size, () => 0));
-    const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt });
+    const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt, onSnapshotSize: heapGrowthFor });
     try {
       result = await engine.run();
     } catch (error) {

@@ -47,6 +47,16 @@ describe('snapshot file', () => {
     expect([...read!.path2]).toEqual([...snapshot.path2]);
   });
 
+  it("tells the reader the file's size before reading it (the run sizes its heap by it), and nothing when there is none", async () => {
+    const file = join(dir, 'snapshot.jsonl');
+    const sizes: number[] = [];
+    expect(await readSnapshot(file, { onOpen: (bytes) => sizes.push(bytes) })).toBeUndefined();
+    expect(sizes).toEqual([]);
+    await writeSnapshot(file, snapshot);
+    await readSnapshot(file, { onOpen: (bytes) => sizes.push(bytes) });
+    expect(sizes).toEqual([(await readFile(file)).length]);
+  });
+
   it('round-trips names that need escapes, lone surrogates (raw bytes), times before 1970 and folders', async () => {
     const file = join(dir, 'snapshot.jsonl');
     const odd: Snapshot = {
