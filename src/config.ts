@@ -12,7 +12,7 @@ import type * as ShellQuote from 'shell-quote';
 import { ConfigError } from './errors.ts';
 import { remoteOf } from './rclone/paths.ts';
 import { notifyTarget } from './appliance/notify-formats.ts';
-import { COMPARE_MODES, CONFLICT_RESOLVES, type CompareMode, type ConflictResolve } from './model.ts';
+import { COMPARE_MODES, CONFLICT_RESOLVES, LOCAL_LISTINGS, type CompareMode, type ConflictResolve, type LocalListingMode } from './model.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -218,6 +218,7 @@ const ROWS = [
   setting({ env: 'SYNC_TRASH_PATH2', flag: 'trash-path2', group: 'engine', scope: 'pair', ...optional(path), default: undefined, shownDefault: '`<path2>/.rclonesync-trash`', help: "path2's trash elsewhere on the same remote." }),
   setting({ env: 'SYNC_TRACK_RENAMES', flag: 'track-renames', group: 'engine', scope: 'pair', ...boolean, default: true, help: 'Carry a file or folder renamed or moved on one side over as a server-side move on the other (confirmed by content), not a copy plus a deletion.' }),
   setting({ env: 'SYNC_EMPTY_DIRS', flag: 'empty-dirs', group: 'engine', scope: 'pair', ...boolean, default: true, help: 'Sync folders too: a new folder (empty or not) is made on the other side, a removed one is removed there once empty.' }),
+  setting({ env: 'SYNC_LOCAL_LISTING', flag: 'local-listing', group: 'engine', scope: 'pair', ...oneOf<LocalListingMode>(LOCAL_LISTINGS), default: 'here', help: "How a local side is listed: here (by rclonesync, in the very lines `rclone lsjson` prints, about a third of its CPU; rclone lists whenever a filter, an option or a name needs it) or rclone (always `rclone lsjson`)." }),
   setting({ env: 'LOG_LEVEL', flag: 'log-level', group: 'log', scope: 'process', ...oneOf(LOG_LEVELS), default: 'info', help: 'debug, info, warn or error.' }),
   setting({ env: 'LOG_FORMAT', flag: 'log-format', group: 'log', scope: 'process', ...oneOf(LOG_FORMATS), default: (ctx) => (ctx.isTty ? 'pretty' : 'json'), shownDefault: 'pretty on a terminal, else `json`', help: 'json or pretty.' }),
   setting({ env: 'SYNC_SCHEDULE', flag: 'schedule', group: 'appliance', scope: 'pair', ...schedule, default: '*/30 * * * *', help: 'Cron schedule of the daemon (5 or 6 fields), in the TZ time zone.' }),
@@ -324,6 +325,8 @@ export interface EngineConfig {
   readonly trackRenames: boolean;
   /** SYNC_EMPTY_DIRS: folders are synced, empty ones included. */
   readonly emptyDirs: boolean;
+  /** SYNC_LOCAL_LISTING: who lists a plain local side. */
+  readonly localListing: LocalListingMode;
 }
 
 export interface LogConfig {
@@ -456,6 +459,7 @@ export function loadConfig(
       stallTimeoutMs: v.SYNC_STALL_TIMEOUT,
       trackRenames: v.SYNC_TRACK_RENAMES,
       emptyDirs: v.SYNC_EMPTY_DIRS,
+      localListing: v.SYNC_LOCAL_LISTING,
     },
     log: { level: v.LOG_LEVEL, format: v.LOG_FORMAT },
     appliance: {

@@ -114,3 +114,11 @@ export type ConflictResolve = (typeof CONFLICT_RESOLVES)[number];
 /** What makes a file changed (SYNC_COMPARE); `size,modtime,checksum` is accepted as `checksum`. */
 export const COMPARE_MODES = ['size,modtime', 'checksum'] as const;
 export type CompareMode = (typeof COMPARE_MODES)[number];
+
+/**
+ * How a plain local side's whole listing is made (SYNC_LOCAL_LISTING): `here`, in rclonesync, in
+ * lsjson's bytes, wherever that is exactly what lsjson would print, else by rclone; `rclone`, always
+ * by `rclone lsjson`.
+ */
+export const LOCAL_LISTINGS = ['here', 'rclone'] as const;
+export type LocalListingMode = (typeof LOCAL_LISTINGS)[number];

@@ -24,12 +24,11 @@ import { dirname, join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { parseRclonePath } from './paths.ts';
 import { hasRawBytes } from './raw-names.ts';
+import { ENCODED_BY_RCLONE } from './local-listing.ts';
 import type { FileMeta } from '../model.ts';
 
 /** rclone's hash names that node's crypto computes alike (the same bytes, the same hex digest). */
 const NODE_HASHES: Readonly<Record<string, string>> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256' };
-/** Characters rclone's local encoding (lib/encoder Base) maps, or quotes with U+201B. */
-const ENCODED_BY_RCLONE = /[\u201B\u2400-\u243F\uFF00-\uFFEF]/u;
 /** Options under which a local name would not read as the file of that name: encodings, links. */
 const CHANGES_LOCAL_NAMES = /^(--local-|-l$|--links$)/;
 /** Files up to this size are read in one synchronous call; larger ones are streamed. */

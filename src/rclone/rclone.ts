@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { redact } from '../log.ts';
-import type { FileMeta, TransferProgress } from '../model.ts';
+import type { FileMeta, LocalListingMode, TransferProgress } from '../model.ts';
 import { defaultArgs } from './defaults.ts';
 import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { lineChunksOfFile, lineChunksOfGrowingFile, lineChunksOfRanges } from './growing-file.ts';
 import type { BlockComparison, BlockSpan } from './listing-blocks.ts';
+import { excludedFolders, listLocalTree, listsHereLikeRclone } from './local-listing.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, WHOLE_READ_LIMIT, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -38,6 +39,8 @@ export interface RcloneOptions {
   readonly stallTimeoutMs?: number;
   /** Where the features of local sides are remembered between runs (see `features`); none: asked each time. */
   readonly localFeaturesFile?: string;
+  /** SYNC_LOCAL_LISTING: `rclone` lists every side with lsjson; by default a plain local side is listed here. */
+  readonly localListing?: LocalListingMode;
 }
 
 /**
@@ -218,17 +221,21 @@ export class Rclone {
     const args = ['lsjson', ...what, '--no-mimetype', ...(options.hashType ? ['--hash-type', options.hashType] : []), ...selection, root];
     // Into a file, read as it grows: see growing-file.ts.
     const listing = join(await this.workDir, `listing-${process.hrtime.bigint()}.jsonl`);
-    const out = openSync(listing, 'w', 0o600);
-    let call: Call;
-    try {
-      call = this.start(args, { target: `from ${root}`, stdout: { fd: out } });
-    } finally {
-      closeSync(out);
+    const wholeTree = !options.onlyPaths && !options.onlyFolders;
+    // A plain local tree is listed here, in lsjson's bytes, when that is exactly what lsjson would print (local-listing.ts).
+    const here = wholeTree && !options.filtersFile && !options.hashType ? await this.listHere(root, listing, options.excludes ?? []) : false;
+    let call: Call | undefined;
+    if (!here) {
+      const out = openSync(listing, 'w', 0o600);
+      try {
+        call = this.start(args, { target: `from ${root}`, stdout: { fd: out } });
+      } finally {
+        closeSync(out);
+      }
     }
-    const { child } = call;
+    const done = call?.child.done ?? Promise.resolve();
     const { blocks } = options;
     const mangled: ListedFile[] = [];
-    const wholeTree = !options.onlyPaths && !options.onlyFolders;
     /** Bytes of the listing read line by line (from the start, after a readAgain). */
     let bytesRead = 0;
     /** The folder the line being read names, if it is one. */
@@ -276,8 +283,8 @@ export class Rclone {
       let position = 0;
       /** How much of the listing was skimmed (cut and hashed) and not read yet. */
       let skimmed = 0;
-      for await (const chunk of lineChunksOfGrowingFile(listing, child.done)) {
-        call.watchdog.activity();
+      for await (const chunk of lineChunksOfGrowingFile(listing, done)) {
+        call?.watchdog.activity();
         position += chunk.length;
         if (blocks?.skimming) {
           blocks.skim(chunk, position - chunk.length);
@@ -299,7 +306,7 @@ export class Rclone {
         const batch = read(chunk);
         if (batch.length > 0) yield batch;
       }
-      await child.done;
+      await done;
       completed = true;
       // Every block was the last run's, unless some did not come, or the other side's were not;
       // then only the blocks the last run did not have are read, or every line.
@@ -315,11 +322,11 @@ export class Rclone {
       decided = true;
     } catch (error) {
       completed = true;
-      throw this.toError(error, call, await call.stderr);
+      throw call ? this.toError(error, call, await call.stderr) : this.listedHereError(error, root);
     } finally {
-      call.watchdog.stop();
+      call?.watchdog.stop();
       // The consumer stopped early (an error downstream): do not leave rclone listing on its own.
-      if (!completed) child.kill();
+      if (!completed) call?.child.kill();
       // However this listing ended without a verdict (an error, a consumer that stopped), the other
       // side's must not wait for it.
       if (!decided) blocks?.abandon();
@@ -505,6 +512,34 @@ export class Rclone {
   private async perFile(names: readonly string[], method: string, params: Record<string, unknown>, fallback: readonly string[]): Promise<void> {
     if (names.some(hasRawBytes)) await this.transfer([...fallback, ...EXACT_NAMES], `at ${fallback.at(-1)}`);
     else await this.rc(method, params);
+  }
+
+  /**
+   * Lists the plain local tree `root` into `file` here (local-listing.ts); false to leave it to
+   * rclone: another backend, a setting only rclone applies, or something in the tree only rclone
+   * can answer (the debug log says what).
+   */
+  private async listHere(root: string, file: string, excludes: readonly string[]): Promise<boolean> {
+    if (this.options.localListing === 'rclone' || !this.plainLocal(root) || !listsHereLikeRclone({ ...process.env, ...this.options.env })) return false;
+    const folders = excludedFolders(excludes);
+    if (!folders) return false;
+    const outcome = await listLocalTree({ root, file, excludedFolders: folders }, { signal: this.options.signal, stallMs: this.options.stallTimeoutMs });
+    if (outcome.kind === 'stalled') {
+      throw new RcloneError(`no folder read for ${formatDuration(outcome.idleMs)} from ${redact(root)}: stopped listing it (SYNC_STALL_TIMEOUT)`, undefined, '', false);
+    }
+    if (outcome.kind === 'declined') {
+      this.options.logger.debug({ root: redact(root), reason: outcome.reason }, 'listing with rclone lsjson instead of here');
+      return false;
+    }
+    this.options.logger.debug({ root: redact(root), files: outcome.files, folders: outcome.folders }, 'listed here');
+    return true;
+  }
+
+  /** A failure in reading a listing made here (its bytes are ours, so this is our bug), or the run stopped. */
+  private listedHereError(error: unknown, root: string): RcloneError {
+    if (error instanceof RcloneError) return error;
+    const cancelled = this.options.signal?.aborted === true;
+    return new RcloneError(`listing ${redact(root)} ${cancelled ? 'was stopped' : `failed: ${(error as Error).message}`}`, undefined, '', cancelled);
   }
 
   private plainLocal(root: string): boolean {

@@ -35,11 +35,12 @@ interface StoredDigests {
 /**
  * A digest of the settings a run's outcome may depend on. Left out: what cannot change the outcome
  * of a run whose listings are the same (the rclone binary: another one that lists differently
- * lists other bytes; the stall timeout; a dry run), and `resync`, which never uses the digests.
+ * lists other bytes; the stall timeout; a dry run; who lists a local side, rclone or rclonesync,
+ * which print the same bytes), and `resync`, which never uses the digests.
  */
 export function settingsDigest(settings: object): string {
   return createHash('sha256')
-    .update(JSON.stringify({ ...settings, rcloneBinary: '', stallTimeoutMs: 0, dryRun: false, resync: false }))
+    .update(JSON.stringify({ ...settings, rcloneBinary: '', stallTimeoutMs: 0, dryRun: false, resync: false, localListing: undefined }))
     .digest('base64');
 }
 

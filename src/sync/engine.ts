@@ -68,6 +68,7 @@ export class Engine {
       workDir: paths.tmp,
       stallTimeoutMs: config.stallTimeoutMs,
       localFeaturesFile: paths.localFeatures,
+      localListing: config.localListing,
     });
   }
 

@@ -93,7 +93,7 @@ describe.each(DISK_BACKENDS)('copies walk or look up the destination by their sh
 describe('a run with nothing to do, local↔local', () => {
   useBackend('local', () => sb.path2);
 
-  it('starts only its two listings: backend features are remembered, the trash is looked at in-process', { timeout: 120_000 }, async () => {
+  it('starts no rclone (its two listings made here, or by rclone when asked): backend features are remembered, the trash is looked at in-process', { timeout: 120_000 }, async () => {
     await writeTree(sb.path1, { 'a.txt': 'a', 'd/b.txt': 'b' });
     await ok();
     const counter = await countingRclone(sb);
@@ -105,7 +105,9 @@ describe('a run with nothing to do, local↔local', () => {
     };
     // The first run with this wrapper as the rclone binary asks for features again (another binary).
     expect((await startedByRun({})).filter((c) => c === 'backend')).toHaveLength(2);
-    expect(await startedByRun({})).toEqual(['lsjson', 'lsjson']);
+    // Both local sides are listed here (SYNC_LOCAL_LISTING=here): no rclone at all.
+    expect(await startedByRun({})).toEqual([]);
+    expect(await startedByRun({ SYNC_LOCAL_LISTING: 'rclone' })).toEqual(['lsjson', 'lsjson']);
     // Another RCLONE_* setting may change what a backend can do: asked again, by a run that needs
     // to know (one whose listings are the last run's exactly needs nothing of the backends).
     await writeTree(sb.path1, { 'a.txt': 'a changed' });

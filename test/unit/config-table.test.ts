@@ -51,6 +51,7 @@ const BAD_VALUES: Record<SettingName, readonly string[]> = {
   SYNC_TRASH_PATH2: [],
   SYNC_TRACK_RENAMES: ['perhaps'],
   SYNC_EMPTY_DIRS: ['sure'],
+  SYNC_LOCAL_LISTING: ['node', 'lsjson'],
   LOG_LEVEL: ['loud'],
   LOG_FORMAT: ['xml'],
   SYNC_SCHEDULE: ['bogus', '0 0 30 2 *', '* * * * * * *'],

@@ -52,6 +52,7 @@ const BAD_VALUES: Record<string, readonly string[]> = {
   SYNC_TRASH_PATH2: ['/local/trash', 'elsewhere:trash', 'remote:backup'],
   SYNC_TRACK_RENAMES: NOT_A_BOOLEAN,
   SYNC_EMPTY_DIRS: NOT_A_BOOLEAN,
+  SYNC_LOCAL_LISTING: ['node', 'lsjson'],
   LOG_LEVEL: ['loud', 'trace'],
   LOG_FORMAT: ['xml', 'text'],
   SYNC_SCHEDULE: ['bogus', '0 0 30 2 *', '* * * * * * *', '*/30 * *'],
