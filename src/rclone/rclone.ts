@@ -14,7 +14,7 @@ import { modTimeMs, parseLsjsonBytes } from './lsjson-line.ts';
 import { formatDuration, PROGRESS_REPORT_MS, Watchdog } from './watchdog.ts';
 import { lineChunksOfFile, lineChunksOfGrowingFile, lineChunksOfRanges } from './growing-file.ts';
 import type { BlockComparison, BlockSpan } from './listing-blocks.ts';
-import { excludedFolders, listLocalTree, listsHereLikeRclone } from './local-listing.ts';
+import { listLocalTree, listsHereLikeRclone } from './local-listing.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, WHOLE_READ_LIMIT, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
 import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
@@ -200,7 +200,8 @@ export class Rclone {
       filtersFile?: string;
       hashType?: string;
       onlyPaths?: Iterable<string>;
-      excludes?: readonly string[];
+      /** Folders (relative to root) left out with all they hold, whatever the filters say. */
+      excludedFolders?: readonly string[];
       /** Folders are reported only when asked for (a copy must not be blocked by an empty folder of its name). */
       onFolder?: (path: string) => void;
       /** Just the folders directly under root. */
@@ -214,7 +215,7 @@ export class Rclone {
     if (options.onlyPaths) selection.push('--files-from-raw', await this.writeList('only', options.onlyPaths));
     else if (!options.onlyFolders) {
       // --exclude rules come before --filter-from ones whatever the order of the flags: ours always win.
-      for (const pattern of options.excludes ?? []) selection.push('--exclude', pattern);
+      for (const folder of options.excludedFolders ?? []) selection.push('--exclude', excludeRuleFor(folder));
       if (options.filtersFile) selection.push('--filter-from', options.filtersFile);
     }
     const what = options.onlyFolders ? ['--dirs-only'] : ['-R', ...(options.onFolder ? [] : ['--files-only'])];
@@ -222,8 +223,16 @@ export class Rclone {
     // Into a file, read as it grows: see growing-file.ts.
     const listing = join(await this.workDir, `listing-${process.hrtime.bigint()}.jsonl`);
     const wholeTree = !options.onlyPaths && !options.onlyFolders;
-    // A plain local tree is listed here, in lsjson's bytes, when that is exactly what lsjson would print (local-listing.ts).
-    const here = wholeTree && !options.filtersFile && !options.hashType ? await this.listHere(root, listing, options.excludes ?? []) : false;
+    const { blocks } = options;
+    let here: boolean;
+    try {
+      here = wholeTree && (await this.listHere(root, listing, options));
+    } catch (error) {
+      // Stopped or stalled: the other side must not wait for this one's verdict.
+      blocks?.abandon();
+      await rm(listing, { force: true });
+      throw this.listedHereError(error, root);
+    }
     let call: Call | undefined;
     if (!here) {
       const out = openSync(listing, 'w', 0o600);
@@ -234,7 +243,6 @@ export class Rclone {
       }
     }
     const done = call?.child.done ?? Promise.resolve();
-    const { blocks } = options;
     const mangled: ListedFile[] = [];
     /** Bytes of the listing read line by line (from the start, after a readAgain). */
     let bytesRead = 0;
@@ -515,15 +523,15 @@ export class Rclone {
   }
 
   /**
-   * Lists the plain local tree `root` into `file` here (local-listing.ts); false to leave it to
-   * rclone: another backend, a setting only rclone applies, or something in the tree only rclone
-   * can answer (the debug log says what).
+   * Lists the plain local tree `root` into `file` here, in the bytes lsjson would print
+   * (local-listing.ts); false to leave it to rclone: another backend, a filter, a hash or a
+   * setting only rclone applies, or something in the tree only rclone can answer (the debug log
+   * says what).
    */
-  private async listHere(root: string, file: string, excludes: readonly string[]): Promise<boolean> {
-    if (this.options.localListing === 'rclone' || !this.plainLocal(root) || !listsHereLikeRclone({ ...process.env, ...this.options.env })) return false;
-    const folders = excludedFolders(excludes);
-    if (!folders) return false;
-    const outcome = await listLocalTree({ root, file, excludedFolders: folders }, { signal: this.options.signal, stallMs: this.options.stallTimeoutMs });
+  private async listHere(root: string, file: string, asked: { filtersFile?: string; hashType?: string; excludedFolders?: readonly string[]; onFolder?: unknown }): Promise<boolean> {
+    if (asked.filtersFile || asked.hashType || this.options.localListing === 'rclone' || !this.plainLocal(root) || !listsHereLikeRclone({ ...process.env, ...this.options.env })) return false;
+    const request = { root, file, excludedFolders: asked.excludedFolders ?? [], foldersListed: asked.onFolder !== undefined };
+    const outcome = await listLocalTree(request, { signal: this.options.signal, stallMs: this.options.stallTimeoutMs });
     if (outcome.kind === 'stalled') {
       throw new RcloneError(`no folder read for ${formatDuration(outcome.idleMs)} from ${redact(root)}: stopped listing it (SYNC_STALL_TIMEOUT)`, undefined, '', false);
     }
@@ -851,6 +859,9 @@ export class Rclone {
 }
 
 /** The lsjson line bytes[start, end): a file, or undefined for a folder (reported to onFolder) and for "[" and "]". */
+/** The rclone rule that leaves out `folder` (relative to the root) and all it holds; glob characters in its name are escaped. */
+export const excludeRuleFor = (folder: string): string => `/${folder.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`)}/**`;
+
 export function parseListLine(bytes: Buffer, start: number, end: number, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
   const entry = parseLsjsonBytes(bytes, start, end, hashType);

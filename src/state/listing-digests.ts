@@ -36,7 +36,8 @@ interface StoredDigests {
  * A digest of the settings a run's outcome may depend on. Left out: what cannot change the outcome
  * of a run whose listings are the same (the rclone binary: another one that lists differently
  * lists other bytes; the stall timeout; a dry run; who lists a local side, rclone or rclonesync,
- * which print the same bytes), and `resync`, which never uses the digests.
+ * which print the same bytes when rclone runs with TZ=UTC, and otherwise only blocks that do not
+ * match, read whole once), and `resync`, which never uses the digests.
  */
 export function settingsDigest(settings: object): string {
   return createHash('sha256')

@@ -26,7 +26,7 @@ import { confirmRenames, pathsToHash, renameCandidates, type MoveStep } from './
 import { compactStamp, ConflictNamer, foldsNames, pathsNeedingContentCheck, reconcile } from './reconcile.ts';
 import { checkAccessFiles, checkFiltersUnchanged, checkMaxDelete, checkSideNotVanished } from './safety.ts';
 import { tendTrash, type TrashedFiles } from './tend-trash.ts';
-import { trashExcludes, trashRoot } from './trash.ts';
+import { trashFolders, trashRoot } from './trash.ts';
 import { countPlan, type Action, type ChangeSet, type Plan } from './types.ts';
 
 export interface EngineOptions {
@@ -215,7 +215,7 @@ export class Engine {
   ) {
     const { config, logger } = this.options;
     const root = this.roots[side];
-    const excludes = trashExcludes(root, config.trashPaths[side]);
+    const excludedFolders = trashFolders(root, config.trashPaths[side]);
     const listed = listSide({
       rclone: this.rclone,
       logger,
@@ -223,7 +223,7 @@ export class Engine {
       root,
       filtersFile,
       hashType,
-      excludes,
+      excludedFolders,
       folders,
       snapshotted,
       snapshot,

@@ -39,8 +39,8 @@ export interface ListSideOptions {
   readonly root: string;
   readonly filtersFile: string | undefined;
   readonly hashType: string;
-  /** Left out of the listing: the trash, wherever it is. */
-  readonly excludes: readonly string[];
+  /** Left out of the listing, with all they hold (relative to the root): the trash, wherever it is. */
+  readonly excludedFolders: readonly string[];
   /** Every folder the side holds (empty ones included) is added here. */
   readonly folders: Set<string>;
   /** Called with the running count of files listed, after each batch. */
@@ -111,7 +111,7 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
       ...(filtersFile ? { filtersFile } : {}),
       ...(hashType ? { hashType } : {}),
       ...(blocks ? { blocks } : {}),
-      excludes: [...options.excludes],
+      excludedFolders: options.excludedFolders,
       onFolder: (path) => folders.add(path),
     });
     for await (const batch of entries) {

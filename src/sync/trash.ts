@@ -30,19 +30,20 @@ export function trashRoot(root: string, configured: string | undefined): string 
 }
 
 /**
- * Listing exclusions that keep a side's trash out of the sync, whatever the user's filters say:
- * the default folder always, and a configured trash path that lies inside the root.
+ * The folders (relative to the root) a side's listing leaves out, whatever the user's filters
+ * say, so that its trash stays out of the sync: the default folder always, and a configured trash
+ * path that lies inside the root.
  */
-export function trashExcludes(root: string, configured: string | undefined): string[] {
-  const excludes = [`/${TRASH_FOLDER}/**`];
+export function trashFolders(root: string, configured: string | undefined): string[] {
+  const folders = [TRASH_FOLDER];
   if (configured) {
     const base = root.endsWith('/') || root.endsWith(':') ? root : `${root}/`;
     if (configured.startsWith(base)) {
       const inside = configured.slice(base.length).replace(/\/+$/, '');
-      if (inside && inside !== TRASH_FOLDER) excludes.push(`/${inside.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`)}/**`);
+      if (inside && inside !== TRASH_FOLDER) folders.push(inside);
     }
   }
-  return excludes;
+  return folders;
 }
 
 /** The run folders to purge: names that are stamps older than `days` before `now`. Others are left alone. */

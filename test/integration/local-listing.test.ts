@@ -7,9 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { excludedFolders, listLocalTree, listsHereLikeRclone, writeLocalListing } from '../../src/rclone/local-listing.ts';
-import { trashExcludes } from '../../src/sync/trash.ts';
+import { BlockComparison, PairVerdict } from '../../src/rclone/listing-blocks.ts';
+import { excludeRuleFor, Rclone, RcloneError } from '../../src/rclone/rclone.ts';
+import { listLocalTree, listsHereLikeRclone, writeLocalListing } from '../../src/rclone/local-listing.ts';
+import { trashFolders } from '../../src/sync/trash.ts';
 
 let root: string;
 let work: string;
@@ -43,9 +46,9 @@ function linesOf(text: string): { lines: string[]; blocks: string[][] } {
   return { lines, blocks };
 }
 
-async function listedHere(excludes: readonly string[] = []): Promise<string> {
+async function listedHere(excluded: readonly string[] = [], foldersListed = true): Promise<string> {
   const file = join(work, 'listing.json');
-  const outcome = await listLocalTree({ root, file, excludedFolders: excludedFolders(excludes)! });
+  const outcome = await listLocalTree({ root, file, excludedFolders: excluded, foldersListed });
   expect(outcome.kind).toBe('listed');
   return readFile(file, 'utf8');
 }
@@ -77,6 +80,10 @@ describe('a local side listed here', () => {
     // The same blocks (a folder's lines together, in the same order), whatever order the folders come in.
     const asText = (blocks: string[][]) => blocks.map((block) => block.join('\n')).sort();
     expect(asText(here.blocks)).toEqual(asText(theirs.blocks));
+    // Without folders' lines, as lsjson --files-only.
+    const filesOnly = linesOf(await listedHere([], false)).lines;
+    expect(filesOnly.length).toBeLessThan(here.lines.length);
+    expect([...filesOnly].sort()).toEqual([...linesOf(lsjson('--files-only')).lines].sort());
   });
 
   it('leaves out the folders our rules exclude (the trash, also one whose name has glob characters), as rclone does', async () => {
@@ -86,10 +93,10 @@ describe('a local side listed here', () => {
     await writeFile(join(root, 'my [trash]*/run/f'), 'f');
     await mkdir(join(root, 'keep/.rclonesync-trash'), { recursive: true });
     await writeFile(join(root, 'keep/.rclonesync-trash/not-ours'), 'n');
-    const excludes = trashExcludes(root, join(root, 'my [trash]*'));
-    expect(excludedFolders(excludes)).toEqual(['.rclonesync-trash', 'my [trash]*']);
-    const here = linesOf(await listedHere(excludes)).lines;
-    const theirs = linesOf(lsjson(...excludes.flatMap((rule) => ['--exclude', rule]))).lines;
+    const excluded = trashFolders(root, join(root, 'my [trash]*'));
+    expect(excluded).toEqual(['.rclonesync-trash', 'my [trash]*']);
+    const here = linesOf(await listedHere(excluded)).lines;
+    const theirs = linesOf(lsjson(...excluded.flatMap((folder) => ['--exclude', excludeRuleFor(folder)]))).lines;
     expect([...here].sort()).toEqual([...theirs].sort());
     expect(here.some((line) => line.includes('not-ours'))).toBe(true);
     expect(here.some((line) => line.includes('old') || line.includes('"f"'))).toBe(false);
@@ -103,21 +110,18 @@ describe('a local side listed here', () => {
     const file = join(work, 'listing.json');
     for (const name of ['a\uFF0Fb', 'tab\tname', 'line\nbreak', 'del\u007F', 'quoted\u201Bname', 'sym\u2400bol']) {
       await writeFile(join(root, name), 'mapped');
-      expect(writeLocalListing({ root, file, excludedFolders: [] }), JSON.stringify(name)).toMatchObject({ kind: 'declined', reason: expect.stringContaining('name') });
+      expect(writeLocalListing({ root, file, excludedFolders: [], foldersListed: true }), JSON.stringify(name)).toMatchObject({ kind: 'declined', reason: expect.stringContaining('name') });
       await rm(join(root, name));
     }
-    expect(writeLocalListing({ root, file, excludedFolders: [] }).kind).toBe('listed');
+    expect(writeLocalListing({ root, file, excludedFolders: [], foldersListed: true }).kind).toBe('listed');
     await writeFile(Buffer.concat([Buffer.from(`${root}/bad`), Buffer.from([0xfe]), Buffer.from('name')]), 'raw');
-    expect(writeLocalListing({ root, file, excludedFolders: [] }).kind).toBe('declined');
-    expect(writeLocalListing({ root: join(work, 'nowhere'), file, excludedFolders: [] })).toEqual({ kind: 'declined', reason: 'the root does not exist' });
+    expect(writeLocalListing({ root, file, excludedFolders: [], foldersListed: true }).kind).toBe('declined');
+    expect(writeLocalListing({ root: join(work, 'nowhere'), file, excludedFolders: [], foldersListed: true })).toEqual({ kind: 'declined', reason: 'the root does not exist' });
     await writeFile(join(work, 'plain-file'), 'x');
-    expect(writeLocalListing({ root: join(work, 'plain-file'), file, excludedFolders: [] })).toEqual({ kind: 'declined', reason: 'the root is not a folder' });
+    expect(writeLocalListing({ root: join(work, 'plain-file'), file, excludedFolders: [], foldersListed: true })).toEqual({ kind: 'declined', reason: 'the root is not a folder' });
   });
 
-  it('takes only our own exclusion rules, and only an environment that leaves a listing as it is', () => {
-    expect(excludedFolders(['/.rclonesync-trash/**', '/a\\*b/**'])).toEqual(['.rclonesync-trash', 'a*b']);
-    expect(excludedFolders(['*.tmp'])).toBeUndefined();
-    expect(excludedFolders(['/a*/**'])).toBeUndefined();
+  it('lists here only in an environment that leaves a listing as it is', () => {
     expect(listsHereLikeRclone({ RCLONE_CONFIG: '/x', RCLONE_CONFIG_REMOTE_TYPE: 'sftp', RCLONE_TRANSFERS: '8', RCLONE_IMAGE: 'rclone/rclone', PATH: '/bin' })).toBe(true);
     for (const name of ['RCLONE_EXCLUDE', 'RCLONE_MAX_AGE', 'RCLONE_COPY_LINKS', 'RCLONE_LOCAL_NOUNC', 'RCLONE_FILTER_FROM', 'RCLONE_SKIP_LINKS', 'RCLONE_FILES_ONLY', 'RCLONE_ONE_FILE_SYSTEM', 'RCLONE_LOCAL_ENCODING']) {
       expect(listsHereLikeRclone({ [name]: 'x' }), name).toBe(false);
@@ -126,12 +130,30 @@ describe('a local side listed here', () => {
 
   it('gives up on a walk that reads no folder for the stall timeout (a hung mount)', async () => {
     // A thread takes longer than 1 ms to start: the walk has read nothing by then.
-    expect(await listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [] }, { stallMs: 1 })).toMatchObject({ kind: 'stalled' });
+    expect(await listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [], foldersListed: true }, { stallMs: 1 })).toMatchObject({ kind: 'stalled' });
+  });
+
+  it("a listing stopped before it began fails as a stopped rclone would, and the other side's verdict does not wait for it", async () => {
+    await writeFile(join(root, 'a.txt'), 'a');
+    const stop = new AbortController();
+    stop.abort(new Error('stopped by the test'));
+    const rclone = new Rclone({ binary: 'rclone', logger: pino({ level: 'silent' }), workDir: join(work, 'rclone-work'), env: { RCLONE_CONFIG: '/nonexistent' }, signal: stop.signal });
+    const verdict = new PairVerdict();
+    const blocks = new BlockComparison({ blocks: new Map(), exact: true }, verdict);
+    expect(verdict.missed).toBe(false);
+    const listing = async () => {
+      for await (const _ of rclone.list(root, { blocks, onFolder: () => {} }));
+    };
+    const error = await listing().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RcloneError);
+    expect((error as RcloneError).cancelled).toBe(true);
+    expect(verdict.missed).toBe(true);
+    await rclone.dispose();
   });
 
   it('stops when the run stops', async () => {
     const stop = new AbortController();
     stop.abort(new Error('stopped by the test'));
-    await expect(listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [] }, { signal: stop.signal })).rejects.toThrow('stopped by the test');
+    await expect(listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [], foldersListed: true }, { signal: stop.signal })).rejects.toThrow('stopped by the test');
   });
 });

@@ -26,7 +26,7 @@ afterEach(async () => {
 });
 
 const list = (snapshotted?: Listing, via = rclone) =>
-  listSide({ rclone: via, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludes: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
+  listSide({ rclone: via, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludedFolders: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
 
 describe('listing a side against the last snapshot', () => {
   it('shares the snapshot’s object for each file listed exactly as it was, and only for those', async () => {

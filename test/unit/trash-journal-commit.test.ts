@@ -10,7 +10,8 @@ import { readJournal, writeJournal, writeSpan } from '../../src/state/journal.ts
 import { knownAfterPropagation, pickSentinels, rootsStillListed, snapshotAfter } from '../../src/sync/commit.ts';
 import { unchangedSince } from '../../src/sync/propagate.ts';
 import { distinctStamp } from '../../src/sync/run.ts';
-import { compactStamp, expiredStamps, isStamp, stampTime, trashExcludes, trashRoot } from '../../src/sync/trash.ts';
+import { compactStamp, expiredStamps, isStamp, stampTime, trashFolders, trashRoot } from '../../src/sync/trash.ts';
+import { excludeRuleFor } from '../../src/rclone/rclone.ts';
 import type { FileMeta, Listing } from '../../src/model.ts';
 
 const meta = (size: number, mtime: number, hash = ''): FileMeta => ({ size, mtime, hash });
@@ -28,11 +29,13 @@ describe('trash', () => {
     expect(trashRoot('/data', undefined)).toBe('/data/.rclonesync-trash');
     expect(trashRoot('gdrive:', undefined)).toBe('gdrive:.rclonesync-trash');
     expect(trashRoot('gdrive:Backup', 'gdrive:Trash')).toBe('gdrive:Trash');
-    expect(trashExcludes('/data', undefined)).toEqual(['/.rclonesync-trash/**']);
-    expect(trashExcludes('/data', '/elsewhere/trash')).toEqual(['/.rclonesync-trash/**']);
-    // A configured trash inside the root is kept out of the sync too, glob characters escaped.
-    expect(trashExcludes('/data', '/data/old [trash]')).toEqual(['/.rclonesync-trash/**', '/old \\[trash\\]/**']);
-    expect(trashExcludes('s3:bucket/sync', 's3:bucket/sync/.bin/')).toEqual(['/.rclonesync-trash/**', '/.bin/**']);
+    expect(trashFolders('/data', undefined)).toEqual(['.rclonesync-trash']);
+    expect(trashFolders('/data', '/elsewhere/trash')).toEqual(['.rclonesync-trash']);
+    // A configured trash inside the root is kept out of the sync too.
+    expect(trashFolders('/data', '/data/old [trash]')).toEqual(['.rclonesync-trash', 'old [trash]']);
+    expect(trashFolders('s3:bucket/sync', 's3:bucket/sync/.bin/')).toEqual(['.rclonesync-trash', '.bin']);
+    // rclone's rule for such a folder escapes its glob characters.
+    expect(excludeRuleFor('old [trash]*')).toBe('/old \\[trash\\]\\*/**');
   });
 
   it('retention goes by the stamp, never by the files inside, and leaves other folders alone', () => {
