@@ -74,16 +74,18 @@ interface ListingControls {
   readonly signal?: AbortSignal | undefined;
   /** SYNC_STALL_TIMEOUT: how long the walk may go without reading a folder; 0 never stalls. */
   readonly stallMs?: number | undefined;
+  /** The files found so far, every few thousand entries: a walk of a million takes seconds, and a status shows it moving. */
+  readonly onWalked?: ((files: number) => void) | undefined;
 }
 
 const WORKER_MARK = 'rclonesync local listing';
-/** The walk tells the thread that started it it is moving every this many entries. */
+/** The walk tells the thread that started it it is moving (and how many files it found) every this many entries. */
 const ENTRIES_PER_HEARTBEAT = 4096;
 
-type WorkerMessage = LocalListing | { readonly kind: 'moving' };
+type WorkerMessage = LocalListing | { readonly kind: 'moving'; readonly files: number };
 
 /** Lists `root` into `file` in a worker thread. */
-export function listLocalTree(request: ListingRequest, { signal, stallMs = 0 }: ListingControls = {}): Promise<LocalListing> {
+export function listLocalTree(request: ListingRequest, { signal, stallMs = 0, onWalked }: ListingControls = {}): Promise<LocalListing> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_MARK]: request } });
@@ -114,8 +116,9 @@ export function listLocalTree(request: ListingRequest, { signal, stallMs = 0 }: 
     };
     signal?.addEventListener('abort', stop, { once: true });
     worker.on('message', (message: WorkerMessage) => {
-      if (message.kind === 'moving') movedAt = Date.now();
-      else settle(message);
+      if (message.kind !== 'moving') return settle(message);
+      movedAt = Date.now();
+      if (!settled) onWalked?.(message.files);
     });
     // A worker that fails (out of memory, a bug) is a listing declined: rclone lists instead.
     worker.once('error', (error) => settle({ kind: 'declined', reason: `the listing thread failed: ${error.message}` }));
@@ -205,7 +208,7 @@ function sortByName(entries: Dirent[]): void {
 }
 
 /** The walk itself (in the worker): every folder's entries, sorted, then its subfolders'. */
-export function writeLocalListing({ root, file, excludedFolders: excluded, foldersListed }: ListingRequest, onMoving: () => void = () => {}): LocalListing {
+export function writeLocalListing({ root, file, excludedFolders: excluded, foldersListed }: ListingRequest, onMoving: (files: number) => void = () => {}): LocalListing {
   const rootInfo = lstatSync(root, { throwIfNoEntry: false });
   // A root that is missing, a file or a link: rclone says what that means.
   if (!rootInfo?.isDirectory()) return { kind: 'declined', reason: rootInfo ? 'the root is not a folder' : 'the root does not exist' };
@@ -248,7 +251,7 @@ export function writeLocalListing({ root, file, excludedFolders: excluded, folde
           writer.entry(`{"Path":${pathText},"Name":${text},"Size":${info.size},"ModTime":"${time}","IsDir":false}`);
           files++;
         }
-        if ((files + folders) % ENTRIES_PER_HEARTBEAT === 0) onMoving();
+        if ((files + folders) % ENTRIES_PER_HEARTBEAT === 0) onMoving(files);
       }
     }
   } catch (error) {
@@ -264,8 +267,7 @@ export function writeLocalListing({ root, file, excludedFolders: excluded, folde
 if (!isMainThread && (workerData as Record<string, unknown> | null)?.[WORKER_MARK]) {
   let outcome: WorkerMessage;
   try {
-    const moving: WorkerMessage = { kind: 'moving' };
-    outcome = writeLocalListing((workerData as Record<string, ListingRequest>)[WORKER_MARK]!, () => parentPort!.postMessage(moving));
+    outcome = writeLocalListing((workerData as Record<string, ListingRequest>)[WORKER_MARK]!, (files) => parentPort!.postMessage({ kind: 'moving', files } satisfies WorkerMessage));
   } catch (error) {
     outcome = { kind: 'declined', reason: (error as Error).message };
   }

@@ -204,6 +204,8 @@ export class Rclone {
       excludedFolders?: readonly string[];
       /** Folders are reported only when asked for (a copy must not be blocked by an empty folder of its name). */
       onFolder?: (path: string) => void;
+      /** While a local side is walked here, before any line is read: the files found so far. */
+      onWalked?: (files: number) => void;
       /** Just the folders directly under root. */
       onlyFolders?: boolean;
       /** The listing's blocks are digested here, and lines not read while they match the last run's (listing-blocks.ts). */
@@ -528,10 +530,10 @@ export class Rclone {
    * setting only rclone applies, or something in the tree only rclone can answer (the debug log
    * says what).
    */
-  private async listHere(root: string, file: string, asked: { filtersFile?: string; hashType?: string; excludedFolders?: readonly string[]; onFolder?: unknown }): Promise<boolean> {
+  private async listHere(root: string, file: string, asked: { filtersFile?: string; hashType?: string; excludedFolders?: readonly string[]; onFolder?: unknown; onWalked?: (files: number) => void }): Promise<boolean> {
     if (asked.filtersFile || asked.hashType || this.options.localListing === 'rclone' || !this.plainLocal(root) || !listsHereLikeRclone({ ...process.env, ...this.options.env })) return false;
     const request = { root, file, excludedFolders: asked.excludedFolders ?? [], foldersListed: asked.onFolder !== undefined };
-    const outcome = await listLocalTree(request, { signal: this.options.signal, stallMs: this.options.stallTimeoutMs });
+    const outcome = await listLocalTree(request, { signal: this.options.signal, stallMs: this.options.stallTimeoutMs, onWalked: asked.onWalked });
     if (outcome.kind === 'stalled') {
       throw new RcloneError(`no folder read for ${formatDuration(outcome.idleMs)} from ${redact(root)}: stopped listing it (SYNC_STALL_TIMEOUT)`, undefined, '', false);
     }

@@ -106,6 +106,8 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
       asSnapshotted++;
     }
   };
+  /** Files found by a walk here (local-listing.ts), before any line of it is read. */
+  let walked = 0;
   try {
     const entries = rclone.list(root, {
       ...(filtersFile ? { filtersFile } : {}),
@@ -113,6 +115,7 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
       ...(blocks ? { blocks } : {}),
       excludedFolders: options.excludedFolders,
       onFolder: (path) => folders.add(path),
+      onWalked: (files) => options.onListed((walked = files)),
     });
     for await (const batch of entries) {
       // Lines come only once it is decided how the listing is read (read in part: the batches of its spans).
@@ -138,7 +141,8 @@ export async function listSide(options: ListSideOptions): Promise<ListedSide> {
         if (listing.size === count) repeated = true;
         else if (kept !== entry.meta) asSnapshotted++;
       }
-      options.onListed((blocks?.filesMatched ?? 0) + (whole?.count ?? listing.size));
+      // A side walked here was counted as it was walked; its lines are counted again as they are read.
+      options.onListed(Math.max(walked, (blocks?.filesMatched ?? 0) + (whole?.count ?? listing.size)));
     }
   } catch (error) {
     if (error instanceof RcloneError && error.directoryNotFound) return { listing, missing: true, unchanged: false, exact: false };

@@ -128,6 +128,21 @@ describe('a local side listed here', () => {
     }
   });
 
+  it('reports the files found as it walks, before any line is read (a status keeps moving through a long walk)', async () => {
+    for (let f = 0; f < 9; f++) {
+      await mkdir(join(root, `f${f}`));
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(root, `f${f}`, `${i}.txt`), 'x')));
+    }
+    const counts: number[] = [];
+    const outcome = await listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [], foldersListed: true }, { onWalked: (files) => counts.push(files) });
+    expect(outcome).toEqual({ kind: 'listed', files: 9000, folders: 9 });
+    // A heartbeat every 4096 entries (files and folders): two of them in 9,009.
+    expect(counts).toHaveLength(2);
+    expect(counts[0]).toBeGreaterThan(4000);
+    expect(counts[1]! - counts[0]!).toBeGreaterThan(4000);
+    expect(counts[1]).toBeLessThan(9000);
+  });
+
   it('gives up on a walk that reads no folder for the stall timeout (a hung mount)', async () => {
     // A thread takes longer than 1 ms to start: the walk has read nothing by then.
     expect(await listLocalTree({ root, file: join(work, 'l.json'), excludedFolders: [], foldersListed: true }, { stallMs: 1 })).toMatchObject({ kind: 'stalled' });

@@ -29,6 +29,21 @@ const list = (snapshotted?: Listing, via = rclone) =>
   listSide({ rclone: via, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludedFolders: [], folders: new Set(), onListed: () => {}, ...(snapshotted ? { snapshotted: () => snapshotted } : {}) });
 
 describe('listing a side against the last snapshot', () => {
+  it('counts a side walked here as it is walked, and the count never goes back as its lines are read', async () => {
+    // 30 folders of 1,000: more lines than one chunk of the file holds, so its lines are counted in several batches.
+    for (let f = 0; f < 30; f++) {
+      await mkdir(join(root, 'side', `f${f}`), { recursive: true });
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(root, 'side', `f${f}`, `${i}.txt`), 'x')));
+    }
+    const counts: number[] = [];
+    const listed = await listSide({ rclone, logger: pino({ level: 'silent' }), side: 'path1', root: join(root, 'side'), filtersFile: undefined, hashType: '', excludedFolders: [], folders: new Set(), onListed: (count) => counts.push(count) });
+    expect(listed.listing.size).toBe(30_000);
+    expect(counts.at(-1)).toBe(30_000);
+    // The walk's own counts come first (every 4096 entries), before a line is read.
+    expect(counts[0]).toBeGreaterThan(4000);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThanOrEqual(counts[i - 1]!);
+  });
+
   it('shares the snapshot’s object for each file listed exactly as it was, and only for those', async () => {
     const files = ['same.txt', 'deeper/a folder/same as before.txt', 'touched.txt', 'grown.txt', 'new.txt'];
     for (const file of files) {
