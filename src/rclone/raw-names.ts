@@ -86,6 +86,9 @@ export function printableName(name: string): string {
   return name.replace(RAW_BYTES, (c) => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16).toUpperCase()}`);
 }
 
+/** `name` with rclone's glob characters escaped, so that a filter rule matches exactly that name. */
+export const globEscaped = (name: string): string => name.replace(/[\\*?[\]{}]/g, '\\$&');
+
 /**
  * An rclone filter rule matching a name lsjson printed, anchored at the root: glob characters are
  * escaped and each U+FFFD becomes `?`, which matches one invalid byte (or a real U+FFFD).
@@ -93,7 +96,7 @@ export function printableName(name: string): string {
 export function includeRuleFor(lossy: string): string {
   // Whitespace too: rclone trims the lines of a filter file. Whatever else `?` lets through is
   // sorted out by comparing lossy names.
-  return `+ /${lossy.replace(/[\\*?[\]{}]/g, '\\$&').replace(/[\uFFFD\s]/gu, '?')}`;
+  return `+ /${globEscaped(lossy).replace(/[\uFFFD\s]/gu, '?')}`;
 }
 
 /**

@@ -17,7 +17,7 @@ import type { BlockComparison, BlockSpan } from './listing-blocks.ts';
 import { listLocalTree, listsHereLikeRclone } from './local-listing.ts';
 import { hashableHere, hashLocalFiles, isPlainLocal, WHOLE_READ_LIMIT, localCircumstances, localFolderNames, localTreeSize, makeLocalFolder, rememberedFeatures, rememberFeatures, removeLocalFolder, renameLocal, renameLocalFolder, statLocalFiles } from './local-side.ts';
 import { randomCredentials, rcdCommand, RcCallError, RcClient, servingAddress } from './rcd.ts';
-import { decodeName, encodeName, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
+import { decodeName, encodeName, globEscaped, hasRawBytes, includeRuleFor, lossyName, printableName, REPLACEMENT, viaShell } from './raw-names.ts';
 import { type Child, type SpawnOptions, spawnChild, SubprocessError } from './subprocess.ts';
 import { NEWLINE } from '../bytes.ts';
 
@@ -646,9 +646,8 @@ export class Rclone {
 
   /** Deletes the listed top-level folders of `root` with everything in them, in one rclone process. */
   async purgeFolders(root: string, names: readonly string[]): Promise<void> {
-    // Filter rules take glob characters: escape them so each rule names exactly one folder.
-    const escape = (name: string) => name.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`);
-    const rules = await this.writeList('purge', [...names.map((name) => `+ /${escape(name)}/**`), '- **']);
+    // Filter rules take glob characters: escaped, so each rule names exactly one folder.
+    const rules = await this.writeList('purge', [...names.map((name) => `+ /${globEscaped(name)}/**`), '- **']);
     await this.transfer(['delete', root, '--filter-from', rules, '--rmdirs'], `on ${root}`);
   }
 
@@ -860,10 +859,10 @@ export class Rclone {
   }
 }
 
-/** The lsjson line bytes[start, end): a file, or undefined for a folder (reported to onFolder) and for "[" and "]". */
 /** The rclone rule that leaves out `folder` (relative to the root) and all it holds; glob characters in its name are escaped. */
-export const excludeRuleFor = (folder: string): string => `/${folder.replace(/[\\*?[\]{}]/g, (c) => `\\${c}`)}/**`;
+export const excludeRuleFor = (folder: string): string => `/${globEscaped(folder)}/**`;
 
+/** The lsjson line bytes[start, end): a file, or undefined for a folder (reported to onFolder) and for "[" and "]". */
 export function parseListLine(bytes: Buffer, start: number, end: number, hashType: string | undefined, onFolder?: (path: string) => void): ListedFile | undefined {
   // Lines are "[", "]", or "{...}" with a trailing comma on all but the last entry.
   const entry = parseLsjsonBytes(bytes, start, end, hashType);
