@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { median, type Sample } from './measure.ts';
-import { TOOLS, type Tool, type Workload } from './workloads.ts';
+import { type Tool, type Workload } from './workloads.ts';
 
 export interface Machine {
   readonly nproc: number;
@@ -43,9 +43,14 @@ const ratio = (a: number, b: number) => (b > 0 ? `${fmt(a / b)}×` : '–');
 
 export const sectionKey = (m: Pick<Measured, 'files' | 'remote'> & { workload: { id: string } }) => `${m.remote}-${m.files}-${m.workload.id}`;
 
+const SAME_MODE: readonly (readonly [Tool, Tool, string])[] = [
+  ['rclonesync-unchecked', 'bisync', "both given `--ignore-checksum`: no check of each copy's hash"],
+  ['rclonesync', 'bisync-checked', 'both check each copy\'s hash after the transfer; bisync 1.60 then also hashes every file it lists'],
+];
+
 export function section(m: Measured): string {
   const med = (tool: Tool, pick: (s: Sample) => number) => median(m.samples[tool].map(pick));
-  const rows = TOOLS.map((tool) => {
+  const rows = m.workload.tools.map((tool) => {
     const s = m.samples[tool];
     const wall = med(tool, (x) => x.wall);
     const cpu = med(tool, (x) => x.cpu);
@@ -55,6 +60,10 @@ export function section(m: Measured): string {
     );
   });
   const perFile = med('rclonesync', (x) => x.treeRssMb) * 2 ** 20 / m.files / 2;
+  // Like for like: each tool against the other in the same mode of rclone's check of each copy.
+  const sameMode = SAME_MODE.filter(([ours, theirs]) => m.workload.tools.includes(ours) && m.workload.tools.includes(theirs)).map(
+    ([ours, theirs, how]) => `${ours} vs ${theirs} (${how}): ${ratio(med(ours, (x) => x.wall), med(theirs, (x) => x.wall))} wall / ${ratio(med(ours, (x) => x.cpu), med(theirs, (x) => x.cpu))} CPU.`,
+  );
   return [
     `### ${m.remote}, ${m.files.toLocaleString('en-US')} files a side — ${m.workload.id}: ${m.workload.title}`,
     '',
@@ -66,6 +75,7 @@ export function section(m: Measured): string {
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    ...sameMode.flatMap((line) => [line, '']),
     `rclonesync peak tree RSS per file per side: ${fmt(perFile, 0)} bytes (all-in: Node and rclone fixed costs included, so meaningful only for large trees).`,
     '',
   ].join('\n');
@@ -81,7 +91,9 @@ const HEADER = [
   'rclonesync runs as the image runs it, `node dist/cli.js run` (src/ built by scripts/build.ts), with LOG_LEVEL=warn and every other setting at its default (SYNC_TRASH_DAYS=30,',
   'SYNC_MAX_DELETE=50, SYNC_COMPARE=size,modtime, SYNC_LOCAL_LISTING=here: a local side is listed by rclonesync itself, in the lines lsjson prints;',
   'the floors are rclone\'s own listings). bisync runs with `--ignore-checksum` (its fastest mode; 1.60.1 has no',
-  '`--track-renames`). local↔SFTP: path2 is `rclone serve sftp /` on 127.0.0.1, `--dir-cache-time 0s` (the server\'s own CPU and',
+  '`--track-renames`), rclonesync with its defaults, which keep rclone\'s check of each copy\'s hash after the transfer. Where a run is',
+  'mostly copies (W3) each also runs in the other mode: rclonesync-unchecked is given `--ignore-checksum` (SYNC_RCLONE_ARGS), bisync-checked',
+  'is not (bisync 1.60 then also hashes every file it lists). local↔SFTP: path2 is `rclone serve sftp /` on 127.0.0.1, `--dir-cache-time 0s` (the server\'s own CPU and',
   'memory are outside every contender\'s process tree, so not counted for any of them). With `--latency MS` the server is reached through a proxy in the bench\'s process that holds every chunk MS ms each way (sections `sftp+MSms`).',
   'Trees: 100 files of ~100 bytes per folder, 100 folders per group (d<g>/e<f>/f<i>.txt). The machine is shared and noisy:',
   'trust ratios measured in one run over absolute seconds.',

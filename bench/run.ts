@@ -70,17 +70,18 @@ async function one(remote: string, id: string, template: string, sftp: Sftp | un
   const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
   log(`${remote} ${id}: preparing (${workload.title})`);
   await workload.prepare();
-  const samples: Record<Tool, Sample[]> = { rclonesync: [], bisync: [], floor: [] };
+  const samples = Object.fromEntries(TOOLS.map((tool) => [tool, [] as Sample[]])) as Record<Tool, Sample[]>;
+  const { tools } = workload;
   for (let round = 0; round < rounds; round++) {
     await workload.beforeRound(round);
     // The order rotates, so that a noisy moment does not always hit the same contender.
-    for (let k = 0; k < TOOLS.length; k++) {
-      const tool = TOOLS[(round + k) % TOOLS.length]!;
+    for (let k = 0; k < tools.length; k++) {
+      const tool = tools[(round + k) % tools.length]!;
       await workload.beforeCommand?.(tool, round);
       const { command, args, env } = workload.command(tool, round);
       const sample = await measure(command, args, { env, timeFile: join(work, 'time.txt') });
       samples[tool].push(sample);
-      log(`${remote} ${id} round ${round + 1}/${rounds} ${tool.padEnd(10)} ${sample.wall.toFixed(2)} s wall, ${sample.cpu.toFixed(2)} s CPU, ${sample.treeRssMb.toFixed(0)} MB tree RSS`);
+      log(`${remote} ${id} round ${round + 1}/${rounds} ${tool.padEnd(20)} ${sample.wall.toFixed(2)} s wall, ${sample.cpu.toFixed(2)} s CPU, ${sample.treeRssMb.toFixed(0)} MB tree RSS`);
     }
   }
   if (!values.keep) await rm(work, { recursive: true, force: true });

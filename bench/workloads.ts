@@ -9,8 +9,17 @@ import { join } from 'node:path';
 import { applyBatch, batchSizeFor, cloneTree, divergeFiles, type ChangeBatch, pathOf, pickBatch, renameFolders, shuffled } from './trees.ts';
 import { nodeFlagsOf } from './built-cli.ts';
 
-export const TOOLS = ['rclonesync', 'bisync', 'floor'] as const;
+export const TOOLS = ['rclonesync', 'rclonesync-unchecked', 'bisync', 'bisync-checked', 'floor'] as const;
 export type Tool = (typeof TOOLS)[number];
+/** What every workload runs. */
+const EVERY_WORKLOAD: readonly Tool[] = ['rclonesync', 'bisync', 'floor'];
+/**
+ * Where a run is mostly copies (W3), each tool in both of its modes: rclone checks each copy's
+ * hash after the transfer unless given `--ignore-checksum`, which is bisync's fastest mode and
+ * not rclonesync's default. `rclonesync-unchecked` passes it through SYNC_RCLONE_ARGS;
+ * `bisync-checked` leaves it out, and bisync 1.60 then also hashes every file it lists.
+ */
+const BOTH_MODES: readonly Tool[] = TOOLS;
 
 export interface Command {
   readonly command: string;
@@ -38,6 +47,8 @@ export interface Workload {
   readonly floor: string;
   /** Notes for the report (what bisync is given, what differs). */
   readonly notes: string[];
+  /** The contenders, in the order of the first round. */
+  readonly tools: readonly Tool[];
   prepare(): Promise<void>;
   beforeRound(round: number): Promise<void>;
   /** Unmeasured, just before one contender's command. */
@@ -61,17 +72,31 @@ function pairAt(ctx: Context, name: string, local1 = join(ctx.work, name, 'p1'))
   return { local1, local2, path1: local1, path2: ctx.remotePath(local2), state: join(ctx.work, name, 'state'), bisyncDir: join(ctx.work, name, 'bisync') };
 }
 
-function rclonesync(ctx: Context, pair: Pair): Command {
+function rclonesync(ctx: Context, pair: Pair, extraEnv: Record<string, string> = {}): Command {
   return {
     command: process.execPath,
     args: [...nodeFlagsOf(ctx.cli), ctx.cli, 'run'],
-    env: { ...ctx.env, SYNC_PATH1: pair.path1, SYNC_PATH2: pair.path2, SYNC_STATE_DIR: pair.state, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+    env: { ...ctx.env, SYNC_PATH1: pair.path1, SYNC_PATH2: pair.path2, SYNC_STATE_DIR: pair.state, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...extraEnv },
   };
 }
 
-function bisync(ctx: Context, pair: Pair, resync: boolean): Command {
-  const args = ['bisync', pair.path1, pair.path2, '--workdir', pair.bisyncDir, '--ignore-checksum', ...(resync ? ['--resync'] : [])];
+function bisync(ctx: Context, pair: Pair, resync: boolean, checked = false): Command {
+  const args = ['bisync', pair.path1, pair.path2, '--workdir', pair.bisyncDir, ...(checked ? [] : ['--ignore-checksum']), ...(resync ? ['--resync'] : [])];
   return { command: 'rclone', args, env: ctx.env };
+}
+
+/** A contender's sync (every workload defines its own floor). */
+function syncCommand(ctx: Context, tool: Exclude<Tool, 'floor'>, pair: Pair, resync: boolean): Command {
+  switch (tool) {
+    case 'rclonesync':
+      return rclonesync(ctx, pair);
+    case 'rclonesync-unchecked':
+      return rclonesync(ctx, pair, { SYNC_RCLONE_ARGS: '--ignore-checksum' });
+    case 'bisync':
+      return bisync(ctx, pair, resync);
+    case 'bisync-checked':
+      return bisync(ctx, pair, resync, true);
+  }
 }
 
 /** Shell lines running the given commands in parallel and failing if any fails. */
@@ -100,7 +125,7 @@ async function syncedPair(ctx: Context, name: string, owner: Tool): Promise<Pair
   await cloneTree(ctx.template, pair.local1);
   await cloneTree(ctx.template, pair.local2);
   await mkdir(pair.bisyncDir, { recursive: true });
-  if (owner !== 'floor') await runUnmeasured(owner === 'rclonesync' ? rclonesync(ctx, pair) : bisync(ctx, pair, true));
+  if (owner !== 'floor') await runUnmeasured(syncCommand(ctx, owner, pair, true));
   return pair;
 }
 
@@ -114,9 +139,9 @@ async function runUnmeasured(c: Command): Promise<void> {
 }
 
 /** One pair per contender, each synced by its owner. */
-async function pairsPerTool(ctx: Context, id: string): Promise<Record<Tool, Pair>> {
+async function pairsPerTool(ctx: Context, id: string, tools: readonly Tool[]): Promise<Record<Tool, Pair>> {
   const pairs = {} as Record<Tool, Pair>;
-  for (const tool of TOOLS) pairs[tool] = await syncedPair(ctx, `${id}-${tool}`, tool);
+  for (const tool of tools) pairs[tool] = await syncedPair(ctx, `${id}-${tool}`, tool);
   return pairs;
 }
 
@@ -126,6 +151,7 @@ function noChange(ctx: Context): Workload {
   return {
     id: 'W1',
     title: 'no change',
+    tools: EVERY_WORKLOAD,
     floor: '`rclone lsjson -R --files-only --no-mimetype` of both sides in parallel',
     notes: [
       'One pair for all three (nothing changes); synced once by rclonesync and once by `bisync --resync` before the rounds.',
@@ -179,22 +205,23 @@ function changeBatch(ctx: Context): Workload {
   const batches: ChangeBatch[] = [];
   return {
     id: 'W2',
+    tools: EVERY_WORKLOAD,
     title: `change batch (${size.created} new + ${size.modified} modified + ${size.deleted} deleted on each side)`,
     floor: 'two parallel listings, then two parallel `copy --files-from-raw`, then two parallel `delete --files-from-raw`',
     notes: ['Each contender has its own pair, synced before the rounds; every round changes other files, alike in the three pairs.', 'rclonesync moves deleted and overwritten files to its trash (default SYNC_TRASH_DAYS=30); bisync and the floor delete them.',
       'Modified files keep their size (~100 B rewritten with ~100 B) and get a new time; each changed on one side only, so rclonesync copies them without comparing contents.',
       "Before each round rclonesync's pair also has a run with nothing to do (unmeasured), as on a NAS where a batch comes after idle runs: the measured run hashes its listings against that run's digests and reads only the folders whose lines changed (the whole listing when more than half of it did)."],
     async prepare() {
-      pairs = await pairsPerTool(ctx, 'W2');
+      pairs = await pairsPerTool(ctx, 'W2', EVERY_WORKLOAD);
     },
     async beforeRound(round) {
       await runUnmeasured(rclonesync(ctx, pairs.rclonesync));
       const batch = pickBatch(pool, ctx.files, size, round);
       batches[round] = batch;
-      for (const tool of TOOLS) await applyBatch([pairs[tool].local1, pairs[tool].local2], batch, round);
+      for (const tool of EVERY_WORKLOAD) await applyBatch([pairs[tool].local1, pairs[tool].local2], batch, round);
       await writeBatchLists(ctx, batch, round);
     },
-    command: (tool, round) => (tool === 'rclonesync' ? rclonesync(ctx, pairs[tool]) : tool === 'bisync' ? bisync(ctx, pairs[tool], false) : batchFloor(ctx, pairs[tool], batches[round]!, round)),
+    command: (tool, round) => (tool === 'floor' ? batchFloor(ctx, pairs[tool], batches[round]!, round) : syncCommand(ctx, tool, pairs[tool], false)),
   };
 }
 
@@ -204,20 +231,20 @@ function firstRun(ctx: Context): Workload {
   return {
     id: 'W3',
     title: 'first run onto an empty side',
+    tools: BOTH_MODES,
     floor: '`rclone copy path1 path2` (lists both sides and copies everything)',
     notes: [
       'path1 is the template (read only, shared); each contender gets an empty path2 and no state just before its run, and the copies of the others are removed first (so that a 1M tree fits a tmpfs twice, not four times). bisync is given `--resync` (it requires it on a first run).',
     ],
     async prepare() {
-      for (const tool of TOOLS) pairs[tool] = pairAt(ctx, `W3-${tool}`, ctx.template);
+      for (const tool of BOTH_MODES) pairs[tool] = pairAt(ctx, `W3-${tool}`, ctx.template);
     },
     async beforeRound() {},
     async beforeCommand(tool) {
       for (const pair of Object.values(pairs)) await Promise.all([pair.local2, pair.state, pair.bisyncDir].map((d) => rm(d, { recursive: true, force: true })));
       await Promise.all([pairs[tool].local2, pairs[tool].bisyncDir].map((d) => mkdir(d, { recursive: true })));
     },
-    command: (tool) =>
-      tool === 'rclonesync' ? rclonesync(ctx, pairs[tool]) : tool === 'bisync' ? bisync(ctx, pairs[tool], true) : shell(ctx, [`rclone copy ${quote(pairs[tool].path1)} ${quote(pairs[tool].path2)}`]),
+    command: (tool) => (tool === 'floor' ? shell(ctx, [`rclone copy ${quote(pairs[tool].path1)} ${quote(pairs[tool].path2)}`]) : syncCommand(ctx, tool, pairs[tool], true)),
   };
 }
 
@@ -239,6 +266,7 @@ function rename(ctx: Context): Workload {
   };
   return {
     id: 'W4',
+    tools: EVERY_WORKLOAD,
     title: `${count} files renamed (their ${count / 100} folders moved from d0/ to moved/ on path1; back in odd rounds)`,
     floor: 'two parallel listings, then `copy --files-from-raw` of the new names to path2, then `delete --files-from-raw` of the old names on path2',
     notes: [
@@ -246,10 +274,10 @@ function rename(ctx: Context): Workload {
       'rclonesync moves the renamed folders on path2 (SYNC_TRACK_RENAMES, default on) after confirming each file by its hash on both sides; the floor copies and deletes like bisync.',
     ],
     async prepare() {
-      pairs = await pairsPerTool(ctx, 'W4');
+      pairs = await pairsPerTool(ctx, 'W4', EVERY_WORKLOAD);
     },
     async beforeRound(round) {
-      for (const tool of TOOLS) await renameFolders(pairs[tool].local1, count, round % 2 === 1);
+      for (const tool of EVERY_WORKLOAD) await renameFolders(pairs[tool].local1, count, round % 2 === 1);
       const lists = join(ctx.work, `W4-lists-r${round}`);
       await mkdir(lists, { recursive: true });
       const { from, to } = oldAndNew(round);
@@ -277,11 +305,12 @@ function conflicts(ctx: Context): Workload {
   let differing: string[] = [];
   return {
     id: 'W5',
+    tools: EVERY_WORKLOAD,
     title: `first run with ${count} conflicts (both sides full, ${count} files differ in content and size)`,
     floor: 'two parallel listings, then two parallel `copy --files-from-raw` of the differing files (each side’s version to a folder beside on the other side)',
     notes: ['Both sides and the state are rebuilt every round (unmeasured). rclonesync keeps both versions (SYNC_CONFLICT_RESOLVE=none); bisync is given `--resync`, which keeps path1’s version on both sides (a different, cheaper outcome).'],
     async prepare() {
-      for (const tool of TOOLS) pairs[tool] = pairAt(ctx, `W5-${tool}`);
+      for (const tool of EVERY_WORKLOAD) pairs[tool] = pairAt(ctx, `W5-${tool}`);
     },
     async beforeRound(round) {
       for (const pair of Object.values(pairs)) {

@@ -3,7 +3,7 @@
  * the rest of the code never builds command lines, parses rclone output or interprets its exit codes.
  */
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
@@ -72,6 +72,8 @@ export interface BackendFeatures {
 
 /** Files hashed on each local side before their hashes are compared and dropped (matchingFiles). */
 const LOCAL_CHECK_SLICE = 10_000;
+/** How much of a file list is held before it is written (characters, about as many bytes). */
+const LIST_PIECE_CHARS = 256 * 1024;
 
 /** rclone failed. `code` is rclone's exit code (3: directory not found); `stderrTail` its last lines. */
 export class RcloneError extends Error {
@@ -733,9 +735,24 @@ export class Rclone {
   private async writeList(kind: string, paths: Iterable<string>): Promise<string> {
     const file = join(await this.workDir, `${kind}-${process.hrtime.bigint()}.txt`);
     // --files-from-raw takes each line literally: no comment handling, no trimming of spaces.
-    let text = '';
-    for (const path of paths) text += `${path}\n`;
-    await writeFile(file, hasRawBytes(text) ? encodeName(text) : text);
+    // Written a piece at a time: a first run's list of 1M paths, built whole, held tens of MB
+    // twice (the string, then its bytes) at the run's peak.
+    const pieces: string[] = [];
+    let length = 0;
+    const handle = await open(file, 'w');
+    try {
+      for (const path of paths) {
+        pieces.push(path);
+        length += path.length + 1;
+        if (length < LIST_PIECE_CHARS) continue;
+        await handle.write(encodeName(`${pieces.join('\n')}\n`));
+        pieces.length = 0;
+        length = 0;
+      }
+      if (pieces.length > 0) await handle.write(encodeName(`${pieces.join('\n')}\n`));
+    } finally {
+      await handle.close();
+    }
     return file;
   }
 
