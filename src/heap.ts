@@ -7,20 +7,35 @@
  * listers included, ~505 MB), for up to 5% more time: 11.8–12.0 s against 11.0–11.4 s in one A/B,
  * no difference in another (bench/PROFILE.md, twelfth round). At 100k files a fixed factor only doubled the full collections (2 → 4, ~0.04 s
  * of CPU in a change batch) for no gain, so it is set only as a large snapshot is opened to be read
- * whole (not by a run with nothing to do, which reads no snapshot). It is a process-wide V8 flag:
- * it stays set (in the daemon, for every pair after).
+ * whole (not by a run with nothing to do, which reads no snapshot), or as a resync (a first run:
+ * no snapshot) lists a large tree, which it holds whole with its plan. It is a process-wide V8
+ * flag: it stays set (in the daemon, for every pair after).
  */
 import { setFlagsFromString } from 'node:v8';
 
+/** Files (both sides) from which a run that holds them whole fixes the factor. */
+const LARGE_TREE_FILES = 350_000;
 /** ~47 bytes a file in the snapshot (both sides): 16 MiB is ~350,000 files. */
 const LARGE_SNAPSHOT_BYTES = 16 << 20;
 const GROWING_PERCENT = 50;
 
 let tightened = false;
 
-/** Before a run reads a snapshot of `bytes` whole: a large one fixes the heap's growth factor. */
-export function heapGrowthFor(bytes: number): void {
-  if (tightened || bytes < LARGE_SNAPSHOT_BYTES) return;
+function tighten(): void {
+  if (tightened) return;
   tightened = true;
   setFlagsFromString(`--heap-growing-percent=${GROWING_PERCENT}`);
+}
+
+/** Before a run reads a snapshot of `bytes` whole: a large one fixes the heap's growth factor. */
+export function heapGrowthFor(bytes: number): void {
+  if (bytes >= LARGE_SNAPSHOT_BYTES) tighten();
+}
+
+/**
+ * As a run with no snapshot to read (a first run, a resync) lists: it holds both listings whole,
+ * and its plan and new snapshot besides, so a large tree fixes the factor as well.
+ */
+export function heapGrowthForListed(files: number): void {
+  if (files >= LARGE_TREE_FILES) tighten();
 }

@@ -50,8 +50,12 @@ export interface LearnedInPropagation {
   readonly moved: Record<Side, readonly MoveStep[]>;
   /** The files removals took off (each removal call rclone reported done). */
   readonly removedFiles: Record<Side, readonly string[]>;
-  /** The paths copies wrote, as listed once the copy into that side ended (undefined: absent). */
-  readonly listedAfterCopies: Record<Side, ReadonlyMap<string, FileMeta | undefined>>;
+  /**
+   * The paths copies wrote, as listed once the copy into that side ended (undefined: absent).
+   * knownAfterPropagation makes its result in these maps (after a first run, a million entries a
+   * side): the caller hands them over.
+   */
+  readonly listedAfterCopies: Record<Side, Map<string, FileMeta | undefined>>;
 }
 
 /**
@@ -66,11 +70,14 @@ export function knownAfterPropagation(
   current: Record<Side, Listing>,
   touched: { readonly otherwise: Record<Side, ReadonlySet<string>>; readonly byMoves: Record<Side, ReadonlySet<string>> },
 ): Record<Side, Map<string, FileMeta | undefined>> {
-  const known = knownAfterMoves(learned.moved, current, touched.otherwise);
+  const beforeCopies = knownAfterMoves(learned.moved, current, touched.otherwise);
   for (const side of SIDES) {
-    for (const path of learned.removedFiles[side]) if (!touched.byMoves[side].has(path)) known[side].set(path, undefined);
-    for (const [path, meta] of learned.listedAfterCopies[side]) known[side].set(path, meta);
+    for (const path of learned.removedFiles[side]) if (!touched.byMoves[side].has(path)) beforeCopies[side].set(path, undefined);
   }
+  // The copies came last, so their listing stands where it names a path: what moves and removals
+  // left is added to it, rather than the copies' listing to a second map of every copied path.
+  const known = learned.listedAfterCopies;
+  for (const side of SIDES) for (const [path, meta] of beforeCopies[side]) if (!known[side].has(path)) known[side].set(path, meta);
   return known;
 }
 

@@ -38,6 +38,8 @@ export interface EngineOptions {
   readonly startedAt: Date;
   /** Before the previous snapshot is read whole, its size (the run sizes its heap by it: heap.ts). */
   readonly onSnapshotSize?: (bytes: number) => void;
+  /** As a resync (which reads no snapshot and holds both listings whole) lists, the files so far. */
+  readonly onListedWhole?: (files: number) => void;
 }
 
 export class Engine {
@@ -231,7 +233,9 @@ export class Engine {
       onListed: (count) => {
         const before = this.listed[side];
         this.listed[side] = count;
-        if (Math.floor(before / 10_000) !== Math.floor(count / 10_000)) this.report('listing');
+        if (Math.floor(before / 10_000) === Math.floor(count / 10_000)) return;
+        this.report('listing');
+        if (this.resync) this.options.onListedWhole?.(this.listed.path1 + this.listed.path2);
       },
     });
     return listed.finally(() => this.report('listing'));
@@ -555,6 +559,9 @@ export class Engine {
     }
     logger.info('committing');
     this.report('committing');
+    // Nothing reads the change sets again: their entries (a million after a first run) are freed
+    // before the new snapshot is built, not held until the run ends.
+    for (const side of SIDES) detected.changes[side].clear();
     // List again every path the plan touched (a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
@@ -571,7 +578,8 @@ export class Engine {
       // that no listing is left running when the other fails.
       const relistings = await Promise.allSettled(
         SIDES.map(async (side) => {
-          const unknown = [...touched[side]].filter((path) => !known[side].has(path));
+          const unknown: string[] = [];
+          for (const path of touched[side]) if (!known[side].has(path)) unknown.push(path);
           const listed = await this.rclone.listPaths(this.roots[side], [...unknown, ...sentinels[side]], observed.hashType);
           // The known map becomes the relisting (known gone: absent), with what was listed added:
           // no third map of every copied path. The two never share a path: only untouched

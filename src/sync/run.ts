@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '../config.ts';
-import { heapGrowthFor } from '../heap.ts';
+import { heapGrowthFor, heapGrowthForListed } from '../heap.ts';
 import { RunCancelled, RunFailed, SafetyStop, SyncError, type FailureOutcome } from '../errors.ts';
 import { redact, type Logger } from '../log.ts';
 import type { RunProgress } from '../model.ts';
@@ -88,7 +88,7 @@ export async function runSync(config: EngineConfig, options: RunOptions): Promis
     await rm(paths.tmp, { recursive: true, force: true });
     // The stamp names this run's trash folder and conflict copies: two runs never share one.
     startedAt = await distinctStamp(paths, startedAt, signal);
-    const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt, onSnapshotSize: heapGrowthFor });
+    const engine = new Engine({ config, paths, logger, signal, onProgress: options.onProgress, startedAt, onSnapshotSize: heapGrowthFor, onListedWhole: heapGrowthForListed });
     try {
       result = await engine.run();
     } catch (error) {
