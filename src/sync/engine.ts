@@ -562,6 +562,39 @@ export class Engine {
     // Nothing reads the change sets again: their entries (a million after a first run) are freed
     // before the new snapshot is built, not held until the run ends.
     for (const side of SIDES) detected.changes[side].clear();
+    const now = await this.relistTouched(observed, plan, outcome);
+
+    const trashable = this.options.config.trashDays > 0 ? trashableBy(plan.actions, current) : undefined;
+    // The listings become the new snapshot (edited in place): nothing below reads them as listed.
+    const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
+    this.done = countPlan({ actions: done });
+    const trashed = trashable ? trashedBy(done, trashable) : undefined;
+    if (trashed) this.trashed = { path1: trashed.path1.files, path2: trashed.path2.files };
+    signal.throwIfAborted();
+    await this.save(observed, snapshot, outcome.folders);
+    // Killed runs' half-written files that this run did not manage to replace stay in the journal;
+    // this run's own copies do not: rclone removes what it wrote when a transfer fails, so a
+    // destination that changed under it was changed by a person.
+    const carried = unfinishedWindows(detected.carried, new Set(incomplete));
+    if (carried.length > 0) await writeJournal(paths.journal, carried);
+    else await removeJournal(paths.journal);
+
+    if (incomplete.length === 0 && outcome.failure === undefined) {
+      await this.tendTrash(trashed);
+      return;
+    }
+    const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
+    const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
+    throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
+  }
+
+  /**
+   * Every path the plan touched, as it is now on each side: learned in propagation or listed again,
+   * once each root is shown to still be the folder that was listed. The touched sets (a million
+   * paths after a first run) live only here, not on through the snapshot's building and writing.
+   */
+  private async relistTouched(observed: Observed, plan: Plan, outcome: { failure: unknown; folders: PropagationResults }): Promise<Record<Side, Listing>> {
+    const { current } = observed;
     // List again every path the plan touched (a destination may store a coarser modtime or another
     // hash than the source, and after a failure this is how we learn what was really done), and a
     // few untouched files, whose presence proves each root is still the folder that was listed.
@@ -607,29 +640,7 @@ export class Engine {
         );
       }
     }
-
-    const trashable = this.options.config.trashDays > 0 ? trashableBy(plan.actions, current) : undefined;
-    // The listings become the new snapshot (edited in place): nothing below reads them as listed.
-    const { snapshot, incomplete, done } = snapshotAfter({ actions: plan.actions, current, base, relisted: now, compare, propagationSucceeded: outcome.failure === undefined });
-    this.done = countPlan({ actions: done });
-    const trashed = trashable ? trashedBy(done, trashable) : undefined;
-    if (trashed) this.trashed = { path1: trashed.path1.files, path2: trashed.path2.files };
-    signal.throwIfAborted();
-    await this.save(observed, snapshot, outcome.folders);
-    // Killed runs' half-written files that this run did not manage to replace stay in the journal;
-    // this run's own copies do not: rclone removes what it wrote when a transfer fails, so a
-    // destination that changed under it was changed by a person.
-    const carried = unfinishedWindows(detected.carried, new Set(incomplete));
-    if (carried.length > 0) await writeJournal(paths.journal, carried);
-    else await removeJournal(paths.journal);
-
-    if (incomplete.length === 0 && outcome.failure === undefined) {
-      await this.tendTrash(trashed);
-      return;
-    }
-    const cause = outcome.failure instanceof Error ? outcome.failure.message : `"${incomplete[0]}" changed or vanished while it was being synced`;
-    const summary = `${incomplete.length} of ${plan.actions.length} actions did not complete (first: "${incomplete[0] ?? '?'}"); what was done is recorded, the next run retries the rest`;
-    throw new RunFailed(`${cause} — ${summary}`, { cause: outcome.failure });
+    return now;
   }
 
   /** Both listings were exactly the last run's: nothing to detect, plan or carry out. */
