@@ -93,7 +93,11 @@ export interface SnapshotAfterInput {
   readonly current: Record<Side, Listing>;
   /** The previous snapshot (empty maps on a resync). */
   readonly base: Record<Side, ReadonlyMap<string, FileMeta>>;
-  /** Each side's touched paths as listed after propagation (absent: not there). */
+  /**
+   * Each side's touched paths as listed after propagation (absent: not there), and perhaps a few
+   * of the paths `current` holds. A side that listed nothing has its snapshot made in this map
+   * (after a first run onto an empty side, a million entries): the caller hands it over too.
+   */
   readonly relisted: Record<Side, Listing>;
   readonly compare: CrossSideCompare;
   /**
@@ -129,7 +133,11 @@ export function snapshotAfter(input: SnapshotAfterInput): { snapshot: Record<Sid
     verdicts[i] = done ? 1 : 0;
     if (!done) for (const path of namedPaths(action, effectsOf(action, input.current))) for (const side of SIDES) before[side].set(path, base[side].get(path));
   });
-  const snapshot = input.current;
+  // A side that listed nothing (a first run onto an empty side) ends as its relisting, which holds
+  // only the paths written there: writing each of them into the empty listing would come to the
+  // same map, built a second time beside the first. The pass below still restores what was not done.
+  const startFrom = (side: Side) => (input.current[side].size === 0 ? relisted[side] : input.current[side]);
+  const snapshot = { path1: startFrom('path1'), path2: startFrom('path2') };
   const incomplete: string[] = [];
   const doneActions: Action[] = [];
   // Removals before writes within an action, as before: a file-folder clash removes and writes the same side.

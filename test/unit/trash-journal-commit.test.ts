@@ -179,6 +179,22 @@ describe('the snapshot a run commits', () => {
     expect(snapshot.path2.get('a.txt')).toEqual(meta(1, 1));
     expect(snapshot.path2.get('new.txt')).toEqual(meta(1, 5));
   });
+
+  it('after a first run onto an empty side, that side’s snapshot is its relisting, without what was not done', () => {
+    const none = { path1: new Map<string, FileMeta>(), path2: new Map<string, FileMeta>() };
+    const current = { path1: new Map([['new.txt', meta(1, 5)], ['late.txt', meta(2, 6)]]), path2: new Map<string, FileMeta>() };
+    const late = { kind: 'copy', from: 'path1', path: 'late.txt', reason: 'new', size: 2 } as const;
+    // late.txt on path2 is not the version path1 listed (someone wrote it there meanwhile).
+    const relisted = { path1: new Map<string, FileMeta>(), path2: new Map([['new.txt', meta(1, 5)], ['late.txt', meta(7, 9)]]) };
+    const { snapshot, done, incomplete } = snapshotAfter({ actions: [copyTo2, late], current, base: none, relisted, compare, propagationSucceeded: true });
+    expect(done).toEqual([copyTo2]);
+    expect(incomplete).toEqual(['late.txt']);
+    expect(snapshot.path2).toBe(relisted.path2);
+    expect([...snapshot.path2]).toEqual([['new.txt', meta(1, 5)]]);
+    // Not done: no entry on either side, so the next run sees late.txt as new on both and keeps both.
+    expect(snapshot.path1).toBe(current.path1);
+    expect([...snapshot.path1.keys()]).toEqual(['new.txt']);
+  });
 });
 
 describe('what the commit knows without listing again', () => {
