@@ -146,6 +146,19 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
 /** pino-pretty only when lines are pretty: loading it costs every JSON-logging run (the image's) ~30 ms. */
 const loadPinoPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
+/** Settles once stdout has written what it holds (absent: it holds little). */
+let stdoutBacklog: Promise<void> | undefined;
+
+/**
+ * Resolves once the log written to stdout has caught up (at once when it has). A loop that logs a
+ * line for each of a million actions never lets the asynchronous writes run: every line would be
+ * held in memory until the loop ends (~300 MB at a million, measured). Such a loop waits on this
+ * now and then.
+ */
+export function logCaughtUp(): Promise<void> {
+  return stdoutBacklog ?? Promise.resolve();
+}
+
 /**
  * stdout, written asynchronously. A synchronous write that finds the pipe full (a container
  * runtime or a parent reading in bursts, while a run logs 10,000 moves) sleeps 100 ms in
@@ -153,6 +166,22 @@ const loadPinoPretty = (): typeof PinoPretty => createRequire(import.meta.url)('
  */
 function stdoutDestination(): pino.DestinationStream {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const write = destination.write.bind(destination);
+  destination.write = (line: string): boolean => {
+    const room = write(line);
+    if (!room && !stdoutBacklog) {
+      stdoutBacklog = new Promise((resolve) => {
+        // 'error' and 'close' too: a stdout that went away must not hold a run forever.
+        const done = () => {
+          stdoutBacklog = undefined;
+          for (const event of ['drain', 'error', 'close'] as const) destination.off(event, done);
+          resolve();
+        };
+        for (const event of ['drain', 'error', 'close'] as const) destination.once(event, done);
+      });
+    }
+    return room;
+  };
   process.once('exit', () => {
     try {
       destination.flushSync();

@@ -6,7 +6,7 @@
  */
 import type { EngineConfig } from '../config.ts';
 import { ConfigError, RunFailed, SafetyStop } from '../errors.ts';
-import { redact, type Logger } from '../log.ts';
+import { logCaughtUp, redact, type Logger } from '../log.ts';
 import { otherSide, sameRecord, SIDES, type Direction, type FileMeta, type Listing, type PlanCounts, type RunPhase, type RunProgress, type Side, type TransferProgress } from '../model.ts';
 import { BlockComparison, PairVerdict, type BlockDigests } from '../rclone/listing-blocks.ts';
 import { joinRemote, Rclone, RcloneError, type BackendFeatures } from '../rclone/rclone.ts';
@@ -81,7 +81,7 @@ export class Engine {
       const detected = await this.detect(observed);
       const plan = this.plan(observed, detected);
       const folders = this.planFolders(observed, plan);
-      this.gate(observed, plan, folders);
+      await this.gate(observed, plan, folders);
       if (this.options.config.dryRun) {
         this.options.logger.info({ actions: plan.actions.length }, 'dry run: nothing changed, snapshots left as they were');
         return this.result();
@@ -401,11 +401,14 @@ export class Engine {
    * Every safety check, before anything changes; then the plan is logged. A dry run logs its plan
    * first, whatever the checks say, and then names the check a real run would stop at.
    */
-  private gate(observed: Observed, plan: Plan, folders: FolderPlan | undefined): void {
+  private async gate(observed: Observed, plan: Plan, folders: FolderPlan | undefined): Promise<void> {
     const { config, logger } = this.options;
     const { base, current, missing } = observed;
-    const logPlan = () => {
-      for (const action of plan.actions) logAction(logger, action, config.dryRun);
+    const logPlan = async () => {
+      for (const [i, action] of plan.actions.entries()) {
+        logAction(logger, action, config.dryRun);
+        if (i % LOG_CATCH_UP_EVERY === LOG_CATCH_UP_EVERY - 1) await logCaughtUp();
+      }
       const prefix = config.dryRun ? 'would ' : '';
       for (const side of SIDES) {
         for (const path of folders?.create[side] ?? []) logger.info({ folder: 'create', side, path, dryRun: config.dryRun }, `${prefix}create folder on ${side}: ${path}`);
@@ -413,7 +416,7 @@ export class Engine {
       }
     };
     if (config.dryRun) {
-      logPlan();
+      await logPlan();
       this.done = countPlan(plan);
     }
     try {
@@ -434,7 +437,7 @@ export class Engine {
         }
       }
       if (!this.resync) checkMaxDelete(countPlan(plan), { path1: base.path1.size, path2: base.path2.size }, config.maxDeletePercent, config.force);
-      if (!config.dryRun) logPlan();
+      if (!config.dryRun) await logPlan();
     } catch (error) {
       if (config.dryRun && error instanceof SafetyStop) {
         throw new SafetyStop(error.gate, `dry run: the actions above are what a run would do, but a real run would stop here: ${error.message}`);
@@ -725,6 +728,8 @@ function sameFolders(previous: Record<Side, ReadonlySet<string>> | undefined, no
 
 /** Untouched files per side whose presence after propagation proves the root is still the one listed. */
 const SENTINELS = 8;
+/** Lines of the plan logged between waits for stdout to catch up (~2.5 MB of log). */
+const LOG_CATCH_UP_EVERY = 10_000;
 
 
 /** Both listings hold exactly the blocks of the last run's, which changed nothing: neither was read. */

@@ -2,11 +2,12 @@
  * What a run reports: a dry run lists its whole plan even when a gate would stop the real run, and
  * names that gate; the counts of a run say what was done, not what was planned.
  */
+import { spawn } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, deletesOf, failureOf, summaryOf } from '../helpers/logs.ts';
-import { dump } from '../helpers/processes.ts';
+import { actionsOf, copiesOf, deletesOf, failureOf, parseLogLines, summaryOf } from '../helpers/logs.ts';
+import { cleanEnv, CLI, dump, REPO_ROOT, sleep } from '../helpers/processes.ts';
 import { useSandbox } from '../helpers/sandbox.ts';
 import { readTree, removeFile, writeTree } from '../helpers/trees.ts';
 import { readHistory } from '../../src/state/history.ts';
@@ -52,4 +53,30 @@ describe('counts', () => {
     const next = await ok();
     expect(summaryOf(next.logs)).toMatchObject({ copiesToPath2: 2, deletesOnPath2: 0 });
   });
+});
+
+describe('a plan of many actions, logged to a slow reader', () => {
+  // The run waits for stdout to take its lines every 10,000 actions rather than holding them all
+  // (src/log.ts, logCaughtUp): past that point, with a reader that stops for a while, no line is lost
+  // and the run still ends.
+  it('logs every action and ends when stdout is not read for a while', async () => {
+    const files = 10_500;
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < files; i++) tree[`d${i % 50}/f${i}.txt`] = String(i);
+    await writeTree(sb.path1, tree);
+    const child = spawn(process.execPath, [CLI, 'run'], { cwd: REPO_ROOT, env: cleanEnv(sb.env({ LOG_LEVEL: 'info' })), stdio: ['ignore', 'pipe', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdout.pause();
+    await sleep(1_500); // the pipe (64 KiB) fills long before 10,000 lines
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdout.resume();
+    const code = await ended;
+    const logs = parseLogLines(Buffer.concat(chunks).toString('utf8'));
+    expect(code, Buffer.concat(stderr).toString('utf8')).toBe(0);
+    expect(copiesOf(logs)).toHaveLength(files);
+    expect(summaryOf(logs)).toMatchObject({ outcome: 'success', exitCode: 0 });
+  }, 120_000);
 });
