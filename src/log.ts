@@ -146,17 +146,51 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
 /** pino-pretty only when lines are pretty: loading it costs every JSON-logging run (the image's) ~30 ms. */
 const loadPinoPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
-/** Settles once stdout has written what it holds (absent: it holds little). */
-let stdoutBacklog: Promise<void> | undefined;
+/** A stream whose `write` returns false once it holds more than it should (sonic-boom, a Writable). */
+export interface BufferingStream {
+  write(line: string): boolean;
+  once(event: 'drain' | 'error' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'error' | 'close', listener: () => void): unknown;
+}
+
+/** Ends the wait for a full stream: 'error' and 'close' too, so a stdout that went away never holds a run. */
+const BACKLOG_ENDS = ['drain', 'error', 'close'] as const;
 
 /**
- * Resolves once the log written to stdout has caught up (at once when it has). A loop that logs a
- * line for each of a million actions never lets the asynchronous writes run: every line would be
- * held in memory until the loop ends (~300 MB at a million, measured). Such a loop waits on this
- * now and then.
+ * Wraps `stream.write` to note when it reports itself full (pino ignores what `write` returns).
+ * The function returned resolves once the stream has drained since then, at once if it never
+ * filled.
+ */
+export function trackBacklog(stream: BufferingStream): () => Promise<void> {
+  let backlog: Promise<void> | undefined;
+  const write = stream.write.bind(stream);
+  stream.write = (line: string): boolean => {
+    const room = write(line);
+    backlog ??= room
+      ? undefined
+      : new Promise((resolve) => {
+          const ended = () => {
+            for (const event of BACKLOG_ENDS) stream.off(event, ended);
+            backlog = undefined;
+            resolve();
+          };
+          for (const event of BACKLOG_ENDS) stream.once(event, ended);
+        });
+    return room;
+  };
+  return () => backlog ?? Promise.resolve();
+}
+
+let stdoutCaughtUp = (): Promise<void> => Promise.resolve();
+
+/**
+ * Resolves once the log written to stdout has caught up (at once when it has, or when the log goes
+ * elsewhere). A loop that logs a line for each of a million actions never lets the asynchronous
+ * writes run: every line would be held in memory until the loop ends (~300 MB at a million,
+ * measured). Such a loop waits on this now and then.
  */
 export function logCaughtUp(): Promise<void> {
-  return stdoutBacklog ?? Promise.resolve();
+  return stdoutCaughtUp();
 }
 
 /**
@@ -166,22 +200,7 @@ export function logCaughtUp(): Promise<void> {
  */
 function stdoutDestination(): pino.DestinationStream {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 0 });
-  const write = destination.write.bind(destination);
-  destination.write = (line: string): boolean => {
-    const room = write(line);
-    if (!room && !stdoutBacklog) {
-      stdoutBacklog = new Promise((resolve) => {
-        // 'error' and 'close' too: a stdout that went away must not hold a run forever.
-        const done = () => {
-          stdoutBacklog = undefined;
-          for (const event of ['drain', 'error', 'close'] as const) destination.off(event, done);
-          resolve();
-        };
-        for (const event of ['drain', 'error', 'close'] as const) destination.once(event, done);
-      });
-    }
-    return room;
-  };
+  stdoutCaughtUp = trackBacklog(destination);
   process.once('exit', () => {
     try {
       destination.flushSync();

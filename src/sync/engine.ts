@@ -405,14 +405,11 @@ export class Engine {
     const { config, logger } = this.options;
     const { base, current, missing } = observed;
     const logPlan = async () => {
-      for (const [i, action] of plan.actions.entries()) {
-        logAction(logger, action, config.dryRun);
-        if (i % LOG_CATCH_UP_EVERY === LOG_CATCH_UP_EVERY - 1) await logCaughtUp();
-      }
+      await logEach(plan.actions, (action) => logAction(logger, action, config.dryRun));
       const prefix = config.dryRun ? 'would ' : '';
       for (const side of SIDES) {
-        for (const path of folders?.create[side] ?? []) logger.info({ folder: 'create', side, path, dryRun: config.dryRun }, `${prefix}create folder on ${side}: ${path}`);
-        for (const path of folders?.remove[side] ?? []) logger.info({ folder: 'remove', side, path, dryRun: config.dryRun }, `${prefix}remove folder on ${side}: ${path} (if empty)`);
+        await logEach(folders?.create[side] ?? [], (path) => logger.info({ folder: 'create', side, path, dryRun: config.dryRun }, `${prefix}create folder on ${side}: ${path}`));
+        await logEach(folders?.remove[side] ?? [], (path) => logger.info({ folder: 'remove', side, path, dryRun: config.dryRun }, `${prefix}remove folder on ${side}: ${path} (if empty)`));
       }
     };
     if (config.dryRun) {
@@ -728,7 +725,7 @@ function sameFolders(previous: Record<Side, ReadonlySet<string>> | undefined, no
 
 /** Untouched files per side whose presence after propagation proves the root is still the one listed. */
 const SENTINELS = 8;
-/** Lines of the plan logged between waits for stdout to catch up (~2.5 MB of log). */
+/** Lines of the plan logged between waits for stdout to catch up (~2.5 MB of log: a copy line is ~250 bytes). */
 const LOG_CATCH_UP_EVERY = 10_000;
 
 
@@ -807,6 +804,15 @@ function trashedBy(done: readonly Action[], trashable: ReadonlyMap<Action, { sid
     trashed[version.side].bytes += version.bytes;
   }
   return trashed;
+}
+
+/** Logs a line for each item, waiting for stdout to take them every LOG_CATCH_UP_EVERY lines. */
+async function logEach<T>(items: Iterable<T>, logLine: (item: T) => void): Promise<void> {
+  let logged = 0;
+  for (const item of items) {
+    logLine(item);
+    if (++logged % LOG_CATCH_UP_EVERY === 0) await logCaughtUp();
+  }
 }
 
 function logAction(logger: Logger, action: Action, dryRun: boolean): void {
